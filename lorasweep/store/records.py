@@ -1,0 +1,104 @@
+"""What the store hands out: plain frozen records, never ORM rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from lorasweep.config import Direction
+from lorasweep.store.schema import ExperimentStatus, TrialState
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    id: int
+    name: str
+    description: str
+    config: dict[str, Any]
+    status: ExperimentStatus
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    id: int
+    experiment_id: int
+    space: str
+    rank: int
+    optuna_study_name: str
+    metric: str
+    direction: Direction
+    space_config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: int
+    study_id: int
+    ray_trial_id: str
+    optuna_number: int | None
+    state: TrialState
+    params: dict[str, Any]
+    seed: int
+    r: int
+    alpha: float
+    c: float
+    lr: float
+    scaling: float
+    effective_step: float
+    use_rslora: bool
+    final_value: float | None
+    best_value: float | None
+    steps: int
+    diverged_step: int | None
+    error: str | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    device_seconds: float
+    wall_seconds: float
+    examples: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    trial_id: int
+    step: int
+    value: float | None
+    train_loss: float | None
+    lr: float | None
+    examples: int
+    tokens: int
+    device_seconds: float
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrialStart:
+    """What is known when a trial starts."""
+
+    study_id: int
+    ray_trial_id: str
+    optuna_number: int | None
+    params: dict[str, Any]
+    lora: dict[str, Any]  # LoraParams.as_dict()
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrialFinish:
+    """What is known when a trial ends, with the reports it made."""
+
+    state: TrialState
+    final_value: float | None
+    best_value: float | None
+    steps: int
+    diverged_step: int | None
+    error: str | None
+    device_seconds: float
+    wall_seconds: float
+    examples: int
+    tokens: int
+    reports: tuple[ReportRecord, ...]

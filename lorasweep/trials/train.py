@@ -1,0 +1,196 @@
+"""One trial: build the model with a LoRA adapter, train it, evaluate every k steps, report.
+
+This is a plain function with no Ray or database in it (``lorasweep trial`` runs it alone); the
+Ray adapter in :mod:`lorasweep.trials.trainable` forwards each :class:`StepReport` to Tune.
+Read :func:`run_trial` top to bottom: it is the whole training loop.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from lorasweep.config import ExperimentConfig, LrDecay, TaskConfig
+from lorasweep.cost import device_seconds
+from lorasweep.scaling import LoraParams
+from lorasweep.trials import data as task_data
+from lorasweep.trials.model import add_lora, base_model, load_tokenizer
+
+
+class TrialEnd(str, enum.Enum):
+    """How a trial's own loop ended (the scheduler may still stop it earlier: "pruned")."""
+
+    COMPLETE = "complete"
+    DIVERGED = "diverged"
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What a trial reports at an evaluation (or at divergence)."""
+
+    step: int
+    metrics: dict[str, float]  # accuracy, f1, eval_loss (NaN when diverged)
+    train_loss: float  # mean training loss since the previous report
+    lr: float  # learning rate at this step
+    examples: int  # training examples seen so far
+    tokens: int  # non-padding training tokens seen so far
+    device_seconds: float  # device time used so far
+    end: TrialEnd | None = None  # set on the trial's last report
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("metrics", "end")}
+        out.update(self.metrics)
+        out["end"] = self.end.value if self.end else None
+        return out
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    end: TrialEnd
+    steps: int
+    final_metrics: dict[str, float]
+    diverged_step: int | None = None
+    reports: list[StepReport] = field(default_factory=list)
+
+
+Reporter = Callable[[StepReport], None]
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def lr_lambda(decay: LrDecay, warmup: int, total: int) -> Callable[[int], float]:
+    """Linear warmup to the peak LR, then linear or cosine decay to 0 (or constant)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if decay == LrDecay.CONSTANT:
+            return 1.0
+        progress = (step - warmup) / max(1, total - warmup)
+        if decay == LrDecay.COSINE:
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return max(0.0, 1.0 - progress)
+
+    return factor
+
+
+def is_diverged(loss: float, first_loss: float, factor: float) -> bool:
+    """NaN/inf, or a loss above ``factor`` × the first step's loss."""
+    return not math.isfinite(loss) or loss > factor * max(first_loss, 1e-8)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: task_data.Encoded, batch_size: int, device: torch.device,
+             autocast: torch.autocast, num_labels: int) -> dict[str, float]:
+    """Accuracy, macro F1 and mean loss on the eval split."""
+    model.eval()
+    loss_sum, preds = 0.0, []
+    for batch in task_data.eval_batches(data, batch_size):
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with autocast:
+            out = model(**batch)
+        loss_sum += float(out.loss) * batch["labels"].shape[0]
+        preds.append(out.logits.argmax(dim=-1).cpu())
+    model.train()
+    pred, gold = torch.cat(preds), data.labels
+    f1s = []
+    for label in range(num_labels):
+        tp = int(((pred == label) & (gold == label)).sum())
+        fp = int(((pred == label) & (gold != label)).sum())
+        fn = int(((pred != label) & (gold == label)).sum())
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return {
+        "accuracy": float((pred == gold).float().mean()),
+        "f1": sum(f1s) / num_labels,
+        "eval_loss": loss_sum / len(data),
+    }
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    train: task_data.Encoded
+    eval: task_data.Encoded
+
+
+def prepare_task(task: TaskConfig, tokenizer: object) -> PreparedTask:
+    (train_x, train_y), (eval_x, eval_y) = task_data.generate(task)
+    return PreparedTask(
+        train=task_data.encode(tokenizer, train_x, train_y, task.max_length),
+        eval=task_data.encode(tokenizer, eval_x, eval_y, task.max_length),
+    )
+
+
+def run_trial(exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter,
+              prepared: PreparedTask | None = None) -> TrialOutcome:
+    """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps."""
+    started = time.perf_counter()
+    cfg, budget = exp.training, exp.budget
+    device = pick_device(cfg.device)
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    gpus = exp.resources.gpus_per_trial if device.type == "cuda" else 0.0
+
+    tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
+    task = prepared or prepare_task(exp.task, tokenizer)
+
+    model = base_model(exp.model, exp.task.num_labels, seed)
+    torch.manual_seed(seed)  # LoRA init (A random, B zero) and dropout
+    model = add_lora(model, exp.model, lora.rank, lora.alpha, lora.use_rslora).to(device)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lora.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
+    warmup = int(cfg.warmup_ratio * budget.max_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
+
+    batches = task_data.train_batches(task.train, cfg.batch_size, seed)
+    reports: list[StepReport] = []
+    examples = tokens = 0
+    first_loss: float | None = None
+    loss_sum, loss_n = 0.0, 0
+
+    def emit(step: int, metrics: dict[str, float], end: TrialEnd | None) -> StepReport:
+        nonlocal loss_sum, loss_n
+        r = StepReport(
+            step=step, metrics=metrics, train_loss=loss_sum / max(loss_n, 1), lr=schedule.get_last_lr()[0],
+            examples=examples, tokens=tokens,
+            device_seconds=device_seconds(time.perf_counter() - started, gpus), end=end,
+        )
+        loss_sum, loss_n = 0.0, 0
+        reports.append(r)
+        report(r)
+        return r
+
+    for step in range(1, budget.max_steps + 1):
+        batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+        with autocast:
+            loss = model(**batch).loss
+        loss_value = float(loss.detach())
+        first_loss = loss_value if first_loss is None else first_loss
+        if is_diverged(loss_value, first_loss, cfg.divergence_factor):
+            nan = float("nan")
+            emit(step, {"accuracy": nan, "f1": nan, "eval_loss": nan}, TrialEnd.DIVERGED)
+            return TrialOutcome(TrialEnd.DIVERGED, step, reports[-1].metrics, diverged_step=step, reports=reports)
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        examples += batch["labels"].shape[0]
+        tokens += int(batch["attention_mask"].sum())
+        loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+
+        if step % budget.eval_every == 0 or step == budget.max_steps:
+            metrics = evaluate(model, task.eval, cfg.eval_batch_size, device, autocast, exp.task.num_labels)
+            emit(step, metrics, TrialEnd.COMPLETE if step == budget.max_steps else None)
+
+    return TrialOutcome(TrialEnd.COMPLETE, budget.max_steps, reports[-1].metrics, reports=reports)
