@@ -211,12 +211,14 @@ class MetricConfig(StrictModel):
     name: MetricName = MetricName.ACCURACY
     direction: Direction | None = Field(None, description="defaults to the metric's natural direction")
 
+    @property
+    def resolved_direction(self) -> Direction:
+        return self.direction or METRIC_DIRECTIONS[self.name]
+
     @model_validator(mode="after")
     def _direction_matches(self) -> MetricConfig:
         natural = METRIC_DIRECTIONS[self.name]
-        if self.direction is None:
-            object.__setattr__(self, "direction", natural)
-        elif self.direction != natural:
+        if self.direction is not None and self.direction != natural:
             raise ValueError(
                 f"metric {self.name.value} is to {natural.value}, not {self.direction.value}; "
                 f"set direction: {natural.value} or leave it out"

@@ -1,0 +1,158 @@
+"""``lorasweep compare``: for each rank and each space, one Optuna study searched by Ray Tune.
+
+Every space gets the same budget: the same number of trials, steps, sampler (and seed),
+scheduler, seed and data order. Studies run one after another, so each owns the same resources.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from lorasweep.config import ExperimentConfig, SpaceConfig
+from lorasweep.errors import LorasweepError
+from lorasweep.search.samplers import make_sampler
+from lorasweep.search.schedulers import make_scheduler
+from lorasweep.search.spaces import distributions
+from lorasweep.search.tune import ProgressCallback, StoreCallback, StudySearch
+from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialState
+from lorasweep.trials.trainable import lorasweep_trainable
+
+
+def optuna_study_name(experiment: str, space: str, rank: int) -> str:
+    """One Optuna study per (experiment, space, rank); experiment names are unique in a database."""
+    return f"{experiment}/{space}/r{rank}"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    space: SpaceConfig
+    rank: int
+    study_name: str
+
+
+def plan(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
+    return [StudyPlan(s, r, optuna_study_name(name, s.name, r)) for r in exp.ranks for s in exp.spaces]
+
+
+class Progress:
+    """What the search tells whoever shows progress (the CLI draws bars from it)."""
+
+    def study_started(self, plan: StudyPlan, total: int) -> None: ...
+    def trial_done(self, plan: StudyPlan, state: TrialState, value: float | None) -> None: ...
+    def study_done(self, plan: StudyPlan) -> None: ...
+
+
+def optuna_storage(url: str) -> optuna.storages.RDBStorage:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def _init_ray(exp: ExperimentConfig, verbose: bool) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    if not ray.is_initialized():
+        ray.init(
+            include_dashboard=False, log_to_driver=verbose, configure_logging=True,
+            logging_level=logging.INFO if verbose else logging.ERROR,
+        )
+    cpus = ray.cluster_resources().get("CPU", 0)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if exp.resources.cpus_per_trial > cpus:
+        raise LorasweepError(
+            f"resources.cpus_per_trial is {exp.resources.cpus_per_trial} but the Ray cluster has {cpus:g} CPUs; "
+            "lower cpus_per_trial"
+        )
+    if exp.resources.gpus_per_trial > gpus:
+        raise LorasweepError(
+            f"resources.gpus_per_trial is {exp.resources.gpus_per_trial} but the Ray cluster has {gpus:g} GPUs; "
+            "set gpus_per_trial: 0 or run on a cluster with GPUs"
+        )
+
+
+def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
+    """Refuse before writing anything if the name or an Optuna study name is taken."""
+    if storage.schema_revision() is not None and exp_name in storage.experiment_names():
+        raise LorasweepError(f"experiment '{exp_name}' already exists in this database; choose another --name")
+    taken = set(optuna.get_all_study_names(optuna_storage(storage.url)))
+    clash = [p.study_name for p in plans if p.study_name in taken]
+    if clash:
+        raise LorasweepError(f"Optuna studies {', '.join(clash)} already exist in this database; choose another --name")
+
+
+def run_compare(exp: ExperimentConfig, storage: Storage, name: str, progress: Progress | None = None,
+                verbose: bool = False) -> ExperimentRecord:
+    """Run every (rank, space) study of ``exp`` and record it as experiment ``name``."""
+    from ray import tune
+
+    progress = progress or Progress()
+    plans = plan(exp, name)
+    check_free(storage, name, plans)
+    _init_ray(exp, verbose)
+    storage.upgrade()
+    record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
+    ot_storage = optuna_storage(storage.url)
+    experiment_json = exp.model_dump_json()
+    try:
+        for p in plans:
+            _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, tune)
+    except BaseException:
+        storage.finish_experiment(record.id, ExperimentStatus.FAILED)
+        raise
+    storage.finish_experiment(record.id, ExperimentStatus.COMPLETE)
+    return storage.experiment(name)
+
+
+def _run_study(exp: ExperimentConfig, storage: Storage, record: ExperimentRecord, p: StudyPlan,
+               ot_storage: optuna.storages.RDBStorage, experiment_json: str, progress: Progress,
+               verbose: bool, tune: Any) -> None:
+    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    dists = distributions(p.space)
+    study = optuna.create_study(storage=ot_storage, study_name=p.study_name, direction=direction.value)
+    for key, value in {"experiment": record.name, "space": p.space.name, "rank": p.rank, "metric": metric,
+                       "direction": direction.value}.items():
+        study.set_user_attr(key, value)
+    study_row = storage.add_study(record.id, p.space.name, p.rank, p.study_name, metric, direction,
+                                  p.space.model_dump(mode="json"))
+    search = StudySearch(
+        space=dists, metric=metric, mode="max" if direction.value == "maximize" else "min",
+        sampler=make_sampler(exp.sampler, exp.seed, dists, exp.budget.trials),
+        storage=ot_storage, study_name=p.study_name,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            lorasweep_trainable, experiment_json=experiment_json, space_json=p.space.model_dump_json(),
+            rank=p.rank, verbose=verbose,
+        ),
+        {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
+    )
+    progress.study_started(p, exp.budget.trials)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=metric, mode="max" if direction.value == "maximize" else "min",
+            search_alg=search, scheduler=make_scheduler(exp.scheduler, exp.budget),
+            num_samples=exp.budget.trials, max_concurrent_trials=exp.max_concurrent_trials, reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{record.name}-{p.space.name}-r{p.rank}-{int(time.time())}".replace("/", "_"),
+            verbose=2 if verbose else 0,
+            callbacks=[
+                StoreCallback(storage, study_row.id, p.space, p.rank, exp.seed, metric, direction),
+                ProgressCallback(lambda state, value: progress.trial_done(p, state, value), metric),
+            ],
+        ),
+    )
+    tuner.fit()
+    progress.study_done(p)

@@ -1,0 +1,147 @@
+"""The glue between Ray Tune, Optuna and the store, all in the driver process.
+
+- :class:`StudySearch` is Ray's ``OptunaSearch`` with lorasweep's trial states: a trial the
+  scheduler stopped early is PRUNED in the Optuna study (not COMPLETE), a diverged one FAIL.
+- :class:`StoreCallback` writes each trial and its reports to the store (one writer: the driver,
+  so SQLite is never written by many processes; reports are written in one batch per trial).
+- :class:`ProgressCallback` feeds a progress display.
+:func:`trial_state` is the one place that decides a trial's state from what it reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ray.tune import Callback
+from ray.tune.search.optuna import OptunaSearch
+
+from lorasweep.config import Direction, SpaceConfig
+from lorasweep.search.spaces import resolve
+from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
+from lorasweep.trials.train import TrialEnd
+from lorasweep.trials.trainable import OPTUNA_NUMBER, sampled_params
+
+
+def trial_state(last_result: dict[str, Any] | None, errored: bool) -> TrialState:
+    """A finished trial's state: failed if it raised, else what its last report says; a trial
+    that ended without its own final report was stopped by the scheduler (pruned)."""
+    if errored:
+        return TrialState.FAILED
+    end = (last_result or {}).get("end")
+    if end == TrialEnd.DIVERGED.value:
+        return TrialState.DIVERGED
+    if end == TrialEnd.COMPLETE.value:
+        return TrialState.COMPLETE
+    return TrialState.PRUNED
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+class StudySearch(OptunaSearch):
+    """OptunaSearch that tells Optuna lorasweep's states and hands the trial number to the trial."""
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if config is None:
+            return None
+        return {**config, OPTUNA_NUMBER: self._ot_trials[trial_id].number}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if _finite(result.get(self.metric)) is not None:  # a diverged trial's NaN is not a value
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        state = trial_state(result, error)
+        if state == TrialState.COMPLETE:
+            super().on_trial_complete(trial_id, result, error=False)
+        elif state == TrialState.PRUNED:  # Optuna keeps the last intermediate value
+            super().on_trial_complete(trial_id, None, error=False)
+        else:  # failed or diverged
+            super().on_trial_complete(trial_id, None, error=True)
+
+
+class StoreCallback(Callback):
+    """Records every trial of one study, with its reports, in lorasweep's tables."""
+
+    def __init__(self, storage: Storage, study_id: int, space: SpaceConfig, rank: int, seed: int,
+                 metric: str, direction: Direction) -> None:
+        self.storage, self.study_id, self.space, self.rank, self.seed = storage, study_id, space, rank, seed
+        self.metric, self.direction = metric, direction
+        self._ids: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+        self._reports: dict[str, list[ReportRecord]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray pickles the Tuner's callbacks for its own restore; the live database handle (and
+        with it the URL's password) stays out of that pickle."""
+        return {k: v for k, v in self.__dict__.items() if k != "storage"}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        params = sampled_params(trial.config)
+        lora = resolve(self.space, params, self.rank)
+        self._ids[trial.trial_id] = self.storage.start_trial(TrialStart(
+            study_id=self.study_id, ray_trial_id=trial.trial_id, optuna_number=trial.config.get(OPTUNA_NUMBER),
+            params=params, lora=lora.as_dict(), seed=self.seed,
+        ))
+        self._started[trial.trial_id] = time.perf_counter()
+        self._reports[trial.trial_id] = []
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
+        metrics = {k: _finite(result.get(k)) for k in ("accuracy", "f1", "eval_loss")}
+        self._reports[trial.trial_id].append(ReportRecord(
+            trial_id=self._ids[trial.trial_id], step=int(result["step"]), value=_finite(result.get(self.metric)),
+            train_loss=_finite(result.get("train_loss")), lr=_finite(result.get("lr")),
+            examples=int(result["examples"]), tokens=int(result["tokens"]),
+            device_seconds=float(result["device_seconds"]), metrics=metrics,
+        ))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, trial_state(trial.last_result, errored=False), None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        error = trial.get_pickled_error()
+        text = f"{type(error).__name__}: {error}" if error is not None else (trial.get_error() or "unknown error")
+        self._finish(trial, TrialState.FAILED, str(text).strip().splitlines()[-1][:2000])
+
+    def _finish(self, trial: Any, state: TrialState, error: str | None) -> None:
+        reports = tuple(self._reports.pop(trial.trial_id, []))
+        values = [r.value for r in reports if r.value is not None]
+        pick = max if self.direction == Direction.MAXIMIZE else min
+        last = reports[-1] if reports else None
+        self.storage.finish_trial(self._ids[trial.trial_id], TrialFinish(
+            state=state,
+            final_value=last.value if last and state != TrialState.DIVERGED else None,
+            best_value=pick(values) if values else None,
+            steps=last.step if last else 0,
+            diverged_step=last.step if last and state == TrialState.DIVERGED else None,
+            error=error,
+            device_seconds=last.device_seconds if last else 0.0,
+            wall_seconds=time.perf_counter() - self._started.pop(trial.trial_id),
+            examples=last.examples if last else 0,
+            tokens=last.tokens if last else 0,
+            reports=reports,
+        ))
+
+
+class ProgressCallback(Callback):
+    """Calls ``on_done(state, value)`` when a trial finishes and ``on_report(step)`` per report."""
+
+    def __init__(self, on_done: Callable[[TrialState, float | None], None], metric: str) -> None:
+        self.on_done, self.metric = on_done, metric
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray pickles the Tuner's callbacks; the display callback is not part of a restore."""
+        return {"metric": self.metric}
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        state = trial_state(trial.last_result, errored=False)
+        value = _finite((trial.last_result or {}).get(self.metric)) if state == TrialState.COMPLETE else None
+        self.on_done(state, value)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.on_done(TrialState.FAILED, None)

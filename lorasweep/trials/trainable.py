@@ -1,0 +1,57 @@
+"""The Ray Tune adapter around :func:`lorasweep.trials.train.run_trial`.
+
+Ray only orchestrates: this function rebuilds the trial's settings from plain data, runs the
+trial and forwards each report to ``ray.tune.report``. Under ``reuse_actors=True`` one worker
+process runs many trials, so the model, tokenizer and tokenized task are loaded once per process
+(see the caches in :mod:`lorasweep.trials.model` and :func:`_prepared`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from lorasweep.config import ExperimentConfig, SpaceConfig, TaskConfig
+from lorasweep.search.spaces import resolve
+from lorasweep.trials.model import load_tokenizer, quiet_transformers
+from lorasweep.trials.train import PreparedTask, StepReport, prepare_task, run_trial
+
+#: Keys of a trial's config that are not sampled parameters.
+OPTUNA_NUMBER = "optuna_number"
+
+
+@functools.lru_cache(maxsize=2)
+def _prepared(task_json: str, name_or_path: str, trust_remote_code: bool) -> PreparedTask:
+    task = TaskConfig.model_validate_json(task_json)
+    return prepare_task(task, load_tokenizer(name_or_path, trust_remote_code))
+
+
+@functools.lru_cache(maxsize=4)
+def _experiment(experiment_json: str) -> ExperimentConfig:
+    return ExperimentConfig.model_validate_json(experiment_json)
+
+
+def sampled_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The sampler's choices in a Tune trial config (everything but lorasweep's own keys)."""
+    return {k: v for k, v in config.items() if k != OPTUNA_NUMBER}
+
+
+def lorasweep_trainable(config: dict[str, Any], *, experiment_json: str, space_json: str, rank: int,
+                        verbose: bool = False) -> None:
+    """Tune function trainable: one LoRA fine-tuning run, reported every ``eval_every`` steps."""
+    from ray import tune
+
+    if not verbose:
+        quiet_transformers()
+    exp = _experiment(experiment_json)
+    space = SpaceConfig.model_validate_json(space_json)
+    torch.set_num_threads(max(1, int(exp.resources.cpus_per_trial)))
+    lora = resolve(space, sampled_params(config), rank)
+    prepared = _prepared(exp.task.model_dump_json(), exp.model.name_or_path, exp.model.trust_remote_code)
+
+    def report(r: StepReport) -> None:
+        tune.report(r.as_dict())
+
+    run_trial(exp, lora, exp.seed, report, prepared)
