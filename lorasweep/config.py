@@ -349,10 +349,28 @@ def _first_model(annotation: Any) -> Any:
     return None
 
 
+_TYPE_MISMATCH = ("_type", "_parsing", "union_tag_invalid")
+
+
+def _rule_tags() -> set[str]:
+    """The ``rule:`` values of the α union; pydantic puts them in error locations."""
+    members = AlphaRule.__origin__.__args__  # type: ignore[attr-defined]
+    return {m.model_fields["rule"].annotation.__args__[0] for m in members}
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the union-branch labels pydantic adds ('constrained-float', 'FloatRange', rule tags)."""
+    skip = _rule_tags() | {"FloatRange", "float", "int", "str"}
+    return tuple(p for p in loc if isinstance(p, int) or (p.isidentifier() and p not in skip))
+
+
 def describe_validation_error(source: str, model: type[BaseModel], error: ValidationError) -> str:
-    """One line for the first problem: file, dotted field, value, what is allowed."""
-    first = error.errors()[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+    """One line for the most telling problem: file, dotted field, value, what is allowed."""
+    errors = error.errors()
+    # In a union (e.g. ``lr: number | {low, high}``) the branch of the wrong type is noise.
+    telling = [e for e in errors if not e["type"].endswith(_TYPE_MISMATCH) and e["type"] != "model_type"]
+    first = (telling or errors)[0]
+    loc = _clean_loc(tuple(first["loc"]))
     field = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         key = str(loc[-1])
@@ -366,12 +384,6 @@ def describe_validation_error(source: str, model: type[BaseModel], error: Valida
     value = first.get("input")
     shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
     return f"{source}: field '{field}': {msg}{shown}"
-
-
-_UNION_TAGS = {
-    "rank_multiple", "fixed", "sqrt_rank", "search", "float", "FloatRange", "int", "str", "list[str]",
-    "literal['all-linear']", "constrained-float", "function-after[_low_below_high(), FloatRange]",
-}
 
 
 def validate(source: str, model: type[M], data: dict[str, Any]) -> M:
@@ -391,12 +403,20 @@ def load_task(name_or_path: str | Path) -> TaskConfig:
     return validate(str(path), TaskConfig, read_yaml(path))
 
 
+def _in(source: str, field: str, fn: Any, *args: Any) -> Any:
+    """Run a nested load; its error also names the file and field that referred to it."""
+    try:
+        return fn(*args)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: field '{field}': {e}") from e
+
+
 def _resolve_space_entry(source: str, index: int, entry: Any) -> dict[str, Any]:
     """A ``spaces:`` entry is a name/path, or ``{use: NAME_OR_PATH, ...overrides}``, or a full space."""
     if isinstance(entry, str):
-        return load_space(entry).model_dump(mode="json")
+        return _in(source, f"spaces.{index}", load_space, entry).model_dump(mode="json")
     if isinstance(entry, dict) and "use" in entry:
-        base = load_space(entry["use"]).model_dump(mode="json")
+        base = _in(source, f"spaces.{index}.use", load_space, entry["use"]).model_dump(mode="json")
         overrides = {k: v for k, v in entry.items() if k != "use"}
         return {**base, **overrides}
     if isinstance(entry, dict):
@@ -418,7 +438,7 @@ def experiment_from_dict(source: str, data: dict[str, Any], overrides: dict[str,
         target[last] = value
     task = data.get("task")
     if isinstance(task, str):
-        data["task"] = load_task(task).model_dump(mode="json")
+        data["task"] = _in(source, "task", load_task, task).model_dump(mode="json")
     spaces = data.get("spaces")
     if isinstance(spaces, list):
         data["spaces"] = [_resolve_space_entry(source, i, e) for i, e in enumerate(spaces)]

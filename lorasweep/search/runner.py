@@ -20,7 +20,7 @@ from lorasweep.search.samplers import make_sampler
 from lorasweep.search.schedulers import make_scheduler
 from lorasweep.search.spaces import distributions
 from lorasweep.search.tune import ProgressCallback, StoreCallback, StudySearch
-from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialState
+from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialState, optuna_storage
 from lorasweep.trials.trainable import lorasweep_trainable
 
 
@@ -46,13 +46,6 @@ class Progress:
     def study_started(self, plan: StudyPlan, total: int) -> None: ...
     def trial_done(self, plan: StudyPlan, state: TrialState, value: float | None) -> None: ...
     def study_done(self, plan: StudyPlan) -> None: ...
-
-
-def optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 30}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
 
 
 def _init_ray(exp: ExperimentConfig, verbose: bool) -> None:
@@ -155,4 +148,5 @@ def _run_study(exp: ExperimentConfig, storage: Storage, record: ExperimentRecord
         ),
     )
     tuner.fit()
+    storage.finish_study(study_row.id)
     progress.study_done(p)

@@ -2,9 +2,9 @@
 
 from lorasweep.store.records import ExperimentRecord, ReportRecord, StudyRecord, TrialFinish, TrialRecord, TrialStart
 from lorasweep.store.schema import ExperimentStatus, TrialState
-from lorasweep.store.storage import Storage, safe_url
+from lorasweep.store.storage import Storage, optuna_storage, safe_url
 
 __all__ = [
     "ExperimentRecord", "ExperimentStatus", "ReportRecord", "Storage", "StudyRecord", "TrialFinish",
-    "TrialRecord", "TrialStart", "TrialState", "safe_url",
+    "TrialRecord", "TrialStart", "TrialState", "optuna_storage", "safe_url",
 ]

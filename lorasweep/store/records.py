@@ -31,6 +31,13 @@ class StudyRecord:
     metric: str
     direction: Direction
     space_config: dict[str, Any]
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @property
+    def wall_seconds(self) -> float:
+        """Wall time of the study's search, orchestration included (0 while it runs)."""
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else 0.0
 
 
 @dataclass(frozen=True)

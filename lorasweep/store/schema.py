@@ -66,6 +66,8 @@ class Study(Base):
     metric: Mapped[str] = mapped_column(String(64))
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "lorasweep_direction"))
     space_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     experiment: Mapped[Experiment] = relationship(back_populates="studies")
     trials: Mapped[list[Trial]] = relationship(back_populates="study", cascade="all, delete-orphan")

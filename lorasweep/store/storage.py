@@ -45,6 +45,16 @@ def safe_url(url: str) -> str:
         return "<unparseable URL>"
 
 
+def optuna_storage(url: str) -> Any:
+    """Optuna's RDBStorage on the same database (Optuna keeps its own tables there)."""
+    import optuna
+
+    kwargs: dict[str, Any] = {}
+    if make_url(url).get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -204,11 +214,15 @@ class Storage:
     ) -> StudyRecord:
         row = schema.Study(
             experiment_id=experiment_id, space=space, rank=rank, optuna_study_name=optuna_study_name,
-            metric=metric, direction=direction, space_config=space_config,
+            metric=metric, direction=direction, space_config=space_config, started_at=_now(),
         )
         with self._session() as s:
             s.add(row)
         return _record(StudyRecord, row)
+
+    def finish_study(self, study_id: int) -> None:
+        with self._session() as s:
+            s.get_one(schema.Study, study_id).finished_at = _now()
 
     def studies(self, experiment_id: int) -> list[StudyRecord]:
         with self._session() as s:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 13:28:17.819894
+Create Date: 2026-11-29 13:33:07.119250
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def upgrade() -> None:
     sa.Column('metric', sa.String(length=64), nullable=False),
     sa.Column('direction', sa.Enum('maximize', 'minimize', name='lorasweep_direction'), nullable=False),
     sa.Column('space_config', sa.JSON(), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['experiment_id'], ['lorasweep_experiments.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('experiment_id', 'space', 'rank', name='uq_lorasweep_study'),

@@ -1,0 +1,298 @@
+"""The ``lorasweep`` command line.
+
+Errors a user can fix print as one line on stderr and exit with code 2; nothing is written to
+the database before the input has been validated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lorasweep.errors import ConfigError, LorasweepError
+
+DEFAULT_STORAGE = "sqlite:///lorasweep.db"
+
+storage_option = click.option(
+    "--storage", default=DEFAULT_STORAGE, show_default=True, metavar="URL",
+    help="Database URL (sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB).",
+)
+experiment_option = click.option(
+    "--experiment", default=None, metavar="NAME", help="Experiment name (may be omitted if the database holds one)."
+)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lorasweep")
+def cli() -> None:
+    """Compare tuning the learning rate with tuning LoRA's α, at equal search budget."""
+
+
+# -- compare ------------------------------------------------------------------------------------
+
+
+class _Bars:
+    """Progress bars, one per (space, rank) study, with the best value so far."""
+
+    def __init__(self, progress: Progress, direction: str) -> None:
+        self.progress, self.direction = progress, direction
+        self.tasks: dict[str, Any] = {}
+        self.best: dict[str, float] = {}
+
+    def _key(self, plan: Any) -> str:
+        return plan.study_name
+
+    def study_started(self, plan: Any, total: int) -> None:
+        self.tasks[self._key(plan)] = self.progress.add_task(
+            f"{plan.space.name} r={plan.rank}", total=total, best="best —"
+        )
+
+    def trial_done(self, plan: Any, state: Any, value: float | None) -> None:
+        key = self._key(plan)
+        if value is not None:
+            old = self.best.get(key)
+            better = old is None or (value > old if self.direction == "maximize" else value < old)
+            self.best[key] = value if better else old  # type: ignore[assignment]
+        best = self.best.get(key)
+        self.progress.update(self.tasks[key], advance=1, best=f"best {best:.4g}" if best is not None else "best —")
+
+    def study_done(self, plan: Any) -> None:
+        pass
+
+
+def _count(name: str, value: int | None, minimum: int = 1) -> int | None:
+    if value is not None and value < minimum:
+        raise ConfigError(f"--{name} must be at least {minimum}, got {value}")
+    return value
+
+
+@cli.command()
+@click.option("--config", "config", default="default", show_default=True, metavar="NAME|PATH",
+              help="Experiment YAML: a built-in name or a path.")
+@storage_option
+@click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time).")
+@click.option("--trials", type=int, default=None, help="Trials per space and rank (overrides budget.trials).")
+@click.option("--max-steps", type=int, default=None, help="Steps per trial (overrides budget.max_steps).")
+@click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init.")
+@click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output.")
+def compare(config: str, storage: str, name: str | None, trials: int | None, max_steps: int | None,
+            seed: int | None, verbose: bool) -> None:
+    """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
+    from lorasweep.config import load_experiment
+
+    overrides: dict[str, Any] = {}
+    if _count("trials", trials) is not None:
+        overrides["budget.trials"] = trials
+    if _count("max-steps", max_steps) is not None:
+        overrides["budget.max_steps"] = max_steps
+    if _count("seed", seed, minimum=0) is not None:
+        overrides["seed"] = seed
+    if name is not None:
+        overrides["name"] = name
+    exp = load_experiment(config, overrides)
+    stem = Path(config).stem if config.endswith((".yaml", ".yml")) else config
+    exp_name = exp.name or f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+
+    from lorasweep.store import Storage
+
+    with Storage.open(storage) as st:
+        if not verbose:
+            _quiet()
+        from lorasweep.dashboards.summary import summarize
+        from lorasweep.dashboards.table import comparison_table
+        from lorasweep.search.runner import run_compare
+
+        console = _err()
+        columns = [TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
+                   TimeElapsedColumn()]
+        console.print(f"[bold]lorasweep compare[/] {exp_name}: {len(exp.spaces)} spaces × ranks {exp.ranks}, "
+                      f"{exp.budget.trials} trials each, {exp.budget.max_steps} steps, sampler {exp.sampler.name.value}, "
+                      f"scheduler {exp.scheduler.name.value}")
+        with Progress(*columns, console=console, transient=False) as progress:
+            record = run_compare(exp, st, exp_name, _Bars(progress, exp.metric.resolved_direction.value), verbose)
+        Console().print(comparison_table(summarize(st, record)))
+        console.print(f"Report: lorasweep report --storage {_shown(storage)} --experiment {exp_name} --out report.html")
+
+
+def _quiet() -> None:
+    import logging
+    import warnings
+
+    from lorasweep.trials.model import quiet_transformers
+
+    quiet_transformers()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+
+
+def _shown(url: str) -> str:
+    from lorasweep.store import safe_url
+
+    return safe_url(url)
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@storage_option
+@experiment_option
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="Write the HTML report here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def report(storage: str, experiment: str | None, out: Path | None, as_json: bool) -> None:
+    """Show an experiment's comparison: table, JSON, or a self-contained HTML page."""
+    from lorasweep.dashboards.summary import summarize, to_json
+    from lorasweep.store import Storage
+
+    if out is not None and not out.parent.exists():
+        raise LorasweepError(f"--out {out}: folder {out.parent} does not exist; create it or pick another path")
+    with Storage.open(storage) as st:
+        st.check_schema()
+        summary = summarize(st, st.experiment(experiment))
+        if as_json:
+            click.echo(json.dumps(to_json(summary), indent=2))
+        if out is not None:
+            from lorasweep.dashboards.html import write_html
+
+            write_html(summary, out)
+            _err().print(f"Wrote {out}")
+        if not as_json and out is None:
+            from lorasweep.dashboards.table import comparison_table
+
+            Console().print(comparison_table(summary))
+
+
+# -- dashboard ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@storage_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def dashboard(storage: str, host: str, port: int) -> None:
+    """Browse the Optuna studies in optuna-dashboard (same database)."""
+    from lorasweep.dashboards.optuna_dashboard import serve
+    from lorasweep.store import Storage
+
+    with Storage.open(storage) as st:
+        st.check_schema()
+    _err().print(f"optuna-dashboard on http://{host}:{port} (Ctrl-C to stop)")
+    serve(storage, host=host, port=port)
+
+
+# -- spaces -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def spaces() -> None:
+    """Built-in search spaces."""
+
+
+@spaces.command("list")
+def spaces_list() -> None:
+    """List the built-in spaces."""
+    from lorasweep.search.spaces import builtin_space_names, distributions, load_space
+
+    for name in builtin_space_names():
+        space = load_space(name)
+        searched = ", ".join(distributions(space)) or "nothing"
+        click.echo(f"{name:<14} searches {searched:<10} {space.description}")
+
+
+@spaces.command("show")
+@click.argument("name")
+def spaces_show(name: str) -> None:
+    """Print a space (built-in name or path) as validated YAML."""
+    import yaml
+
+    from lorasweep.search.spaces import load_space
+
+    click.echo(yaml.safe_dump(load_space(name).model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+# -- trial --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--config", "config", default="default", show_default=True, metavar="NAME|PATH")
+@click.option("--space", default="lr_only", show_default=True, metavar="NAME|PATH")
+@click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default: the first of ranks).")
+@click.option("--params", default="{}", metavar="JSON", help='Sampled values, e.g. \'{"lr": 0.003}\'.')
+@click.option("--seed", type=click.IntRange(min=0), default=None)
+@click.option("--verbose", is_flag=True)
+def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
+    """Run one trial without Ray and print its reports as JSON lines."""
+    from lorasweep.config import load_experiment
+    from lorasweep.search.spaces import distributions, load_space, resolve
+    from lorasweep.trials.train import run_trial
+
+    exp = load_experiment(config)
+    sp = load_space(space)
+    try:
+        sampled = json.loads(params)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--params is not JSON ({e.msg}); write e.g. '{{\"lr\": 0.003}}'") from e
+    wanted = set(distributions(sp))
+    if not isinstance(sampled, dict) or set(sampled) != wanted:
+        raise ConfigError(f"--params for space {sp.name} needs exactly the keys {sorted(wanted)}; got {params}")
+    if not verbose:
+        _quiet()
+    lora = resolve(sp, sampled, rank or exp.ranks[0])
+    click.echo(json.dumps({"lora": lora.as_dict()}))
+    outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(json.dumps(r.as_dict())))
+    click.echo(json.dumps({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))
+
+
+# -- db -----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@storage_option
+def db_upgrade(storage: str) -> None:
+    """Create lorasweep's tables or migrate them to this release."""
+    from lorasweep.store import Storage
+
+    with Storage.open(storage) as st:
+        st.upgrade()
+        click.echo(f"schema at {st.schema_revision()}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="lorasweep", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        hint = ""
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            hint = f" (see {e.ctx.command_path} --help)"
+        print(f"error: {e.format_message()}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except LorasweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,104 @@
+"""The HTML report: one self-contained page (plotly.js inlined, opens offline).
+
+Charts: best-so-far vs cumulative device-seconds (both spaces on one chart), final metric vs α
+and vs LR, learning curves, and the comparison table.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lorasweep.dashboards.summary import ExperimentSummary, to_json
+from lorasweep.store import TrialState
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+SYMBOLS = {TrialState.COMPLETE: "circle", TrialState.PRUNED: "circle-open", TrialState.DIVERGED: "x",
+           TrialState.FAILED: "x-open", TrialState.RUNNING: "diamond-open"}
+
+
+def figures(summary: ExperimentSummary) -> list[go.Figure]:
+    metric = summary.metric
+    cost = go.Figure()
+    scatter = make_subplots(rows=1, cols=2, subplot_titles=(f"final {metric} vs α", f"final {metric} vs LR"))
+    curves = go.Figure()
+    for i, (name, s) in enumerate(summary.spaces.items()):
+        color = COLORS[i % len(COLORS)]
+        xs = [c for c, v in s.best_so_far if v is not None]
+        ys = [v for c, v in s.best_so_far if v is not None]
+        cost.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv", name=name,
+                                  line={"color": color}))
+        for col, key in ((1, "alpha"), (2, "lr")):
+            shown = [t for t in s.trials if t.best_value is not None]
+            scatter.add_trace(go.Scatter(
+                x=[getattr(t, key) for t in shown],
+                y=[t.final_value if t.final_value is not None else t.best_value for t in shown],
+                mode="markers", name=name, legendgroup=name, showlegend=col == 1,
+                marker={"color": color, "symbol": [SYMBOLS[t.state] for t in shown], "size": 9},
+                text=[f"{t.state.value} r={t.r} α={t.alpha:.3g} LR={t.lr:.3g} s·LR={t.effective_step:.3g}"
+                      for t in shown],
+            ), row=1, col=col)
+        for j, t in enumerate(s.trials):
+            reps = [r for r in summary.reports.get(t.id, []) if r.value is not None and math.isfinite(r.value)]
+            if reps:
+                curves.add_trace(go.Scatter(
+                    x=[r.step for r in reps], y=[r.value for r in reps], mode="lines", name=name,
+                    legendgroup=name, showlegend=j == 0, line={"color": color, "width": 1}, opacity=0.6,
+                    text=f"{t.state.value} α={t.alpha:.3g} LR={t.lr:.3g}",
+                ))
+    cost.update_layout(title=f"Best {metric} so far vs search cost", xaxis_title="cumulative device-seconds",
+                       yaxis_title=metric)
+    if summary.target is not None:
+        cost.add_hline(y=summary.target, line_dash="dot", annotation_text=f"target (within {summary.within:.0%})")
+    scatter.update_xaxes(type="log")
+    scatter.update_xaxes(title_text="α", row=1, col=1)
+    scatter.update_xaxes(title_text="LR", row=1, col=2)
+    scatter.update_yaxes(title_text=metric, row=1, col=1)
+    scatter.update_layout(title="Final metric by setting (open circle: pruned, x: diverged)")
+    curves.update_layout(title=f"Learning curves ({metric} vs step)", xaxis_title="step", yaxis_title=metric)
+    return [cost, scatter, curves]
+
+
+def _table_html(summary: ExperimentSummary) -> str:
+    doc = to_json(summary)
+    names = list(doc["spaces"])
+    keys = ["best_value", "n_trials", "n_complete", "n_pruned", "n_diverged", "n_failed", "device_seconds",
+            "wall_seconds", "cost_to_target"]
+
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return "—" if v is None else html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = "".join(
+        f"<tr><th>{k}</th>" + "".join(f"<td>{cell(doc['spaces'][n][k])}</td>" for n in names) + "</tr>" for k in keys
+    )
+    params = "".join(
+        "<td>" + "<br>".join(f"{html.escape(k)}={cell(v)}" for k, v in doc["spaces"][n]["best_params"].items())
+        + "</td>" for n in names
+    )
+    return f"<table><tr><th></th>{head}</tr>{body}<tr><th>best_params</th>{params}</tr></table>"
+
+
+def write_html(summary: ExperimentSummary, out: Path) -> None:
+    figs = figures(summary)
+    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    title = html.escape(f"lorasweep: {summary.experiment.name}")
+    target = "—" if summary.target is None else f"{summary.target:.4g}"
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style>
+</head><body>
+<h1>{title}</h1>
+<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).
+Target for the cost row: within {summary.within:.0%} of the best value found by any space ({target}).</p>
+{_table_html(summary)}
+{"".join(parts)}
+</body></html>"""
+    out.write_text(page, encoding="utf-8")

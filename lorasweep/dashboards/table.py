@@ -1,0 +1,48 @@
+"""The terminal table: one column per space, side by side."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from lorasweep.dashboards.summary import ExperimentSummary
+from lorasweep.store import TrialState
+
+
+def _num(x: float | None, fmt: str = ".4g") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def _params(p: dict) -> str:
+    if not p:
+        return "—"
+    return f"r={p['r']} α={p['alpha']:.4g} (c={p['c']:.3g})\nLR={p['lr']:.3g} s·LR={p['effective_step']:.3g}"
+
+
+def comparison_table(summary: ExperimentSummary) -> Table:
+    spaces = list(summary.spaces.values())
+    table = Table(title=f"{summary.experiment.name}: {summary.metric} ({summary.direction.value})", show_lines=True)
+    table.add_column("")
+    best_values = [s.best_value for s in spaces if s.best_value is not None]
+    top = (max if summary.direction.value == "maximize" else min)(best_values) if best_values else None
+    for s in spaces:
+        table.add_column(s.name + (" ★" if top is not None and s.best_value == top else ""), justify="right")
+    target = f"within {summary.within:.0%} of best ({_num(summary.target)})"
+    rows = [
+        (f"best {summary.metric}", [_num(s.best_value) for s in spaces]),
+        ("best params", [_params(s.best_params) for s in spaces]),
+        ("trials", [
+            f"{s.n_trials}: {s.counts[TrialState.COMPLETE]} complete, {s.counts[TrialState.PRUNED]} pruned,\n"
+            f"{s.counts[TrialState.DIVERGED]} diverged, {s.counts[TrialState.FAILED]} failed"
+            + (f", {s.counts[TrialState.RUNNING]} running" if s.counts[TrialState.RUNNING] else "")
+            for s in spaces
+        ]),
+        ("device-seconds", [_num(s.device_seconds, ".1f") for s in spaces]),
+        ("wall seconds", [_num(s.wall_seconds, ".1f") for s in spaces]),
+        (f"device-s to target\n({target})", [
+            _num(s.cost_to_target, ".1f") if s.cost_to_target is not None else "not reached" for s in spaces
+        ]),
+        ("Optuna studies", ["\n".join(s.optuna_studies) for s in spaces]),
+    ]
+    for label, cells in rows:
+        table.add_row(label, *cells)
+    return table

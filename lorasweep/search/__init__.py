@@ -1,0 +1,1 @@
+"""Search: spaces as data, Optuna samplers, Tune schedulers, and the compare runner."""

@@ -1,0 +1,1 @@
+"""One trial: model + PEFT LoRA, training loop, evaluation; and its Ray adapter."""

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from lorasweep.config import Direction
+from lorasweep.cost import cost_to_target, device_seconds, target_value
+
+
+def test_target_value_is_within_a_fraction_of_best() -> None:
+    assert target_value(0.9, 0.01, Direction.MAXIMIZE) == 0.9 - 0.009
+    assert target_value(2.0, 0.05, Direction.MINIMIZE) == 2.1
+
+
+def test_cost_counts_every_trial_until_the_first_that_reaches_the_target() -> None:
+    trials = [(0.5, 10.0), (None, 3.0), (0.89, 5.0), (0.95, 7.0), (0.99, 100.0)]
+    assert cost_to_target(trials, 0.89, Direction.MAXIMIZE) == 18.0
+    assert cost_to_target(trials, 0.99, Direction.MAXIMIZE) == 125.0
+    assert cost_to_target(trials, 0.999, Direction.MAXIMIZE) is None
+    assert cost_to_target([(3.0, 1.0), (1.0, 2.0)], 1.5, Direction.MINIMIZE) == 3.0
+    assert cost_to_target([(float("nan"), 1.0), (1.0, 2.0)], 1.5, Direction.MINIMIZE) == 3.0
+
+
+def test_device_seconds_counts_the_device_share() -> None:
+    assert device_seconds(10.0, 0.0) == 10.0  # CPU: one slot
+    assert device_seconds(10.0, 0.5) == 5.0  # half a GPU
+    assert device_seconds(10.0, 2.0) == 20.0

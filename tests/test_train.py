@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from lorasweep.config import load_experiment
+from lorasweep.scaling import LoraParams
+from lorasweep.trials.train import StepReport, TrialEnd, run_trial
+
+TINY = Path(__file__).parent / "data" / "tiny.yaml"
+
+
+def _run(lr: float, alpha: float = 8.0, steps: int = 200, seed: int = 0) -> tuple[list[StepReport], object]:
+    exp = load_experiment(TINY, {"budget.max_steps": steps, "budget.eval_every": steps // 4})
+    reports: list[StepReport] = []
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=alpha, lr=lr), seed, reports.append)
+    return reports, outcome
+
+
+def test_tiny_model_learns_well_above_chance_at_a_sensible_lr() -> None:
+    reports, outcome = _run(lr=1e-2)
+    assert outcome.end == TrialEnd.COMPLETE
+    assert [r.step for r in reports] == [50, 100, 150, 200]
+    first, last = reports[0], reports[-1]
+    assert last.metrics["accuracy"] >= 0.85  # chance is ~0.52 (majority class)
+    assert last.metrics["eval_loss"] < first.metrics["eval_loss"]
+    assert last.examples == 200 * 16 and last.tokens > last.examples
+    assert 0 < first.device_seconds < last.device_seconds
+
+
+def test_a_tiny_lr_stays_at_chance() -> None:
+    reports, _ = _run(lr=1e-6, steps=40)
+    assert reports[-1].metrics["accuracy"] < 0.6
+
+
+def test_exploding_loss_ends_the_trial_as_diverged_with_its_step() -> None:
+    reports, outcome = _run(lr=3.0, alpha=4096.0, steps=200)
+    assert outcome.end == TrialEnd.DIVERGED
+    assert outcome.diverged_step is not None and outcome.diverged_step < 200
+    assert reports[-1].end == TrialEnd.DIVERGED and reports[-1].step == outcome.diverged_step
+    assert math.isnan(reports[-1].metrics["accuracy"])
+
+
+def test_seed_fixes_data_order_and_lora_init() -> None:
+    a, _ = _run(lr=3e-3, steps=40, seed=7)
+    b, _ = _run(lr=3e-3, steps=40, seed=7)
+    c, _ = _run(lr=3e-3, steps=40, seed=8)
+    key = [(r.train_loss, r.metrics["eval_loss"]) for r in a]
+    assert key == [(r.train_loss, r.metrics["eval_loss"]) for r in b]
+    assert key != [(r.train_loss, r.metrics["eval_loss"]) for r in c]
+
+
+@pytest.mark.parametrize("use_rslora", [False, True])
+def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
+    from lorasweep.trials.model import add_lora, base_model
+
+    exp = load_experiment(TINY)
+    p = LoraParams(rank=4, alpha=32.0, lr=1e-3, use_rslora=use_rslora)
+    model = add_lora(base_model(exp.model, 2, 0), exp.model, p.rank, p.alpha, p.use_rslora)
+    layer = model.base_model.model.bert.encoder.layer[0].attention.self.query
+    assert layer.scaling["default"] == pytest.approx(p.scaling)
