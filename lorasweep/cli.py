@@ -107,19 +107,20 @@ def compare(config: str, storage: str, name: str | None, trials: int | None, max
 
     from lorasweep.store import Storage
 
-    with Storage.open(storage) as st:
+    with Storage.open(storage, create=True) as st:
         if not verbose:
             _quiet()
         from lorasweep.dashboards.summary import summarize
         from lorasweep.dashboards.table import comparison_table
-        from lorasweep.search.runner import run_compare
+        from lorasweep.search.runner import preflight, run_compare
 
         console = _err()
         columns = [TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
                    TimeElapsedColumn()]
-        console.print(f"[bold]lorasweep compare[/] {exp_name}: {len(exp.spaces)} spaces × ranks {exp.ranks}, "
-                      f"{exp.budget.trials} trials each, {exp.budget.max_steps} steps, sampler {exp.sampler.name.value}, "
-                      f"scheduler {exp.scheduler.name.value}")
+        preflight(exp, st, exp_name, verbose)
+        console.print(f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
+                      f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
+                      f"{exp.sampler.name.value} + {exp.scheduler.name.value}")
         with Progress(*columns, console=console, transient=False) as progress:
             record = run_compare(exp, st, exp_name, _Bars(progress, exp.metric.resolved_direction.value), verbose)
         Console().print(comparison_table(summarize(st, record)))
@@ -271,7 +272,7 @@ def db_upgrade(storage: str) -> None:
     """Create lorasweep's tables or migrate them to this release."""
     from lorasweep.store import Storage
 
-    with Storage.open(storage) as st:
+    with Storage.open(storage, create=True) as st:
         st.upgrade()
         click.echo(f"schema at {st.schema_revision()}")
 

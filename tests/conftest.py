@@ -24,3 +24,33 @@ def sqlite_dump(path: Path) -> list[str]:
         return []
     with sqlite3.connect(path) as conn:
         return list(conn.iterdump())
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``lorasweep ARGS`` in this process; return (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from lorasweep.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+        except SystemExit as e:
+            code = int(e.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A database holding one finished tiny compare ("tiny": 2 spaces × rank 4 × 4 trials)."""
+    path = tmp_path_factory.mktemp("db") / "runs.db"
+    url = f"sqlite:///{path}"
+    code, out, err = run_cli("compare", "--config", str(TINY), "--storage", url, "--name", "tiny", "--trials", "4")
+    assert code == 0, err
+    yield url, path
+    import ray
+
+    ray.shutdown()

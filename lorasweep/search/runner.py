@@ -84,15 +84,21 @@ def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
         raise LorasweepError(f"Optuna studies {', '.join(clash)} already exist in this database; choose another --name")
 
 
+def preflight(exp: ExperimentConfig, storage: Storage, name: str, verbose: bool = False) -> list[StudyPlan]:
+    """Every check that can fail before anything is written: names free, Ray up, resources there."""
+    plans = plan(exp, name)
+    check_free(storage, name, plans)
+    _init_ray(exp, verbose)
+    return plans
+
+
 def run_compare(exp: ExperimentConfig, storage: Storage, name: str, progress: Progress | None = None,
                 verbose: bool = False) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` and record it as experiment ``name``."""
     from ray import tune
 
     progress = progress or Progress()
-    plans = plan(exp, name)
-    check_free(storage, name, plans)
-    _init_ray(exp, verbose)
+    plans = preflight(exp, storage, name, verbose)
     storage.upgrade()
     record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
     ot_storage = optuna_storage(storage.url)

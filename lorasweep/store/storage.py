@@ -74,8 +74,10 @@ class Storage:
     # -- opening --------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str) -> Storage:
-        """Connect to ``url``; a bad or unreachable URL is a :class:`StorageError` (password hidden)."""
+    def open(cls, url: str, create: bool = False) -> Storage:
+        """Connect to ``url``; a bad or unreachable URL is a :class:`StorageError` (password hidden).
+
+        A SQLite file that does not exist is created only with ``create`` (commands that write)."""
         shown = safe_url(url)
         try:
             parsed = make_url(url)
@@ -86,8 +88,12 @@ class Storage:
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database or ""
-            if database and database != ":memory:" and not Path(database).parent.exists():
-                raise StorageError(f"--storage {shown}: folder {Path(database).parent} does not exist; create it first")
+            if database and database != ":memory:":
+                path = Path(database)
+                if not path.parent.exists():
+                    raise StorageError(f"--storage {shown}: folder {path.parent} does not exist; create it first")
+                if not create and not path.exists():
+                    raise StorageError(f"--storage {shown}: no such database file; run lorasweep compare first")
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True
