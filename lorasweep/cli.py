@@ -22,7 +22,10 @@ from lorasweep.errors import ConfigError, LorasweepError
 DEFAULT_STORAGE = "sqlite:///lorasweep.db"
 
 storage_option = click.option(
-    "--storage", default=DEFAULT_STORAGE, show_default=True, metavar="URL",
+    "--storage",
+    default=DEFAULT_STORAGE,
+    show_default=True,
+    metavar="URL",
     help="Database URL (sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB).",
 )
 experiment_option = click.option(
@@ -79,16 +82,29 @@ def _count(name: str, value: int | None, minimum: int = 1) -> int | None:
 
 
 @cli.command()
-@click.option("--config", "config", default="default", show_default=True, metavar="NAME|PATH",
-              help="Experiment YAML: a built-in name or a path.")
+@click.option(
+    "--config",
+    "config",
+    default="default",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Experiment YAML: a built-in name or a path.",
+)
 @storage_option
 @click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time).")
 @click.option("--trials", type=int, default=None, help="Trials per space and rank (overrides budget.trials).")
 @click.option("--max-steps", type=int, default=None, help="Steps per trial (overrides budget.max_steps).")
 @click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init.")
 @click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output.")
-def compare(config: str, storage: str, name: str | None, trials: int | None, max_steps: int | None,
-            seed: int | None, verbose: bool) -> None:
+def compare(
+    config: str,
+    storage: str,
+    name: str | None,
+    trials: int | None,
+    max_steps: int | None,
+    seed: int | None,
+    verbose: bool,
+) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
     from lorasweep.config import load_experiment
 
@@ -115,12 +131,19 @@ def compare(config: str, storage: str, name: str | None, trials: int | None, max
         from lorasweep.search.runner import preflight, run_compare
 
         console = _err()
-        columns = [TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"),
-                   TimeElapsedColumn()]
+        columns = [
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[best]}"),
+            TimeElapsedColumn(),
+        ]
         preflight(exp, st, exp_name, verbose)
-        console.print(f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
-                      f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
-                      f"{exp.sampler.name.value} + {exp.scheduler.name.value}")
+        console.print(
+            f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
+            f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
+            f"{exp.sampler.name.value} + {exp.scheduler.name.value}"
+        )
         with Progress(*columns, console=console, transient=False) as progress:
             record = run_compare(exp, st, exp_name, _Bars(progress, exp.metric.resolved_direction.value), verbose)
         Console().print(comparison_table(summarize(st, record)))
@@ -151,8 +174,12 @@ def _shown(url: str) -> str:
 @cli.command()
 @storage_option
 @experiment_option
-@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
-              help="Write the HTML report here.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the HTML report here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def report(storage: str, experiment: str | None, out: Path | None, as_json: bool) -> None:
     """Show an experiment's comparison: table, JSON, or a self-contained HTML page."""
@@ -232,7 +259,7 @@ def spaces_show(name: str) -> None:
 @click.option("--config", "config", default="default", show_default=True, metavar="NAME|PATH")
 @click.option("--space", default="lr_only", show_default=True, metavar="NAME|PATH")
 @click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default: the first of ranks).")
-@click.option("--params", default="{}", metavar="JSON", help='Sampled values, e.g. \'{"lr": 0.003}\'.')
+@click.option("--params", default="{}", metavar="JSON", help="Sampled values, e.g. '{\"lr\": 0.003}'.")
 @click.option("--seed", type=click.IntRange(min=0), default=None)
 @click.option("--verbose", is_flag=True)
 def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:

@@ -79,9 +79,7 @@ class SearchedAlpha(StrictModel):
     range: FloatRange = Field(description="α range")
 
 
-AlphaRule = Annotated[
-    RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedAlpha, Field(discriminator="rule")
-]
+AlphaRule = Annotated[RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedAlpha, Field(discriminator="rule")]
 
 
 class SpaceConfig(StrictModel):
@@ -98,7 +96,7 @@ class SpaceConfig(StrictModel):
 # Tasks
 
 
-class TaskKind(str, enum.Enum):
+class TaskKind(enum.StrEnum):
     GENERATED = "generated"
 
 
@@ -121,7 +119,7 @@ class TaskConfig(StrictModel):
 # Experiments
 
 
-class SamplerName(str, enum.Enum):
+class SamplerName(enum.StrEnum):
     TPE = "tpe"
     GP = "gp"
     CMAES = "cmaes"
@@ -130,17 +128,17 @@ class SamplerName(str, enum.Enum):
     GRID = "grid"
 
 
-class SchedulerName(str, enum.Enum):
+class SchedulerName(enum.StrEnum):
     ASHA = "asha"
     FIFO = "fifo"
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     MAXIMIZE = "maximize"
     MINIMIZE = "minimize"
 
 
-class MetricName(str, enum.Enum):
+class MetricName(enum.StrEnum):
     ACCURACY = "accuracy"
     F1 = "f1"
     EVAL_LOSS = "eval_loss"
@@ -183,7 +181,7 @@ class BudgetConfig(StrictModel):
     eval_every: int = Field(10, ge=1, description="evaluate and report every k steps")
 
 
-class LrDecay(str, enum.Enum):
+class LrDecay(enum.StrEnum):
     LINEAR = "linear"
     COSINE = "cosine"
     CONSTANT = "constant"
@@ -304,8 +302,7 @@ def find_file(kind: str, name_or_path: str | Path) -> Path:
     if path.exists():
         raise ConfigError(f"{path}: is not a file; give the path of a {kind} YAML file")
     raise ConfigError(
-        f"{text}: no such {kind} file or built-in {kind}; "
-        f"built-in {kind}s: {', '.join(builtin_names(kind))}"
+        f"{text}: no such {kind} file or built-in {kind}; built-in {kind}s: {', '.join(builtin_names(kind))}"
     )
 
 
@@ -421,12 +418,12 @@ def _resolve_space_entry(source: str, index: int, entry: Any) -> dict[str, Any]:
         return {**base, **overrides}
     if isinstance(entry, dict):
         return entry
-    raise ConfigError(
-        f"{source}: field 'spaces.{index}': expected a space name, a path, or a mapping, got {entry!r}"
-    )
+    raise ConfigError(f"{source}: field 'spaces.{index}': expected a space name, a path, or a mapping, got {entry!r}")
 
 
-def experiment_from_dict(source: str, data: dict[str, Any], overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+def experiment_from_dict(
+    source: str, data: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> ExperimentConfig:
     """Resolve task and space references, apply CLI overrides, validate."""
     data = dict(data)
     for key, value in (overrides or {}).items():

@@ -61,6 +61,11 @@ class LoraParams:
     def as_dict(self) -> dict[str, float | int | bool]:
         """Everything a trial records about its LoRA setting."""
         return {
-            "r": self.rank, "alpha": self.alpha, "c": self.c, "lr": self.lr,
-            "scaling": self.scaling, "effective_step": self.effective_step, "use_rslora": self.use_rslora,
+            "r": self.rank,
+            "alpha": self.alpha,
+            "c": self.c,
+            "lr": self.lr,
+            "scaling": self.scaling,
+            "effective_step": self.effective_step,
+            "use_rslora": self.use_rslora,
         }

@@ -48,7 +48,7 @@ def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """A database holding one finished tiny compare ("tiny": 2 spaces × rank 4 × 4 trials)."""
     path = tmp_path_factory.mktemp("db") / "runs.db"
     url = f"sqlite:///{path}"
-    code, out, err = run_cli("compare", "--config", str(TINY), "--storage", url, "--name", "tiny", "--trials", "4")
+    code, _, err = run_cli("compare", "--config", str(TINY), "--storage", url, "--name", "tiny", "--trials", "4")
     assert code == 0, err
     yield url, path
     import ray

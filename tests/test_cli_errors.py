@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, TINY, run_cli, sqlite_dump
 
 BAD = DATA / "bad"
@@ -18,7 +17,10 @@ def _cases(url: str) -> list[tuple[list[str], str]]:
         (["compare", "--config", str(BAD / "invalid_yaml.yaml"), "--storage", url], "is not valid YAML"),
         (["compare", "--config", str(BAD / "unknown_key.yaml"), "--storage", url], "did you mean 'budget'?"),
         (["compare", "--config", str(BAD / "zero_rank.yaml"), "--storage", url], "field 'ranks.0'"),
-        (["compare", "--config", str(BAD / "unknown_space.yaml"), "--storage", url], "built-in spaces: lora_alpha, lr_only"),
+        (
+            ["compare", "--config", str(BAD / "unknown_space.yaml"), "--storage", url],
+            "built-in spaces: lora_alpha, lr_only",
+        ),
         (["compare", "--config", str(BAD / "unknown_sampler.yaml"), "--storage", url], "'tpe', 'gp', 'cmaes'"),
         (["compare", "--config", str(TINY), "--storage", url, "--trials", "-2"], "--trials must be at least 1, got -2"),
         (["compare", "--config", str(TINY), "--storage", url, "--trials", "abc"], "'abc' is not a valid integer"),
@@ -26,14 +28,22 @@ def _cases(url: str) -> list[tuple[list[str], str]]:
         (["compare", "--config", str(TINY), "--storage", url, "--seed", "-1"], "--seed must be at least 0"),
         (["compare", "--config", str(TINY), "--storage", url, "--name", "tiny"], "experiment 'tiny' already exists"),
         (["compare", "--config", str(TINY), "--storage", url, "--name", "bad name!"], "field 'name'"),
-        (["compare", "--config", str(TINY), "--storage", "postgresql+psycopg://bob:s3cret@127.0.0.1:1/db"],
-         "cannot connect to --storage postgresql+psycopg://bob:***@127.0.0.1:1/db"),
+        (
+            ["compare", "--config", str(TINY), "--storage", "postgresql+psycopg://bob:s3cret@127.0.0.1:1/db"],
+            "cannot connect to --storage postgresql+psycopg://bob:***@127.0.0.1:1/db",
+        ),
         (["compare", "--config", str(TINY), "--storage", "not-a-url"], "is not a database URL"),
-        (["compare", "--config", str(TINY), "--storage", "sqlite:////no/such/folder/x.db"], "folder /no/such/folder does not exist"),
+        (
+            ["compare", "--config", str(TINY), "--storage", "sqlite:////no/such/folder/x.db"],
+            "folder /no/such/folder does not exist",
+        ),
         (["report", "--storage", url, "--experiment", "nope"], "no experiment 'nope'"),
         (["report", "--storage", "sqlite:////tmp/lorasweep-no-such.db"], "no such database file"),
         (["spaces", "show", "nope"], "no such space file or built-in space"),
-        (["trial", "--config", str(TINY), "--space", "lr_only", "--params", '{"c": 3}'], "needs exactly the keys ['lr']"),
+        (
+            ["trial", "--config", str(TINY), "--space", "lr_only", "--params", '{"c": 3}'],
+            "needs exactly the keys ['lr']",
+        ),
         (["compare", "--bogus"], "No such option '--bogus'"),
     ]
 

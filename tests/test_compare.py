@@ -12,8 +12,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from conftest import TINY, run_cli
+
 from lorasweep.store import Storage, TrialState
 
 SPACES = ["lr_only", "lora_alpha"]
@@ -28,7 +28,8 @@ def test_compare_writes_exactly_the_expected_studies_and_trials(tiny_db: tuple[s
         reports = st.reports(exp.id)
     assert exp.status.value == "complete"
     assert [(s.space, s.rank, s.optuna_study_name) for s in studies] == [
-        ("lr_only", 4, "tiny/lr_only/r4"), ("lora_alpha", 4, "tiny/lora_alpha/r4")
+        ("lr_only", 4, "tiny/lr_only/r4"),
+        ("lora_alpha", 4, "tiny/lora_alpha/r4"),
     ]
     for s in studies:
         mine = [t for t in trials if t.study_id == s.id]
@@ -63,8 +64,13 @@ def test_json_summary_equals_what_optuna_reads_back(tiny_db: tuple[str, Path]) -
     for name, space in doc["spaces"].items():
         assert space["optuna_studies"] == [f"tiny/{name}/r4"]
         study = optuna.load_study(study_name=space["optuna_studies"][0], storage=url)
-        assert study.user_attrs == {"experiment": "tiny", "space": name, "rank": 4, "metric": "accuracy",
-                                    "direction": "maximize"}
+        assert study.user_attrs == {
+            "experiment": "tiny",
+            "space": name,
+            "rank": 4,
+            "metric": "accuracy",
+            "direction": "maximize",
+        }
         states = [t.state for t in study.trials]
         assert space["n_trials"] == len(study.trials) == 4
         assert space["n_complete"] == states.count(optuna.trial.TrialState.COMPLETE)
@@ -74,7 +80,8 @@ def test_json_summary_equals_what_optuna_reads_back(tiny_db: tuple[str, Path]) -
         if space["n_complete"]:
             assert space["best_value"] == pytest.approx(study.best_value)
             assert space["best_params"][next(iter(study.best_params))] == pytest.approx(
-                next(iter(study.best_params.values())))
+                next(iter(study.best_params.values()))
+            )
         assert space["device_seconds"] > 0 and space["wall_seconds"] >= space["device_seconds"] / 2
         cost = space["cost_to_target"]
         assert cost is None or 0 < cost <= space["device_seconds"] + 1e-9
@@ -91,8 +98,12 @@ def test_html_report_is_self_contained_with_both_spaces(tiny_db: tuple[str, Path
     assert "<script src=" not in page  # plotly.js inlined: opens offline
     for name in SPACES:
         assert page.count(f'"name":"{name}"') >= 3  # cost curve, α/LR scatter, learning curves
-    for title in ("Best accuracy so far vs search cost", "final accuracy vs \\u03b1", "final accuracy vs LR",
-                  "Learning curves"):
+    for title in (
+        "Best accuracy so far vs search cost",
+        "final accuracy vs \\u03b1",
+        "final accuracy vs LR",
+        "Learning curves",
+    ):
         assert title in page
 
 
@@ -114,13 +125,18 @@ def _free_port() -> int:
 def test_dashboard_serves_the_experiment_studies(tiny_db: tuple[str, Path]) -> None:
     url, _ = tiny_db
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lorasweep", "dashboard", "--storage", url, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorasweep", "dashboard", "--storage", url, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline, body = time.time() + 60, None
         while time.time() < deadline and body is None:
             try:
-                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/studies", headers={"Accept-Encoding": "gzip"})
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/studies", headers={"Accept-Encoding": "gzip"}
+                )
                 with urllib.request.urlopen(req, timeout=2) as resp:
                     body = json.loads(resp.read())
             except OSError:
@@ -136,12 +152,12 @@ def test_dashboard_serves_the_experiment_studies(tiny_db: tuple[str, Path]) -> N
 
 def test_two_experiments_never_share_a_study(tiny_db: tuple[str, Path]) -> None:
     url, _ = tiny_db
-    code, _, err = run_cli("compare", "--config", str(TINY), "--storage", url, "--name", "tiny2", "--trials", "1",
-                           "--max-steps", "10")
+    code, _, err = run_cli(
+        "compare", "--config", str(TINY), "--storage", url, "--name", "tiny2", "--trials", "1", "--max-steps", "10"
+    )
     assert code == 0, err
     names = optuna.get_all_study_names(url)
-    assert sorted(names) == sorted(["tiny/lr_only/r4", "tiny/lora_alpha/r4", "tiny2/lr_only/r4",
-                                    "tiny2/lora_alpha/r4"])
+    assert sorted(names) == sorted(["tiny/lr_only/r4", "tiny/lora_alpha/r4", "tiny2/lr_only/r4", "tiny2/lora_alpha/r4"])
     assert len(optuna.load_study(study_name="tiny/lr_only/r4", storage=url).trials) == 4
     assert len(optuna.load_study(study_name="tiny2/lr_only/r4", storage=url).trials) == 1
     # with two experiments, --experiment may no longer be left out

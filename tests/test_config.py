@@ -45,7 +45,7 @@ def test_builtin_tasks_validate(name: str) -> None:
 
 def test_overrides_are_validated_like_the_file() -> None:
     assert load_experiment("default", {"budget.trials": 3}).budget.trials == 3
-    with pytest.raises(ConfigError, match="budget.trials"):
+    with pytest.raises(ConfigError, match=r"budget\.trials"):
         load_experiment("default", {"budget.trials": 0})
 
 

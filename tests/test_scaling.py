@@ -15,7 +15,9 @@ from lorasweep.scaling import LoraParams, alpha_from_c, c_from_alpha, effective_
 @pytest.mark.parametrize(("rank", "alpha"), [(1, 1.0), (4, 8.0), (8, 724.0), (16, 0.5)])
 def test_lora_scaling_is_what_peft_applies(rank: int, alpha: float, use_rslora: bool) -> None:
     model = torch.nn.Sequential(torch.nn.Linear(16, 16))
-    peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=["0"], use_rslora=use_rslora))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=["0"], use_rslora=use_rslora)
+    )
     layer = peft_model.base_model.model[0]
     assert layer.scaling["default"] == pytest.approx(lora_scaling(alpha, rank, use_rslora))
 

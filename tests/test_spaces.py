@@ -55,7 +55,11 @@ def test_lr_only_space_searches_lr_with_alpha_twice_the_rank(rank: int) -> None:
 
 
 def test_other_heuristics_are_data(tmp_path) -> None:
-    (tmp_path / "r.yaml").write_text("name: tied\nlr: {low: 1.0e-5, high: 1.0e-3}\nalpha: {rule: rank_multiple, multiplier: 1}\n")
-    (tmp_path / "f.yaml").write_text("name: fixed16\nlr: {low: 1.0e-5, high: 1.0e-3}\nalpha: {rule: fixed, value: 16}\n")
+    (tmp_path / "r.yaml").write_text(
+        "name: tied\nlr: {low: 1.0e-5, high: 1.0e-3}\nalpha: {rule: rank_multiple, multiplier: 1}\n"
+    )
+    (tmp_path / "f.yaml").write_text(
+        "name: fixed16\nlr: {low: 1.0e-5, high: 1.0e-3}\nalpha: {rule: fixed, value: 16}\n"
+    )
     assert resolve(load_space(tmp_path / "r.yaml"), {"lr": 1e-4}, 8).alpha == 8
     assert resolve(load_space(tmp_path / "f.yaml"), {"lr": 1e-4}, 64).alpha == 16

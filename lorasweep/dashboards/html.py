@@ -17,8 +17,13 @@ from lorasweep.dashboards.summary import ExperimentSummary, to_json
 from lorasweep.store import TrialState
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-SYMBOLS = {TrialState.COMPLETE: "circle", TrialState.PRUNED: "circle-open", TrialState.DIVERGED: "x",
-           TrialState.FAILED: "x-open", TrialState.RUNNING: "diamond-open"}
+SYMBOLS = {
+    TrialState.COMPLETE: "circle",
+    TrialState.PRUNED: "circle-open",
+    TrialState.DIVERGED: "x",
+    TrialState.FAILED: "x-open",
+    TrialState.RUNNING: "diamond-open",
+}
 
 
 def figures(summary: ExperimentSummary) -> list[go.Figure]:
@@ -30,28 +35,45 @@ def figures(summary: ExperimentSummary) -> list[go.Figure]:
         color = COLORS[i % len(COLORS)]
         xs = [c for c, v in s.best_so_far if v is not None]
         ys = [v for c, v in s.best_so_far if v is not None]
-        cost.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv", name=name,
-                                  line={"color": color}))
+        cost.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv", name=name, line={"color": color}))
         for col, key in ((1, "alpha"), (2, "lr")):
             shown = [t for t in s.trials if t.best_value is not None]
-            scatter.add_trace(go.Scatter(
-                x=[getattr(t, key) for t in shown],
-                y=[t.final_value if t.final_value is not None else t.best_value for t in shown],
-                mode="markers", name=name, legendgroup=name, showlegend=col == 1,
-                marker={"color": color, "symbol": [SYMBOLS[t.state] for t in shown], "size": 9},
-                text=[f"{t.state.value} r={t.r} α={t.alpha:.3g} LR={t.lr:.3g} s·LR={t.effective_step:.3g}"
-                      for t in shown],
-            ), row=1, col=col)
+            scatter.add_trace(
+                go.Scatter(
+                    x=[getattr(t, key) for t in shown],
+                    y=[t.final_value if t.final_value is not None else t.best_value for t in shown],
+                    mode="markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    marker={"color": color, "symbol": [SYMBOLS[t.state] for t in shown], "size": 9},
+                    text=[
+                        f"{t.state.value} r={t.r} α={t.alpha:.3g} LR={t.lr:.3g} s·LR={t.effective_step:.3g}"
+                        for t in shown
+                    ],
+                ),
+                row=1,
+                col=col,
+            )
         for j, t in enumerate(s.trials):
             reps = [r for r in summary.reports.get(t.id, []) if r.value is not None and math.isfinite(r.value)]
             if reps:
-                curves.add_trace(go.Scatter(
-                    x=[r.step for r in reps], y=[r.value for r in reps], mode="lines", name=name,
-                    legendgroup=name, showlegend=j == 0, line={"color": color, "width": 1}, opacity=0.6,
-                    text=f"{t.state.value} α={t.alpha:.3g} LR={t.lr:.3g}",
-                ))
-    cost.update_layout(title=f"Best {metric} so far vs search cost", xaxis_title="cumulative device-seconds",
-                       yaxis_title=metric)
+                curves.add_trace(
+                    go.Scatter(
+                        x=[r.step for r in reps],
+                        y=[r.value for r in reps],
+                        mode="lines",
+                        name=name,
+                        legendgroup=name,
+                        showlegend=j == 0,
+                        line={"color": color, "width": 1},
+                        opacity=0.6,
+                        text=f"{t.state.value} α={t.alpha:.3g} LR={t.lr:.3g}",
+                    )
+                )
+    cost.update_layout(
+        title=f"Best {metric} so far vs search cost", xaxis_title="cumulative device-seconds", yaxis_title=metric
+    )
     if summary.target is not None:
         cost.add_hline(y=summary.target, line_dash="dot", annotation_text=f"target (within {summary.within:.0%})")
     scatter.update_xaxes(type="log")
@@ -66,8 +88,17 @@ def figures(summary: ExperimentSummary) -> list[go.Figure]:
 def _table_html(summary: ExperimentSummary) -> str:
     doc = to_json(summary)
     names = list(doc["spaces"])
-    keys = ["best_value", "n_trials", "n_complete", "n_pruned", "n_diverged", "n_failed", "device_seconds",
-            "wall_seconds", "cost_to_target"]
+    keys = [
+        "best_value",
+        "n_trials",
+        "n_complete",
+        "n_pruned",
+        "n_diverged",
+        "n_failed",
+        "device_seconds",
+        "wall_seconds",
+        "cost_to_target",
+    ]
 
     def cell(v: object) -> str:
         if isinstance(v, float):
@@ -79,8 +110,10 @@ def _table_html(summary: ExperimentSummary) -> str:
         f"<tr><th>{k}</th>" + "".join(f"<td>{cell(doc['spaces'][n][k])}</td>" for n in names) + "</tr>" for k in keys
     )
     params = "".join(
-        "<td>" + "<br>".join(f"{html.escape(k)}={cell(v)}" for k, v in doc["spaces"][n]["best_params"].items())
-        + "</td>" for n in names
+        "<td>"
+        + "<br>".join(f"{html.escape(k)}={cell(v)}" for k, v in doc["spaces"][n]["best_params"].items())
+        + "</td>"
+        for n in names
     )
     return f"<table><tr><th></th>{head}</tr>{body}<tr><th>best_params</th>{params}</tr></table>"
 

@@ -49,8 +49,12 @@ def _better(a: float, b: float, direction: Direction) -> bool:
 def best_trial(trials: list[TrialRecord], direction: Direction) -> TrialRecord | None:
     best: TrialRecord | None = None
     for t in trials:
-        if t.state == TrialState.COMPLETE and t.final_value is not None and (
-            best is None or _better(t.final_value, best.final_value, direction)  # type: ignore[arg-type]
+        if (
+            t.state == TrialState.COMPLETE
+            and t.final_value is not None
+            and (
+                best is None or _better(t.final_value, best.final_value, direction)  # type: ignore[arg-type]
+            )
         ):
             best = t
     return best
@@ -59,8 +63,14 @@ def best_trial(trials: list[TrialRecord], direction: Direction) -> TrialRecord |
 def trial_params(t: TrialRecord) -> dict[str, Any]:
     """What a trial ran with: the sampled values and every derived LoRA number."""
     return {
-        **t.params, "r": t.r, "alpha": t.alpha, "c": t.c, "lr": t.lr, "scaling": t.scaling,
-        "effective_step": t.effective_step, "use_rslora": t.use_rslora,
+        **t.params,
+        "r": t.r,
+        "alpha": t.alpha,
+        "c": t.c,
+        "lr": t.lr,
+        "scaling": t.scaling,
+        "effective_step": t.effective_step,
+        "use_rslora": t.use_rslora,
     }
 
 
@@ -78,9 +88,7 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     by_space: dict[str, list[StudyRecord]] = {}
     for s in studies:
         by_space.setdefault(s.space, []).append(s)
-    space_trials = {
-        name: [t for t in trials if t.study_id in {s.id for s in ss}] for name, ss in by_space.items()
-    }
+    space_trials = {name: [t for t in trials if t.study_id in {s.id for s in ss}] for name, ss in by_space.items()}
     bests = [b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) is not None]
     overall = (max(bests) if direction == Direction.MAXIMIZE else min(bests)) if bests else None
     target = target_value(overall, within, direction) if overall is not None else None  # type: ignore[arg-type]
@@ -95,13 +103,18 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             if t.finished_at is None:
                 continue
             spent += t.device_seconds
-            if t.state == TrialState.COMPLETE and t.final_value is not None and (
-                running_best is None or _better(t.final_value, running_best, direction)
+            if (
+                t.state == TrialState.COMPLETE
+                and t.final_value is not None
+                and (running_best is None or _better(t.final_value, running_best, direction))
             ):
                 running_best = t.final_value
             curve.append((spent, running_best))
-        finished = [(t.final_value if t.state == TrialState.COMPLETE else None, t.device_seconds)
-                    for t in ts if t.finished_at is not None]
+        finished = [
+            (t.final_value if t.state == TrialState.COMPLETE else None, t.device_seconds)
+            for t in ts
+            if t.finished_at is not None
+        ]
         spaces[name] = SpaceSummary(
             name=name,
             best_value=best.final_value if best else None,

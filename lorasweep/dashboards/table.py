@@ -30,17 +30,21 @@ def comparison_table(summary: ExperimentSummary) -> Table:
     rows = [
         (f"best {summary.metric}", [_num(s.best_value) for s in spaces]),
         ("best params", [_params(s.best_params) for s in spaces]),
-        ("trials", [
-            f"{s.n_trials}: {s.counts[TrialState.COMPLETE]} complete, {s.counts[TrialState.PRUNED]} pruned,\n"
-            f"{s.counts[TrialState.DIVERGED]} diverged, {s.counts[TrialState.FAILED]} failed"
-            + (f", {s.counts[TrialState.RUNNING]} running" if s.counts[TrialState.RUNNING] else "")
-            for s in spaces
-        ]),
+        (
+            "trials",
+            [
+                f"{s.n_trials}: {s.counts[TrialState.COMPLETE]} complete, {s.counts[TrialState.PRUNED]} pruned,\n"
+                f"{s.counts[TrialState.DIVERGED]} diverged, {s.counts[TrialState.FAILED]} failed"
+                + (f", {s.counts[TrialState.RUNNING]} running" if s.counts[TrialState.RUNNING] else "")
+                for s in spaces
+            ],
+        ),
         ("device-seconds", [_num(s.device_seconds, ".1f") for s in spaces]),
         ("wall seconds", [_num(s.wall_seconds, ".1f") for s in spaces]),
-        (f"device-s to target\n({target})", [
-            _num(s.cost_to_target, ".1f") if s.cost_to_target is not None else "not reached" for s in spaces
-        ]),
+        (
+            f"device-s to target\n({target})",
+            [_num(s.cost_to_target, ".1f") if s.cost_to_target is not None else "not reached" for s in spaces],
+        ),
         ("Optuna studies", ["\n".join(s.optuna_studies) for s in spaces]),
     ]
     for label, cells in rows:

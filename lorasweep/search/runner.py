@@ -57,7 +57,9 @@ def _init_ray(exp: ExperimentConfig, verbose: bool) -> None:
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     if not ray.is_initialized():
         ray.init(
-            include_dashboard=False, log_to_driver=verbose, configure_logging=True,
+            include_dashboard=False,
+            log_to_driver=verbose,
+            configure_logging=True,
             logging_level=logging.INFO if verbose else logging.ERROR,
         )
     cpus = ray.cluster_resources().get("CPU", 0)
@@ -92,8 +94,9 @@ def preflight(exp: ExperimentConfig, storage: Storage, name: str, verbose: bool 
     return plans
 
 
-def run_compare(exp: ExperimentConfig, storage: Storage, name: str, progress: Progress | None = None,
-                verbose: bool = False) -> ExperimentRecord:
+def run_compare(
+    exp: ExperimentConfig, storage: Storage, name: str, progress: Progress | None = None, verbose: bool = False
+) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` and record it as experiment ``name``."""
     from ray import tune
 
@@ -113,26 +116,46 @@ def run_compare(exp: ExperimentConfig, storage: Storage, name: str, progress: Pr
     return storage.experiment(name)
 
 
-def _run_study(exp: ExperimentConfig, storage: Storage, record: ExperimentRecord, p: StudyPlan,
-               ot_storage: optuna.storages.RDBStorage, experiment_json: str, progress: Progress,
-               verbose: bool, tune: Any) -> None:
+def _run_study(
+    exp: ExperimentConfig,
+    storage: Storage,
+    record: ExperimentRecord,
+    p: StudyPlan,
+    ot_storage: optuna.storages.RDBStorage,
+    experiment_json: str,
+    progress: Progress,
+    verbose: bool,
+    tune: Any,
+) -> None:
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction
     dists = distributions(p.space)
     study = optuna.create_study(storage=ot_storage, study_name=p.study_name, direction=direction.value)
-    for key, value in {"experiment": record.name, "space": p.space.name, "rank": p.rank, "metric": metric,
-                       "direction": direction.value}.items():
+    for key, value in {
+        "experiment": record.name,
+        "space": p.space.name,
+        "rank": p.rank,
+        "metric": metric,
+        "direction": direction.value,
+    }.items():
         study.set_user_attr(key, value)
-    study_row = storage.add_study(record.id, p.space.name, p.rank, p.study_name, metric, direction,
-                                  p.space.model_dump(mode="json"))
+    study_row = storage.add_study(
+        record.id, p.space.name, p.rank, p.study_name, metric, direction, p.space.model_dump(mode="json")
+    )
     search = StudySearch(
-        space=dists, metric=metric, mode="max" if direction.value == "maximize" else "min",
+        space=dists,
+        metric=metric,
+        mode="max" if direction.value == "maximize" else "min",
         sampler=make_sampler(exp.sampler, exp.seed, dists, exp.budget.trials),
-        storage=ot_storage, study_name=p.study_name,
+        storage=ot_storage,
+        study_name=p.study_name,
     )
     trainable = tune.with_resources(
         tune.with_parameters(
-            lorasweep_trainable, experiment_json=experiment_json, space_json=p.space.model_dump_json(),
-            rank=p.rank, verbose=verbose,
+            lorasweep_trainable,
+            experiment_json=experiment_json,
+            space_json=p.space.model_dump_json(),
+            rank=p.rank,
+            verbose=verbose,
         ),
         {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
     )
@@ -140,9 +163,13 @@ def _run_study(exp: ExperimentConfig, storage: Storage, record: ExperimentRecord
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            metric=metric, mode="max" if direction.value == "maximize" else "min",
-            search_alg=search, scheduler=make_scheduler(exp.scheduler, exp.budget),
-            num_samples=exp.budget.trials, max_concurrent_trials=exp.max_concurrent_trials, reuse_actors=True,
+            metric=metric,
+            mode="max" if direction.value == "maximize" else "min",
+            search_alg=search,
+            scheduler=make_scheduler(exp.scheduler, exp.budget),
+            num_samples=exp.budget.trials,
+            max_concurrent_trials=exp.max_concurrent_trials,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=f"{record.name}-{p.space.name}-r{p.rank}-{int(time.time())}".replace("/", "_"),

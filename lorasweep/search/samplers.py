@@ -11,11 +11,14 @@ import optuna
 from lorasweep.config import SamplerConfig, SamplerName
 from lorasweep.errors import ConfigError
 
-Factory = Callable[[int, dict[str, Any], dict[str, optuna.distributions.BaseDistribution], int], optuna.samplers.BaseSampler]
+Factory = Callable[
+    [int, dict[str, Any], dict[str, optuna.distributions.BaseDistribution], int], optuna.samplers.BaseSampler
+]
 
 
-def _grid(seed: int, options: dict[str, Any], dists: dict[str, optuna.distributions.BaseDistribution],
-          n_trials: int) -> optuna.samplers.BaseSampler:
+def _grid(
+    seed: int, options: dict[str, Any], dists: dict[str, optuna.distributions.BaseDistribution], n_trials: int
+) -> optuna.samplers.BaseSampler:
     """A grid of about ``n_trials`` points: per parameter ``points_per_param`` (or the d-th root)
     values, spaced log-uniformly for log distributions."""
     opts = dict(options)
@@ -41,8 +44,9 @@ _FACTORIES: dict[SamplerName, Factory] = {
 }
 
 
-def make_sampler(cfg: SamplerConfig, seed: int, dists: dict[str, optuna.distributions.BaseDistribution],
-                 n_trials: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    cfg: SamplerConfig, seed: int, dists: dict[str, optuna.distributions.BaseDistribution], n_trials: int
+) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded; bad ``options`` name the sampler and the problem."""
     try:
         return _FACTORIES[cfg.name](seed, dict(cfg.options), dists, n_trials)

@@ -14,7 +14,9 @@ TIME_ATTR = "step"
 def make_scheduler(cfg: SchedulerConfig, budget: BudgetConfig) -> TrialScheduler:
     if cfg.name == SchedulerName.ASHA:
         return ASHAScheduler(
-            time_attr=TIME_ATTR, max_t=budget.max_steps, grace_period=cfg.grace_period,
+            time_attr=TIME_ATTR,
+            max_t=budget.max_steps,
+            grace_period=cfg.grace_period,
             reduction_factor=cfg.reduction_factor,
         )
     return FIFOScheduler()

@@ -68,8 +68,16 @@ class StudySearch(OptunaSearch):
 class StoreCallback(Callback):
     """Records every trial of one study, with its reports, in lorasweep's tables."""
 
-    def __init__(self, storage: Storage, study_id: int, space: SpaceConfig, rank: int, seed: int,
-                 metric: str, direction: Direction) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        study_id: int,
+        space: SpaceConfig,
+        rank: int,
+        seed: int,
+        metric: str,
+        direction: Direction,
+    ) -> None:
         self.storage, self.study_id, self.space, self.rank, self.seed = storage, study_id, space, rank, seed
         self.metric, self.direction = metric, direction
         self._ids: dict[str, int] = {}
@@ -84,21 +92,34 @@ class StoreCallback(Callback):
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         params = sampled_params(trial.config)
         lora = resolve(self.space, params, self.rank)
-        self._ids[trial.trial_id] = self.storage.start_trial(TrialStart(
-            study_id=self.study_id, ray_trial_id=trial.trial_id, optuna_number=trial.config.get(OPTUNA_NUMBER),
-            params=params, lora=lora.as_dict(), seed=self.seed,
-        ))
+        self._ids[trial.trial_id] = self.storage.start_trial(
+            TrialStart(
+                study_id=self.study_id,
+                ray_trial_id=trial.trial_id,
+                optuna_number=trial.config.get(OPTUNA_NUMBER),
+                params=params,
+                lora=lora.as_dict(),
+                seed=self.seed,
+            )
+        )
         self._started[trial.trial_id] = time.perf_counter()
         self._reports[trial.trial_id] = []
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
         metrics = {k: _finite(result.get(k)) for k in ("accuracy", "f1", "eval_loss")}
-        self._reports[trial.trial_id].append(ReportRecord(
-            trial_id=self._ids[trial.trial_id], step=int(result["step"]), value=_finite(result.get(self.metric)),
-            train_loss=_finite(result.get("train_loss")), lr=_finite(result.get("lr")),
-            examples=int(result["examples"]), tokens=int(result["tokens"]),
-            device_seconds=float(result["device_seconds"]), metrics=metrics,
-        ))
+        self._reports[trial.trial_id].append(
+            ReportRecord(
+                trial_id=self._ids[trial.trial_id],
+                step=int(result["step"]),
+                value=_finite(result.get(self.metric)),
+                train_loss=_finite(result.get("train_loss")),
+                lr=_finite(result.get("lr")),
+                examples=int(result["examples"]),
+                tokens=int(result["tokens"]),
+                device_seconds=float(result["device_seconds"]),
+                metrics=metrics,
+            )
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, trial_state(trial.last_result, errored=False), None)
@@ -113,19 +134,22 @@ class StoreCallback(Callback):
         values = [r.value for r in reports if r.value is not None]
         pick = max if self.direction == Direction.MAXIMIZE else min
         last = reports[-1] if reports else None
-        self.storage.finish_trial(self._ids[trial.trial_id], TrialFinish(
-            state=state,
-            final_value=last.value if last and state != TrialState.DIVERGED else None,
-            best_value=pick(values) if values else None,
-            steps=last.step if last else 0,
-            diverged_step=last.step if last and state == TrialState.DIVERGED else None,
-            error=error,
-            device_seconds=last.device_seconds if last else 0.0,
-            wall_seconds=time.perf_counter() - self._started.pop(trial.trial_id),
-            examples=last.examples if last else 0,
-            tokens=last.tokens if last else 0,
-            reports=reports,
-        ))
+        self.storage.finish_trial(
+            self._ids[trial.trial_id],
+            TrialFinish(
+                state=state,
+                final_value=last.value if last and state != TrialState.DIVERGED else None,
+                best_value=pick(values) if values else None,
+                steps=last.step if last else 0,
+                diverged_step=last.step if last and state == TrialState.DIVERGED else None,
+                error=error,
+                device_seconds=last.device_seconds if last else 0.0,
+                wall_seconds=time.perf_counter() - self._started.pop(trial.trial_id),
+                examples=last.examples if last else 0,
+                tokens=last.tokens if last else 0,
+                reports=reports,
+            ),
+        )
 
 
 class ProgressCallback(Callback):

@@ -5,6 +5,15 @@ from lorasweep.store.schema import ExperimentStatus, TrialState
 from lorasweep.store.storage import Storage, optuna_storage, safe_url
 
 __all__ = [
-    "ExperimentRecord", "ExperimentStatus", "ReportRecord", "Storage", "StudyRecord", "TrialFinish",
-    "TrialRecord", "TrialStart", "TrialState", "optuna_storage", "safe_url",
+    "ExperimentRecord",
+    "ExperimentStatus",
+    "ReportRecord",
+    "Storage",
+    "StudyRecord",
+    "TrialFinish",
+    "TrialRecord",
+    "TrialStart",
+    "TrialState",
+    "optuna_storage",
+    "safe_url",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -17,14 +17,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from lorasweep.config import Direction
 
 
-class ExperimentStatus(str, enum.Enum):
+class ExperimentStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETE = "complete"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
 
-class TrialState(str, enum.Enum):
+class TrialState(enum.StrEnum):
     RUNNING = "running"
     COMPLETE = "complete"
     PRUNED = "pruned"  # stopped early by the scheduler (ASHA)
@@ -37,7 +37,7 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
 
 
 class Experiment(Base):

@@ -109,7 +109,9 @@ class Storage:
         except SQLAlchemyError as e:
             engine.dispose()
             reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
-            raise StorageError(f"cannot connect to --storage {shown} ({reason}); check the URL and that the server runs") from e
+            raise StorageError(
+                f"cannot connect to --storage {shown} ({reason}); check the URL and that the server runs"
+            ) from e
         return cls(engine, url)
 
     def close(self) -> None:
@@ -201,8 +203,9 @@ class Storage:
             elif not names:
                 raise StorageError(f"{safe_url(self.url)} holds no experiments; run lorasweep compare first")
             else:
+                listed = ", ".join(names)
                 raise StorageError(
-                    f"{safe_url(self.url)} holds {len(names)} experiments; pick one with --experiment: {', '.join(names)}"
+                    f"{safe_url(self.url)} holds {len(names)} experiments; pick one with --experiment: {listed}"
                 )
         with self._session() as s:
             row = s.scalars(select(schema.Experiment).where(schema.Experiment.name == name)).one_or_none()
@@ -215,12 +218,24 @@ class Storage:
     # -- studies --------------------------------------------------------------------------------
 
     def add_study(
-        self, experiment_id: int, space: str, rank: int, optuna_study_name: str, metric: str,
-        direction: Direction, space_config: dict[str, Any],
+        self,
+        experiment_id: int,
+        space: str,
+        rank: int,
+        optuna_study_name: str,
+        metric: str,
+        direction: Direction,
+        space_config: dict[str, Any],
     ) -> StudyRecord:
         row = schema.Study(
-            experiment_id=experiment_id, space=space, rank=rank, optuna_study_name=optuna_study_name,
-            metric=metric, direction=direction, space_config=space_config, started_at=_now(),
+            experiment_id=experiment_id,
+            space=space,
+            rank=rank,
+            optuna_study_name=optuna_study_name,
+            metric=metric,
+            direction=direction,
+            space_config=space_config,
+            started_at=_now(),
         )
         with self._session() as s:
             s.add(row)
@@ -242,10 +257,20 @@ class Storage:
     def start_trial(self, start: TrialStart) -> int:
         lora = start.lora
         row = schema.Trial(
-            study_id=start.study_id, ray_trial_id=start.ray_trial_id, optuna_number=start.optuna_number,
-            state=TrialState.RUNNING, params=start.params, seed=start.seed,
-            r=lora["r"], alpha=lora["alpha"], c=lora["c"], lr=lora["lr"], scaling=lora["scaling"],
-            effective_step=lora["effective_step"], use_rslora=lora["use_rslora"], started_at=_now(),
+            study_id=start.study_id,
+            ray_trial_id=start.ray_trial_id,
+            optuna_number=start.optuna_number,
+            state=TrialState.RUNNING,
+            params=start.params,
+            seed=start.seed,
+            r=lora["r"],
+            alpha=lora["alpha"],
+            c=lora["c"],
+            lr=lora["lr"],
+            scaling=lora["scaling"],
+            effective_step=lora["effective_step"],
+            use_rslora=lora["use_rslora"],
+            started_at=_now(),
         )
         with self._session() as s:
             s.add(row)

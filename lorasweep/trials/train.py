@@ -22,7 +22,7 @@ from lorasweep.trials import data as task_data
 from lorasweep.trials.model import add_lora, base_model, load_tokenizer
 
 
-class TrialEnd(str, enum.Enum):
+class TrialEnd(enum.StrEnum):
     """How a trial's own loop ended (the scheduler may still stop it earlier: "pruned")."""
 
     COMPLETE = "complete"
@@ -89,8 +89,14 @@ def is_diverged(loss: float, first_loss: float, factor: float) -> bool:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: task_data.Encoded, batch_size: int, device: torch.device,
-             autocast: torch.autocast, num_labels: int) -> dict[str, float]:
+def evaluate(
+    model: torch.nn.Module,
+    data: task_data.Encoded,
+    batch_size: int,
+    device: torch.device,
+    autocast: torch.autocast,
+    num_labels: int,
+) -> dict[str, float]:
     """Accuracy, macro F1 and mean loss on the eval split."""
     model.eval()
     loss_sum, preds = 0.0, []
@@ -129,8 +135,9 @@ def prepare_task(task: TaskConfig, tokenizer: object) -> PreparedTask:
     )
 
 
-def run_trial(exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter,
-              prepared: PreparedTask | None = None) -> TrialOutcome:
+def run_trial(
+    exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter, prepared: PreparedTask | None = None
+) -> TrialOutcome:
     """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps."""
     started = time.perf_counter()
     cfg, budget = exp.training, exp.budget
@@ -160,9 +167,14 @@ def run_trial(exp: ExperimentConfig, lora: LoraParams, seed: int, report: Report
     def emit(step: int, metrics: dict[str, float], end: TrialEnd | None) -> StepReport:
         nonlocal loss_sum, loss_n
         r = StepReport(
-            step=step, metrics=metrics, train_loss=loss_sum / max(loss_n, 1), lr=schedule.get_last_lr()[0],
-            examples=examples, tokens=tokens,
-            device_seconds=device_seconds(time.perf_counter() - started, gpus), end=end,
+            step=step,
+            metrics=metrics,
+            train_loss=loss_sum / max(loss_n, 1),
+            lr=schedule.get_last_lr()[0],
+            examples=examples,
+            tokens=tokens,
+            device_seconds=device_seconds(time.perf_counter() - started, gpus),
+            end=end,
         )
         loss_sum, loss_n = 0.0, 0
         reports.append(r)

@@ -38,8 +38,9 @@ def sampled_params(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != OPTUNA_NUMBER}
 
 
-def lorasweep_trainable(config: dict[str, Any], *, experiment_json: str, space_json: str, rank: int,
-                        verbose: bool = False) -> None:
+def lorasweep_trainable(
+    config: dict[str, Any], *, experiment_json: str, space_json: str, rank: int, verbose: bool = False
+) -> None:
     """Tune function trainable: one LoRA fine-tuning run, reported every ``eval_every`` steps."""
     from ray import tune
 
