@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 
@@ -95,11 +95,17 @@ def preflight(exp: ExperimentConfig, storage: Storage, name: str, verbose: bool 
 
 
 def run_compare(
-    exp: ExperimentConfig, storage: Storage, name: str, progress: Progress | None = None, verbose: bool = False
+    exp: ExperimentConfig,
+    storage: Storage,
+    name: str,
+    progress: Progress | None = None,
+    verbose: bool = False,
+    trainable: Callable[..., None] = lorasweep_trainable,
 ) -> ExperimentRecord:
-    """Run every (rank, space) study of ``exp`` and record it as experiment ``name``."""
-    from ray import tune
+    """Run every (rank, space) study of ``exp`` and record it as experiment ``name``.
 
+    ``trainable`` is the Tune function each trial runs (benchmarks swap in a no-op one); it gets
+    the sampled config and the keywords ``experiment_json``, ``space_json``, ``rank``, ``verbose``."""
     progress = progress or Progress()
     plans = preflight(exp, storage, name, verbose)
     storage.upgrade()
@@ -108,7 +114,7 @@ def run_compare(
     experiment_json = exp.model_dump_json()
     try:
         for p in plans:
-            _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, tune)
+            _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable)
     except BaseException:
         storage.finish_experiment(record.id, ExperimentStatus.FAILED)
         raise
@@ -125,8 +131,10 @@ def _run_study(
     experiment_json: str,
     progress: Progress,
     verbose: bool,
-    tune: Any,
+    trainable_fn: Callable[..., None],
 ) -> None:
+    from ray import tune
+
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction
     dists = distributions(p.space)
     study = optuna.create_study(storage=ot_storage, study_name=p.study_name, direction=direction.value)
@@ -151,7 +159,7 @@ def _run_study(
     )
     trainable = tune.with_resources(
         tune.with_parameters(
-            lorasweep_trainable,
+            trainable_fn,
             experiment_json=experiment_json,
             space_json=p.space.model_dump_json(),
             rank=p.rank,
