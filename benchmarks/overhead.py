@@ -32,16 +32,16 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
-import optuna  # noqa: E402
-import ray  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune.schedulers import ASHAScheduler  # noqa: E402
-from ray.tune.search.optuna import OptunaSearch  # noqa: E402
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
 
-from lorasweep.config import load_experiment  # noqa: E402
-from lorasweep.search.runner import run_compare  # noqa: E402
-from lorasweep.search.spaces import distributions  # noqa: E402
-from lorasweep.store import Storage  # noqa: E402
+from lorasweep.config import load_experiment
+from lorasweep.search.runner import run_compare
+from lorasweep.search.spaces import distributions
+from lorasweep.store import Storage
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny.yaml"
 
