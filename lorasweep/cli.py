@@ -146,8 +146,18 @@ def compare(
         )
         with Progress(*columns, console=console, transient=False) as progress:
             record = run_compare(exp, st, exp_name, _Bars(progress, exp.metric.resolved_direction.value), verbose)
-        Console().print(comparison_table(summarize(st, record)))
+        summary = summarize(st, record)
+        Console().print(comparison_table(summary))
+        _print_failures(console, summary)
         console.print(f"Report: lorasweep report --storage {_shown(storage)} --experiment {exp_name} --out report.html")
+
+
+def _print_failures(console: Console, summary: Any) -> None:
+    from lorasweep.store import TrialState
+
+    failed = [t for s in summary.spaces.values() for t in s.trials if t.state == TrialState.FAILED]
+    if failed:
+        console.print(f"[red]{len(failed)} trial(s) failed[/]; first error: {failed[0].error}", markup=True)
 
 
 def _quiet() -> None:
@@ -158,7 +168,8 @@ def _quiet() -> None:
 
     quiet_transformers()
     warnings.filterwarnings("ignore")
-    logging.getLogger("ray").setLevel(logging.ERROR)
+    # Trial failures are recorded and summarized after the table; Ray's tracebacks are --verbose.
+    logging.getLogger("ray").setLevel(logging.CRITICAL)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 

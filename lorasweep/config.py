@@ -91,6 +91,20 @@ class SpaceConfig(StrictModel):
     alpha: AlphaRule
     use_rslora: bool = Field(False, description="scale by α/√r instead of α/r")
 
+    @model_validator(mode="after")
+    def _searches_something(self) -> SpaceConfig:
+        rule = self.alpha
+        searched = (
+            isinstance(self.lr, FloatRange)
+            or isinstance(rule, SearchedAlpha)
+            or (isinstance(rule, SqrtRankAlpha) and isinstance(rule.c, FloatRange))
+        )
+        if not searched:
+            raise ValueError(
+                f"space {self.name} searches nothing; give lr, alpha.c or alpha.range a {{low, high}} range"
+            )
+        return self
+
 
 # ---------------------------------------------------------------------------------------------
 # Tasks
@@ -194,6 +208,9 @@ class TrainingConfig(StrictModel):
     lr_decay: LrDecay = LrDecay.LINEAR
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float | None = Field(None, gt=0)
+    head_lr: float | None = Field(
+        None, gt=0, description="LR of the new task head (trained in full); default: the trial's LR"
+    )
     divergence_factor: float = Field(
         10.0, gt=1.0, description="a loss above factor × the first loss (or NaN/inf) ends the trial as diverged"
     )

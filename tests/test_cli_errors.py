@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import DATA, TINY, run_cli, sqlite_dump
 
 BAD = DATA / "bad"

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import TINY, run_cli
 
 from lorasweep.store import Storage, TrialState
+
+from conftest import TINY, run_cli
 
 SPACES = ["lr_only", "lora_alpha"]
 

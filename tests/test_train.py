@@ -61,3 +61,16 @@ def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
     model = add_lora(base_model(exp.model, 2, 0), exp.model, p.rank, p.alpha, p.use_rslora)
     layer = model.base_model.model.bert.encoder.layer[0].attention.self.query
     assert layer.scaling["default"] == pytest.approx(p.scaling)
+
+
+def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
+    from lorasweep.trials.model import add_lora, base_model
+    from lorasweep.trials.train import param_groups
+
+    exp = load_experiment(TINY)
+    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False)
+    same = param_groups(model, 1e-5, None)
+    assert len(same) == 1 and same[0]["lr"] == 1e-5
+    lora, head = param_groups(model, 1e-5, 1e-3)
+    assert head["lr"] == 1e-3 and lora["lr"] == 1e-5
+    assert sum(p.numel() for p in head["params"]) == 32 * 2 + 2  # classifier weight and bias

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -36,6 +37,22 @@ def trial_state(last_result: dict[str, Any] | None, errored: bool) -> TrialState
     if end == TrialEnd.COMPLETE.value:
         return TrialState.COMPLETE
     return TrialState.PRUNED
+
+
+def trial_error(trial: Any) -> str:
+    """``Type: message`` of the exception a trial raised, read from the driver's copy of Ray's
+    error file (the synced copy may not exist yet when the error callback runs)."""
+    import ray.cloudpickle as cloudpickle
+
+    path = trial.pickled_error_file
+    if path and Path(path).is_file():
+        with open(path, "rb") as f:
+            error = cloudpickle.load(f)
+        cause = getattr(error, "cause", None) or error
+        return f"{type(cause).__name__}: {cause}".strip()[:2000]
+    text = Path(trial.error_file).read_text() if trial.error_file and Path(trial.error_file).is_file() else ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:2000] if lines else "the trial failed without an error message"
 
 
 def _finite(x: Any) -> float | None:
@@ -125,9 +142,7 @@ class StoreCallback(Callback):
         self._finish(trial, trial_state(trial.last_result, errored=False), None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        error = trial.get_pickled_error()
-        text = f"{type(error).__name__}: {error}" if error is not None else (trial.get_error() or "unknown error")
-        self._finish(trial, TrialState.FAILED, str(text).strip().splitlines()[-1][:2000])
+        self._finish(trial, TrialState.FAILED, trial_error(trial))
 
     def _finish(self, trial: Any, state: TrialState, error: str | None) -> None:
         reports = tuple(self._reports.pop(trial.trial_id, []))

@@ -83,6 +83,19 @@ def lr_lambda(decay: LrDecay, warmup: int, total: int) -> Callable[[int], float]
     return factor
 
 
+def param_groups(model: torch.nn.Module, lr: float, head_lr: float | None) -> list[dict]:
+    """The LoRA matrices train at the trial's LR; the new task head (PEFT's ``modules_to_save``,
+    trained in full) at ``head_lr`` when one is set, else at the same LR."""
+    lora, head = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (head if head_lr is not None and "modules_to_save" in name else lora).append(p)
+    groups = [{"params": lora, "lr": lr}]
+    if head:
+        groups.append({"params": head, "lr": head_lr})
+    return groups
+
+
 def is_diverged(loss: float, first_loss: float, factor: float) -> bool:
     """NaN/inf, or a loss above ``factor`` × the first step's loss."""
     return not math.isfinite(loss) or loss > factor * max(first_loss, 1e-8)
@@ -154,7 +167,12 @@ def run_trial(
     model = add_lora(model, exp.model, lora.rank, lora.alpha, lora.use_rslora).to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lora.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        param_groups(model, lora.lr, cfg.head_lr),
+        lr=lora.lr,
+        weight_decay=cfg.weight_decay,
+        fused=device.type == "cuda",
+    )
     warmup = int(cfg.warmup_ratio * budget.max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
 
