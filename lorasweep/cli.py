@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lorasweep.config import Direction
 from lorasweep.errors import ConfigError, LorasweepError
 
 DEFAULT_STORAGE = "sqlite:///lorasweep.db"
@@ -49,7 +51,7 @@ def cli() -> None:
 class _Bars:
     """Progress bars, one per (space, rank) study, with the best value so far."""
 
-    def __init__(self, progress: Progress, direction: str) -> None:
+    def __init__(self, progress: Progress, direction: Direction) -> None:
         self.progress, self.direction = progress, direction
         self.tasks: dict[str, Any] = {}
         self.best: dict[str, float] = {}
@@ -66,13 +68,19 @@ class _Bars:
         key = self._key(plan)
         if value is not None:
             old = self.best.get(key)
-            better = old is None or (value > old if self.direction == "maximize" else value < old)
-            self.best[key] = value if better else old  # type: ignore[assignment]
+            self.best[key] = value if old is None or self.direction.better(value, old) else old
         best = self.best.get(key)
         self.progress.update(self.tasks[key], advance=1, best=f"best {best:.4g}" if best is not None else "best —")
 
     def study_done(self, plan: Any) -> None:
         pass
+
+
+def default_name(config: str) -> str:
+    """``CONFIG-YYYYmmdd-HHMMSS``, with the config's file stem made safe for a name."""
+    stem = Path(config).stem if config.endswith((".yaml", ".yml")) else Path(config).name
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:40] or "experiment"
+    return f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def _count(name: str, value: int | None, minimum: int = 1) -> int | None:
@@ -118,8 +126,7 @@ def compare(
     if name is not None:
         overrides["name"] = name
     exp = load_experiment(config, overrides)
-    stem = Path(config).stem if config.endswith((".yaml", ".yml")) else config
-    exp_name = exp.name or f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    exp_name = exp.name or default_name(config)
 
     from lorasweep.store import Storage
 
@@ -138,14 +145,15 @@ def compare(
             TextColumn("{task.fields[best]}"),
             TimeElapsedColumn(),
         ]
-        preflight(exp, st, exp_name, verbose)
+        plans = preflight(exp, st, exp_name, verbose)
         console.print(
             f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
             f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
             f"{exp.sampler.name.value} + {exp.scheduler.name.value}"
         )
         with Progress(*columns, console=console, transient=False) as progress:
-            record = run_compare(exp, st, exp_name, _Bars(progress, exp.metric.resolved_direction.value), verbose)
+            bars = _Bars(progress, exp.metric.resolved_direction)
+            record = run_compare(exp, st, exp_name, bars, verbose, plans=plans)
         summary = summarize(st, record)
         Console().print(comparison_table(summary))
         _print_failures(console, summary)
@@ -167,7 +175,8 @@ def _quiet() -> None:
     from lorasweep.trials.model import quiet_transformers
 
     quiet_transformers()
-    warnings.filterwarnings("ignore")
+    for module in ("transformers", "peft", "torch", "ray", "accelerate"):
+        warnings.filterwarnings("ignore", module=module)
     # Trial failures are recorded and summarized after the table; Ray's tracebacks are --verbose.
     logging.getLogger("ray").setLevel(logging.CRITICAL)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -285,9 +294,13 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
         sampled = json.loads(params)
     except json.JSONDecodeError as e:
         raise ConfigError(f"--params is not JSON ({e.msg}); write e.g. '{{\"lr\": 0.003}}'") from e
-    wanted = set(distributions(sp))
-    if not isinstance(sampled, dict) or set(sampled) != wanted:
-        raise ConfigError(f"--params for space {sp.name} needs exactly the keys {sorted(wanted)}; got {params}")
+    dists = distributions(sp)
+    if not isinstance(sampled, dict) or set(sampled) != set(dists):
+        raise ConfigError(f"--params for space {sp.name} needs exactly the keys {sorted(dists)}; got {params}")
+    for key, dist in dists.items():
+        value = sampled[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not dist._contains(float(value)):
+            raise ConfigError(f"--params {key}={value!r} is outside space {sp.name}'s range [{dist.low}, {dist.high}]")
     if not verbose:
         _quiet()
     lora = resolve(sp, sampled, rank or exp.ranks[0])

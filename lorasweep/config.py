@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -46,6 +47,8 @@ class FloatRange(StrictModel):
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+#: Experiment and space names: they become parts of Optuna study names (EXPERIMENT/SPACE/rR).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 # ---------------------------------------------------------------------------------------------
 # Search spaces: how (LR, α) are chosen for a trial of rank r
@@ -85,7 +88,9 @@ AlphaRule = Annotated[RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedA
 class SpaceConfig(StrictModel):
     """A search space: which of LR, α (or c) are searched, and how α relates to the rank."""
 
-    name: str = Field(min_length=1, description="the space's name, shown in reports")
+    name: str = Field(
+        min_length=1, max_length=48, pattern=NAME_PATTERN, description="the space's name, shown in reports"
+    )
     description: str = ""
     lr: PositiveFloat | FloatRange = Field(description="learning rate: a number or {low, high, log}")
     alpha: AlphaRule
@@ -150,6 +155,21 @@ class SchedulerName(enum.StrEnum):
 class Direction(enum.StrEnum):
     MAXIMIZE = "maximize"
     MINIMIZE = "minimize"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self is Direction.MAXIMIZE else a < b
+
+    def best(self, values: Iterable[float]) -> float | None:
+        """The best of ``values`` (None if there are none)."""
+        values = list(values)
+        if not values:
+            return None
+        return max(values) if self is Direction.MAXIMIZE else min(values)
+
+    @property
+    def ray_mode(self) -> str:
+        return "max" if self is Direction.MAXIMIZE else "min"
 
 
 class MetricName(enum.StrEnum):
@@ -248,7 +268,7 @@ class TargetConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     """Everything one comparison needs; stored with the experiment so it can be reproduced."""
 
-    name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str | None = Field(None, min_length=1, max_length=64, pattern=NAME_PATTERN)
     description: str = ""
     task: TaskConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -308,12 +328,15 @@ def builtin_names(kind: str) -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def find_file(kind: str, name_or_path: str | Path) -> Path:
-    """A built-in file by name, or a user file by path; else an error listing the built-in names."""
+def find_file(kind: str, name_or_path: str | Path, base: Path | None = None) -> Path:
+    """A built-in file by name, or a user file by path (a relative path is looked up next to the
+    file that names it, ``base``, then in the working directory); else an error listing names."""
     text = str(name_or_path)
     if text in builtin_names(kind):
         return Path(str(resources.files("lorasweep").joinpath(_PACKAGE_DIRS[kind], f"{text}.yaml")))
     path = Path(text).expanduser()
+    if base is not None and not path.is_absolute() and (base / path).is_file():
+        return base / path
     if path.is_file():
         return path
     if path.exists():
@@ -407,14 +430,20 @@ def validate(source: str, model: type[M], data: dict[str, Any]) -> M:
         raise ConfigError(describe_validation_error(source, model, e)) from e
 
 
-def load_space(name_or_path: str | Path) -> SpaceConfig:
-    path = find_file("space", name_or_path)
+def load_space(name_or_path: str | Path, base: Path | None = None) -> SpaceConfig:
+    path = find_file("space", name_or_path, base)
     return validate(str(path), SpaceConfig, read_yaml(path))
 
 
-def load_task(name_or_path: str | Path) -> TaskConfig:
-    path = find_file("task", name_or_path)
+def load_task(name_or_path: str | Path, base: Path | None = None) -> TaskConfig:
+    path = find_file("task", name_or_path, base)
     return validate(str(path), TaskConfig, read_yaml(path))
+
+
+def _base(source: str) -> Path | None:
+    """The folder of the file being loaded: relative references in it start there."""
+    path = Path(source)
+    return path.parent if path.is_file() else None
 
 
 def _in(source: str, field: str, fn: Any, *args: Any) -> Any:
@@ -428,9 +457,9 @@ def _in(source: str, field: str, fn: Any, *args: Any) -> Any:
 def _resolve_space_entry(source: str, index: int, entry: Any) -> dict[str, Any]:
     """A ``spaces:`` entry is a name/path, or ``{use: NAME_OR_PATH, ...overrides}``, or a full space."""
     if isinstance(entry, str):
-        return _in(source, f"spaces.{index}", load_space, entry).model_dump(mode="json")
+        return _in(source, f"spaces.{index}", load_space, entry, _base(source)).model_dump(mode="json")
     if isinstance(entry, dict) and "use" in entry:
-        base = _in(source, f"spaces.{index}.use", load_space, entry["use"]).model_dump(mode="json")
+        base = _in(source, f"spaces.{index}.use", load_space, entry["use"], _base(source)).model_dump(mode="json")
         overrides = {k: v for k, v in entry.items() if k != "use"}
         return {**base, **overrides}
     if isinstance(entry, dict):
@@ -452,7 +481,7 @@ def experiment_from_dict(
         target[last] = value
     task = data.get("task")
     if isinstance(task, str):
-        data["task"] = _in(source, "task", load_task, task).model_dump(mode="json")
+        data["task"] = _in(source, "task", load_task, task, _base(source)).model_dump(mode="json")
     spaces = data.get("spaces")
     if isinstance(spaces, list):
         data["spaces"] = [_resolve_space_entry(source, i, e) for i, e in enumerate(spaces)]

@@ -46,6 +46,14 @@ def _cases(url: str) -> list[tuple[list[str], str]]:
             "needs exactly the keys ['lr']",
         ),
         (["compare", "--bogus"], "No such option '--bogus'"),
+        (
+            ["compare", "--config", str(DATA / "bad_setup" / "bad_target_modules.yaml"), "--storage", url],
+            "model.target_modules ['no_such_module']: No modules were targeted for adaptation; name modules",
+        ),
+        (
+            ["compare", "--config", str(DATA / "bad_setup" / "batch_over_n_train.yaml"), "--storage", url],
+            "training.batch_size (64) exceeds task.n_train (32); lower it",
+        ),
     ]
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+from ray import cloudpickle
 
 from lorasweep.config import load_experiment
 from lorasweep.search.runner import run_compare
 from lorasweep.store import Storage, TrialState
+from lorasweep.trials.trainable import OPTUNA_NUMBER, lorasweep_trainable
 
 from conftest import TINY, run_cli
 
@@ -40,18 +44,33 @@ def test_exploding_trials_are_diverged_with_their_step_and_fail_in_optuna(storag
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
 
 
+def raise_on_odd_trials(config: dict[str, Any], **kwargs: Any) -> None:
+    """The real trial, except that Optuna trials 1 and 3 raise."""
+    if config[OPTUNA_NUMBER] % 2:
+        raise RuntimeError(f"boom at lr={config['lr']:.3g}")
+    lorasweep_trainable(config, **kwargs)
+
+
 def test_a_trial_that_raises_is_failed_with_its_message_and_the_search_goes_on(storage: Storage) -> None:
-    exp = load_experiment(TINY, {"model.target_modules": ["no_such_module"], "budget.trials": 2, "spaces": ["lr_only"]})
-    record = run_compare(exp, storage, "broken")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
+    exp = load_experiment(TINY, {"budget.trials": 4, "spaces": ["lr_only"], "sampler.name": "random"})
+    record = run_compare(exp, storage, "broken", trainable=raise_on_odd_trials)
     trials = storage.trials(record.id)
-    assert len(trials) == 2  # the second trial still ran after the first failed
+    assert len(trials) == 4  # every trial ran, whatever failed before it
+    failed = [t for t in trials if t.optuna_number % 2]
+    assert len(failed) == 2
     for t in trials:
-        assert t.state == TrialState.FAILED
-        assert "model.target_modules ['no_such_module']" in (t.error or "")
+        if t.optuna_number % 2:
+            assert t.state == TrialState.FAILED and t.error == f"RuntimeError: boom at lr={t.lr:.3g}"
+            assert t.device_seconds > 0  # it held its device until it failed
+        else:
+            assert t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.error is None
     study = optuna.load_study(study_name="broken/lr_only/r4", storage=storage.url)
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    by_number = {t.number: t for t in study.trials}
+    for t in trials:
+        assert (by_number[t.optuna_number].state == optuna.trial.TrialState.FAIL) == (t.state == TrialState.FAILED)
     code, out, _ = run_cli("report", "--storage", storage.url, "--experiment", "broken", "--json")
-    assert code == 0 and '"n_failed": 2' in out
+    assert code == 0 and f'"n_failed": {len(failed)}' in out
 
 
 def test_trial_command_runs_one_trial_without_ray() -> None:

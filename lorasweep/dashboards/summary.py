@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lorasweep.config import Direction
-from lorasweep.cost import cost_to_target, target_value
+from lorasweep.config import Direction, ExperimentConfig
+from lorasweep.cost import best_so_far, cost_to_target, reaches, target_value
 from lorasweep.store import ExperimentRecord, ReportRecord, Storage, StudyRecord, TrialRecord, TrialState
 
 
@@ -20,6 +20,7 @@ class SpaceSummary:
     name: str
     best_value: float | None
     best_params: dict[str, Any]
+    reached_target: bool  # its best is within the target of the best of all spaces
     n_trials: int
     counts: dict[TrialState, int]
     device_seconds: float
@@ -42,20 +43,13 @@ class ExperimentSummary:
     reports: dict[int, list[ReportRecord]] = field(repr=False)  # trial id → its reports
 
 
-def _better(a: float, b: float, direction: Direction) -> bool:
-    return a > b if direction == Direction.MAXIMIZE else a < b
-
-
 def best_trial(trials: list[TrialRecord], direction: Direction) -> TrialRecord | None:
+    """The complete trial with the best final value (what Optuna's ``best_trial`` is)."""
     best: TrialRecord | None = None
     for t in trials:
-        if (
-            t.state == TrialState.COMPLETE
-            and t.final_value is not None
-            and (
-                best is None or _better(t.final_value, best.final_value, direction)  # type: ignore[arg-type]
-            )
-        ):
+        if t.state != TrialState.COMPLETE or t.final_value is None:
+            continue
+        if best is None or direction.better(t.final_value, best.final_value):  # type: ignore[arg-type]
             best = t
     return best
 
@@ -80,36 +74,22 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     reports: dict[int, list[ReportRecord]] = {}
     for r in storage.reports(experiment.id):
         reports.setdefault(r.trial_id, []).append(r)
-    config = experiment.config
-    direction = Direction(studies[0].direction if studies else config["metric"]["direction"] or "maximize")
-    metric = studies[0].metric if studies else config["metric"]["name"]
-    within = float(config["target"]["within"])
+    config = ExperimentConfig.model_validate(experiment.config)
+    direction, metric, within = config.metric.resolved_direction, config.metric.name.value, config.target.within
 
     by_space: dict[str, list[StudyRecord]] = {}
     for s in studies:
         by_space.setdefault(s.space, []).append(s)
     space_trials = {name: [t for t in trials if t.study_id in {s.id for s in ss}] for name, ss in by_space.items()}
-    bests = [b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) is not None]
-    overall = (max(bests) if direction == Direction.MAXIMIZE else min(bests)) if bests else None
-    target = target_value(overall, within, direction) if overall is not None else None  # type: ignore[arg-type]
+    overall = direction.best(
+        b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) and b.final_value is not None
+    )
+    target = target_value(overall, within, direction) if overall is not None else None
 
     spaces: dict[str, SpaceSummary] = {}
     for name, ss in by_space.items():
         ts = space_trials[name]
         best = best_trial(ts, direction)
-        curve: list[tuple[float, float | None]] = []
-        spent, running_best = 0.0, None
-        for t in ts:
-            if t.finished_at is None:
-                continue
-            spent += t.device_seconds
-            if (
-                t.state == TrialState.COMPLETE
-                and t.final_value is not None
-                and (running_best is None or _better(t.final_value, running_best, direction))
-            ):
-                running_best = t.final_value
-            curve.append((spent, running_best))
         finished = [
             (t.final_value if t.state == TrialState.COMPLETE else None, t.device_seconds)
             for t in ts
@@ -119,6 +99,7 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             name=name,
             best_value=best.final_value if best else None,
             best_params=trial_params(best) if best else {},
+            reached_target=target is not None and best is not None and reaches(best.final_value, target, direction),
             n_trials=len(ts),
             counts={state: sum(t.state == state for t in ts) for state in TrialState},
             device_seconds=sum(t.device_seconds for t in ts),
@@ -126,7 +107,7 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             cost_to_target=cost_to_target(finished, target, direction) if target is not None else None,
             optuna_studies=[s.optuna_study_name for s in ss],
             trials=ts,
-            best_so_far=curve,
+            best_so_far=best_so_far(finished, direction),
         )
     return ExperimentSummary(experiment, metric, direction, within, target, spaces, reports)
 
@@ -143,6 +124,7 @@ def to_json(summary: ExperimentSummary) -> dict[str, Any]:
             name: {
                 "best_value": s.best_value,
                 "best_params": s.best_params,
+                "reached_target": s.reached_target,
                 "n_trials": s.n_trials,
                 "n_complete": s.counts[TrialState.COMPLETE],
                 "n_pruned": s.counts[TrialState.PRUNED],

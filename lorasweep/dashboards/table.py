@@ -22,10 +22,8 @@ def comparison_table(summary: ExperimentSummary) -> Table:
     spaces = list(summary.spaces.values())
     table = Table(title=f"{summary.experiment.name}: {summary.metric} ({summary.direction.value})", show_lines=True)
     table.add_column("")
-    best_values = [s.best_value for s in spaces if s.best_value is not None]
-    top = (max if summary.direction.value == "maximize" else min)(best_values) if best_values else None
-    for s in spaces:
-        table.add_column(s.name + (" ★" if top is not None and s.best_value == top else ""), justify="right")
+    for s in spaces:  # ★: best within the target of the overall best (several stars mean a tie)
+        table.add_column(s.name + (" ★" if s.reached_target else ""), justify="right")
     target = f"within {summary.within:.0%} of best ({_num(summary.target)})"
     rows = [
         (f"best {summary.metric}", [_num(s.best_value) for s in spaces]),

@@ -21,6 +21,7 @@ from lorasweep.search.schedulers import make_scheduler
 from lorasweep.search.spaces import distributions
 from lorasweep.search.tune import ProgressCallback, StoreCallback, StudySearch
 from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialState, optuna_storage
+from lorasweep.trials.train import check_setup
 from lorasweep.trials.trainable import lorasweep_trainable
 
 
@@ -77,18 +78,27 @@ def _init_ray(exp: ExperimentConfig, verbose: bool) -> None:
 
 
 def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
-    """Refuse before writing anything if the name or an Optuna study name is taken."""
+    """Refuse if the experiment name or one of its Optuna study names is taken (reads only)."""
+    if not storage.exists():
+        return
     if storage.schema_revision() is not None and exp_name in storage.experiment_names():
         raise LorasweepError(f"experiment '{exp_name}' already exists in this database; choose another --name")
-    taken = set(optuna.get_all_study_names(optuna_storage(storage.url)))
-    clash = [p.study_name for p in plans if p.study_name in taken]
-    if clash:
-        raise LorasweepError(f"Optuna studies {', '.join(clash)} already exist in this database; choose another --name")
+    if storage.has_table("studies"):  # Optuna's
+        taken = set(optuna.get_all_study_names(optuna_storage(storage.url)))
+        clash = [p.study_name for p in plans if p.study_name in taken]
+        if clash:
+            raise LorasweepError(
+                f"Optuna studies {', '.join(clash)} already exist in this database; choose another --name"
+            )
 
 
 def preflight(exp: ExperimentConfig, storage: Storage, name: str, verbose: bool = False) -> list[StudyPlan]:
-    """Every check that can fail before anything is written: names free, Ray up, resources there."""
+    """Every check that can fail before anything is written: the model and its target modules,
+    the task data, the names, Ray and its resources."""
     plans = plan(exp, name)
+    check_setup(exp)
+    for p in plans:
+        make_sampler(exp.sampler, exp.seed, distributions(p.space), exp.budget.trials)
     check_free(storage, name, plans)
     _init_ray(exp, verbose)
     return plans
@@ -101,25 +111,49 @@ def run_compare(
     progress: Progress | None = None,
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
+    plans: list[StudyPlan] | None = None,
 ) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` and record it as experiment ``name``.
 
-    ``trainable`` is the Tune function each trial runs (benchmarks swap in a no-op one); it gets
-    the sampled config and the keywords ``experiment_json``, ``space_json``, ``rank``, ``verbose``."""
+    ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
+    function each trial runs (benchmarks swap in a no-op one); it gets the sampled config and the
+    keywords ``experiment_json``, ``space_json``, ``rank``, ``verbose``."""
     progress = progress or Progress()
-    plans = preflight(exp, storage, name, verbose)
+    plans = plans if plans is not None else preflight(exp, storage, name, verbose)
     storage.upgrade()
     record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
     ot_storage = optuna_storage(storage.url)
     experiment_json = exp.model_dump_json()
+    status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
     try:
         for p in plans:
             _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable)
-    except BaseException:
-        storage.finish_experiment(record.id, ExperimentStatus.FAILED)
+        status = ExperimentStatus.COMPLETE
+    except KeyboardInterrupt:
+        status, reason = ExperimentStatus.INTERRUPTED, "interrupted"
         raise
-    storage.finish_experiment(record.id, ExperimentStatus.COMPLETE)
+    finally:
+        _close_open_trials(storage, record, plans, ot_storage, reason)
+        storage.finish_experiment(record.id, status)
     return storage.experiment(name)
+
+
+def _close_open_trials(
+    storage: Storage,
+    record: ExperimentRecord,
+    plans: list[StudyPlan],
+    ot_storage: optuna.storages.RDBStorage,
+    reason: str,
+) -> None:
+    """Trials still running when the search ends did not finish: failed, in both stores."""
+    storage.fail_running_trials(record.id, reason)
+    names = set(optuna.get_all_study_names(ot_storage))
+    for p in plans:
+        if p.study_name not in names:
+            continue
+        study = optuna.load_study(study_name=p.study_name, storage=ot_storage)
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            ot_storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
 
 def _run_study(
@@ -152,7 +186,7 @@ def _run_study(
     search = StudySearch(
         space=dists,
         metric=metric,
-        mode="max" if direction.value == "maximize" else "min",
+        mode=direction.ray_mode,
         sampler=make_sampler(exp.sampler, exp.seed, dists, exp.budget.trials),
         storage=ot_storage,
         study_name=p.study_name,
@@ -172,7 +206,7 @@ def _run_study(
         trainable,
         tune_config=tune.TuneConfig(
             metric=metric,
-            mode="max" if direction.value == "maximize" else "min",
+            mode=direction.ray_mode,
             search_alg=search,
             scheduler=make_scheduler(exp.scheduler, exp.budget),
             num_samples=exp.budget.trials,
@@ -183,11 +217,15 @@ def _run_study(
             name=f"{record.name}-{p.space.name}-r{p.rank}-{int(time.time())}".replace("/", "_"),
             verbose=2 if verbose else 0,
             callbacks=[
-                StoreCallback(storage, study_row.id, p.space, p.rank, exp.seed, metric, direction),
+                StoreCallback(
+                    storage, study_row.id, p.space, p.rank, exp.seed, metric, direction, exp.resources.gpus_per_trial
+                ),
                 ProgressCallback(lambda state, value: progress.trial_done(p, state, value), metric),
             ],
         ),
     )
-    tuner.fit()
-    storage.finish_study(study_row.id)
+    try:
+        tuner.fit()
+    finally:
+        storage.finish_study(study_row.id)
     progress.study_done(p)

@@ -20,6 +20,7 @@ from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
 from lorasweep.config import Direction, SpaceConfig
+from lorasweep.cost import device_seconds
 from lorasweep.search.spaces import resolve
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
 from lorasweep.trials.train import TrialEnd
@@ -60,7 +61,12 @@ def _finite(x: Any) -> float | None:
 
 
 class StudySearch(OptunaSearch):
-    """OptunaSearch that tells Optuna lorasweep's states and hands the trial number to the trial."""
+    """OptunaSearch that tells Optuna lorasweep's states, keys intermediate values by optimizer
+    step, and hands the Optuna trial number to the trial."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reported: dict[str, set[int]] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
@@ -69,17 +75,34 @@ class StudySearch(OptunaSearch):
         return {**config, OPTUNA_NUMBER: self._ot_trials[trial_id].number}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        if _finite(result.get(self.metric)) is not None:  # a diverged trial's NaN is not a value
-            super().on_trial_result(trial_id, result)
+        self._report(trial_id, result)
+
+    def _report(self, trial_id: str, result: dict[str, Any]) -> None:
+        """One intermediate value per evaluation, at its step; a diverged trial's NaN is not one."""
+        value, step = _finite(result.get(self.metric)), result.get("step")
+        steps = self._reported.setdefault(trial_id, set())
+        if value is not None and step is not None and int(step) not in steps:
+            self._ot_trials[trial_id].report(value, int(step))
+            steps.add(int(step))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         state = trial_state(result, error)
+        if state == TrialState.PRUNED and result:
+            # Ray does not pass the result that the scheduler stopped on to the searcher's
+            # on_trial_result; record it so that Optuna's pruned value is the rung value.
+            self._report(trial_id, result)
+        self._reported.pop(trial_id, None)
         if state == TrialState.COMPLETE:
             super().on_trial_complete(trial_id, result, error=False)
         elif state == TrialState.PRUNED:  # Optuna keeps the last intermediate value
             super().on_trial_complete(trial_id, None, error=False)
         else:  # failed or diverged
             super().on_trial_complete(trial_id, None, error=True)
+
+    def save(self, checkpoint_path: str) -> None:
+        """Write nothing. Ray saves searchers for ``Tuner.restore``, which lorasweep does not use
+        (the database is the record); OptunaSearch's pickle would hold the RDBStorage, and with it
+        the database URL and its password."""
 
 
 class StoreCallback(Callback):
@@ -94,9 +117,10 @@ class StoreCallback(Callback):
         seed: int,
         metric: str,
         direction: Direction,
+        gpus_per_trial: float,
     ) -> None:
         self.storage, self.study_id, self.space, self.rank, self.seed = storage, study_id, space, rank, seed
-        self.metric, self.direction = metric, direction
+        self.metric, self.direction, self.gpus_per_trial = metric, direction, gpus_per_trial
         self._ids: dict[str, int] = {}
         self._started: dict[str, float] = {}
         self._reports: dict[str, list[ReportRecord]] = {}
@@ -142,24 +166,27 @@ class StoreCallback(Callback):
         self._finish(trial, trial_state(trial.last_result, errored=False), None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id not in self._ids:  # failed before it started (e.g. its actor died)
+            self.on_trial_start(iteration, trials, trial)
         self._finish(trial, TrialState.FAILED, trial_error(trial))
 
     def _finish(self, trial: Any, state: TrialState, error: str | None) -> None:
         reports = tuple(self._reports.pop(trial.trial_id, []))
         values = [r.value for r in reports if r.value is not None]
-        pick = max if self.direction == Direction.MAXIMIZE else min
         last = reports[-1] if reports else None
+        wall = time.perf_counter() - self._started.pop(trial.trial_id)
         self.storage.finish_trial(
             self._ids[trial.trial_id],
             TrialFinish(
                 state=state,
                 final_value=last.value if last and state != TrialState.DIVERGED else None,
-                best_value=pick(values) if values else None,
+                best_value=self.direction.best(values),
                 steps=last.step if last else 0,
                 diverged_step=last.step if last and state == TrialState.DIVERGED else None,
                 error=error,
-                device_seconds=last.device_seconds if last else 0.0,
-                wall_seconds=time.perf_counter() - self._started.pop(trial.trial_id),
+                # a trial that never reported held its device for (about) its wall time
+                device_seconds=last.device_seconds if last else device_seconds(wall, self.gpus_per_trial),
+                wall_seconds=wall,
                 examples=last.examples if last else 0,
                 tokens=last.tokens if last else 0,
                 reports=reports,
@@ -168,7 +195,7 @@ class StoreCallback(Callback):
 
 
 class ProgressCallback(Callback):
-    """Calls ``on_done(state, value)`` when a trial finishes and ``on_report(step)`` per report."""
+    """Calls ``on_done(state, value)`` when a trial finishes (the CLI's progress bars)."""
 
     def __init__(self, on_done: Callable[[TrialState, float | None], None], metric: str) -> None:
         self.on_done, self.metric = on_done, metric

@@ -59,8 +59,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _utc(value: Any) -> Any:
+    """SQLite hands datetimes back without a zone; they were written in UTC."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
 def _record(cls: type, row: Any) -> Any:
-    return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(cls)})
+    return cls(**{f.name: _utc(getattr(row, f.name)) for f in dataclasses.fields(cls)})
 
 
 class Storage:
@@ -103,6 +110,9 @@ class Storage:
             raise StorageError(f"--storage {shown}: {e}; use sqlite:///FILE.db or postgresql+psycopg://...") from e
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        storage = cls(engine, url)
+        if not storage.exists():
+            return storage  # SQLite creates the file on first write; nothing is written before that
         try:
             with engine.connect():
                 pass
@@ -112,7 +122,19 @@ class Storage:
             raise StorageError(
                 f"cannot connect to --storage {shown} ({reason}); check the URL and that the server runs"
             ) from e
-        return cls(engine, url)
+        return storage
+
+    def exists(self) -> bool:
+        """False for a SQLite file that has not been created yet (nothing to read there)."""
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return True
+        return Path(parsed.database).exists()
+
+    def has_table(self, name: str) -> bool:
+        from sqlalchemy import inspect
+
+        return inspect(self.engine).has_table(name)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -288,6 +310,18 @@ class Storage:
                 schema.Report(trial_id=trial_id, **{k: v for k, v in dataclasses.asdict(r).items() if k != "trial_id"})
                 for r in finish.reports
             )
+
+    def fail_running_trials(self, experiment_id: int, error: str) -> int:
+        """Mark the experiment's trials that are still RUNNING as FAILED with ``error``."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(schema.Trial)
+                .join(schema.Study)
+                .where(schema.Study.experiment_id == experiment_id, schema.Trial.state == TrialState.RUNNING)
+            ).all()
+            for row in rows:
+                row.state, row.error, row.finished_at = TrialState.FAILED, error, _now()
+            return len(rows)
 
     def trials(self, experiment_id: int) -> list[TrialRecord]:
         """All trials of an experiment, in the order they finished (running ones last)."""

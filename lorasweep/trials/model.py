@@ -59,12 +59,16 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
 
     path = resolve_model_path(name_or_path)
     try:
-        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"model.name_or_path '{name_or_path}': cannot load a tokenizer ({str(e).splitlines()[0]}); "
             "give a local model directory or a hub id that is reachable or cached"
         ) from e
+    if tok.pad_token is None:  # GPT-style tokenizers: pad with EOS, as sequence classification expects
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"  # batches trim padding from the right (see data.Encoded.batch)
+    return tok
 
 
 @functools.lru_cache(maxsize=2)
@@ -82,8 +86,10 @@ def _load_base(name_or_path: str, config_json: str | None, num_labels: int, seed
     else:
         path = resolve_model_path(name_or_path)
         try:
+            # float32 master weights whatever the checkpoint's dtype: tiny AdamW steps (LR 2e-5)
+            # would round away in bf16; autocast runs the matmuls in bf16 on a GPU.
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=num_labels, trust_remote_code=trust_remote_code
+                path, num_labels=num_labels, trust_remote_code=trust_remote_code, dtype=torch.float32
             )
         except (OSError, ValueError) as e:
             raise ConfigError(
@@ -99,7 +105,7 @@ def _load_base(name_or_path: str, config_json: str | None, num_labels: int, seed
 
 def base_model(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
     """A fresh, trainable copy of the (cached) base model for sequence classification."""
-    config_json = json.dumps(cfg.config, sort_keys=True) if cfg.config is not None else None
+    config_json = None
     if cfg.config is not None:
         tok = load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
         config_json = json.dumps({"vocab_size": len(tok), **cfg.config}, sort_keys=True)
@@ -120,6 +126,44 @@ def add_lora(model: Any, cfg: ModelConfig, rank: int, alpha: float, use_rslora: 
         return get_peft_model(model, lora)
     except ValueError as e:
         raise ConfigError(
-            f"model.target_modules {cfg.target_modules}: {str(e).splitlines()[0]}; "
+            f"model.target_modules {cfg.target_modules}: {str(e).splitlines()[0].split('. ')[0]}; "
             "name modules that exist in this architecture or use all-linear"
         ) from e
+
+
+def check_model(cfg: ModelConfig, num_labels: int, rank: int) -> None:
+    """Fail fast, before any trial, on a model, tokenizer or ``target_modules`` that cannot work.
+
+    Builds the architecture on PyTorch's meta device (no weights are loaded or allocated), so this
+    costs the same for a 7B model as for a tiny one.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
+    if cfg.config is not None:
+        raw = dict(cfg.config)
+        model_type = raw.pop("model_type", None)
+        if model_type is None:
+            raise ConfigError("model.config: needs a model_type (e.g. bert); add it")
+        try:
+            config = AutoConfig.for_model(model_type, num_labels=num_labels, **raw)
+        except ValueError as e:
+            raise ConfigError(f"model.config: {str(e).splitlines()[0]}; fix model_type or the keys") from e
+    else:
+        path = resolve_model_path(cfg.name_or_path)
+        try:
+            config = AutoConfig.from_pretrained(path, num_labels=num_labels, trust_remote_code=cfg.trust_remote_code)
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"model.name_or_path '{cfg.name_or_path}': cannot load its config ({str(e).splitlines()[0]}); "
+                "give a local model directory or a hub id that is reachable or cached"
+            ) from e
+    with torch.device("meta"):
+        try:
+            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=cfg.trust_remote_code)
+        except ValueError as e:
+            raise ConfigError(
+                f"model.name_or_path '{cfg.name_or_path}': {str(e).splitlines()[0]}; "
+                "lorasweep needs a model with a sequence-classification head"
+            ) from e
+        add_lora(model, cfg, rank, float(rank), use_rslora=False)

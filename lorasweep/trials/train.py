@@ -17,9 +17,10 @@ import torch
 
 from lorasweep.config import ExperimentConfig, LrDecay, TaskConfig
 from lorasweep.cost import device_seconds
+from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
 from lorasweep.trials import data as task_data
-from lorasweep.trials.model import add_lora, base_model, load_tokenizer
+from lorasweep.trials.model import add_lora, base_model, check_model, load_tokenizer
 
 
 class TrialEnd(enum.StrEnum):
@@ -62,6 +63,8 @@ Reporter = Callable[[StepReport], None]
 
 
 def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device is cuda but torch sees no CUDA device; use device: auto or cpu")
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -148,6 +151,18 @@ def prepare_task(task: TaskConfig, tokenizer: object) -> PreparedTask:
     )
 
 
+def check_setup(exp: ExperimentConfig) -> None:
+    """What every trial would trip over, checked once before the search: the model and its
+    target modules (without loading weights), the task's data and the batch size."""
+    task_data.generate(exp.task)
+    if exp.training.batch_size > exp.task.n_train:
+        raise ConfigError(
+            f"training.batch_size ({exp.training.batch_size}) exceeds task.n_train ({exp.task.n_train}); lower it"
+        )
+    pick_device(exp.training.device)
+    check_model(exp.model, exp.task.num_labels, exp.ranks[0])
+
+
 def run_trial(
     exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter, prepared: PreparedTask | None = None
 ) -> TrialOutcome:
@@ -221,6 +236,9 @@ def run_trial(
 
         if step % budget.eval_every == 0 or step == budget.max_steps:
             metrics = evaluate(model, task.eval, cfg.eval_batch_size, device, autocast, exp.task.num_labels)
+            if not all(math.isfinite(v) for v in metrics.values()):  # e.g. eval loss overflowed
+                emit(step, metrics, TrialEnd.DIVERGED)
+                return TrialOutcome(TrialEnd.DIVERGED, step, metrics, diverged_step=step, reports=reports)
             emit(step, metrics, TrialEnd.COMPLETE if step == budget.max_steps else None)
 
     return TrialOutcome(TrialEnd.COMPLETE, budget.max_steps, reports[-1].metrics, reports=reports)

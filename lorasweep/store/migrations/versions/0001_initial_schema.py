@@ -118,3 +118,5 @@ def downgrade() -> None:
     op.drop_table("lorasweep_trials")
     op.drop_table("lorasweep_studies")
     op.drop_table("lorasweep_experiments")
+    for name in ("lorasweep_trial_state", "lorasweep_direction", "lorasweep_experiment_status"):
+        sa.Enum(name=name).drop(op.get_bind(), checkfirst=True)  # PostgreSQL keeps enum types
