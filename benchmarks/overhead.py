@@ -7,7 +7,8 @@ ASHA settings, in one Ray session, alternating. With nothing to compute, wall se
 writes. Three arms:
 
 - bare (defaults): what a user writes (in-memory Optuna study, ``reuse_actors=False``).
-- bare (same settings): the same script with lorasweep's settings (``reuse_actors=True``).
+- bare (same settings): the same script with lorasweep's settings (``reuse_actors=True``,
+  ``max_concurrent_trials`` from the experiment).
 - lorasweep: ``run_compare`` with RDB-backed Optuna studies and lorasweep's tables.
 
     python benchmarks/overhead.py --trials 40 --repeats 2
@@ -19,6 +20,7 @@ the same settings.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -52,9 +54,11 @@ def _value(config: dict[str, Any]) -> float:
     return 0.5 + 0.45 * math.exp(-(x**2))
 
 
-def noop_trainable(config: dict[str, Any], **_: Any) -> None:
-    """Reports like a lorasweep trial (step, metric, counters) without training."""
-    steps, every = 20, 10
+def noop_trainable(config: dict[str, Any], *, experiment_json: str, **_: Any) -> None:
+    """Reports like a lorasweep trial (step, metric, counters) at the experiment's cadence,
+    without training."""
+    budget = json.loads(experiment_json)["budget"]
+    steps, every = budget["max_steps"], budget["eval_every"]
     for step in range(every, steps + 1, every):
         tune.report(
             {
@@ -83,12 +87,16 @@ def bare(exp: Any, reuse_actors: bool) -> float:
             sampler=optuna.samplers.TPESampler(seed=exp.seed),
         )
         tuner = tune.Tuner(
-            tune.with_resources(noop_trainable, {"cpu": exp.resources.cpus_per_trial}),
+            tune.with_resources(
+                tune.with_parameters(noop_trainable, experiment_json=exp.model_dump_json()),
+                {"cpu": exp.resources.cpus_per_trial},
+            ),
             tune_config=tune.TuneConfig(
                 metric="accuracy",
                 mode="max",
                 search_alg=search,
                 num_samples=exp.budget.trials,
+                max_concurrent_trials=exp.max_concurrent_trials,
                 reuse_actors=reuse_actors,
                 scheduler=ASHAScheduler(
                     time_attr="step",

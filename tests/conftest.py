@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A database holding one finished tiny compare ("tiny": 2 spaces × rank 4 × 4 trials)."""
     path = tmp_path_factory.mktemp("db") / "runs.db"
     url = f"sqlite:///{path}"

@@ -29,7 +29,9 @@ SYMBOLS = {
 def figures(summary: ExperimentSummary) -> list[go.Figure]:
     metric = summary.metric
     cost = go.Figure()
-    scatter = make_subplots(rows=1, cols=2, subplot_titles=(f"final {metric} vs α", f"final {metric} vs LR"))
+    scatter = make_subplots(
+        rows=1, cols=2, subplot_titles=(f"{metric} at last evaluation vs α", f"{metric} at last evaluation vs LR")
+    )
     curves = go.Figure()
     for i, (name, s) in enumerate(summary.spaces.items()):
         color = COLORS[i % len(COLORS)]
@@ -80,7 +82,9 @@ def figures(summary: ExperimentSummary) -> list[go.Figure]:
     scatter.update_xaxes(title_text="α", row=1, col=1)
     scatter.update_xaxes(title_text="LR", row=1, col=2)
     scatter.update_yaxes(title_text=metric, row=1, col=1)
-    scatter.update_layout(title="Final metric by setting (open circle: pruned, x: diverged)")
+    scatter.update_layout(
+        title="Each trial's last evaluation (● complete, ○ pruned at a rung, × diverged: last value before it)"
+    )
     curves.update_layout(title=f"Learning curves ({metric} vs step)", xaxis_title="step", yaxis_title=metric)
     return [cost, scatter, curves]
 

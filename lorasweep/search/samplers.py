@@ -30,6 +30,15 @@ def _with_startup(options: dict[str, Any], n_trials: int) -> dict[str, Any]:
     return {"n_startup_trials": startup_trials(n_trials), **options}
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler for the ask/tell loop that Ray drives. Optuna's version calls
+    ``study.stop()`` once the grid is covered, which raises outside ``study.optimize``; here Ray
+    stops the search at its trial count instead."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
 def _grid(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
     """A grid of about ``n_trials`` points: per parameter ``points_per_param`` values (default: the
     d-th root of the budget), log-spaced for log distributions, ends included."""
@@ -47,7 +56,7 @@ def _grid(seed: int, options: dict[str, Any], dists: Distributions, n_trials: in
         else:
             inner = [d.low + (d.high - d.low) * i / (per - 1) for i in range(1, per - 1)]
         grid[name] = [d.low, *inner, d.high]  # exact ends: exp(log(x)) can overshoot the range
-    return optuna.samplers.GridSampler(grid, seed=seed, **opts)
+    return AskTellGridSampler(grid, seed=seed, **opts)
 
 
 _FACTORIES: dict[SamplerName, Factory] = {

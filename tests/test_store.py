@@ -1,0 +1,77 @@
+"""The store: schema versioning, records, and what it hides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from lorasweep.errors import StorageError
+from lorasweep.store import Storage, safe_url
+from lorasweep.store.schema import Base
+from lorasweep.store.storage import VERSION_TABLE
+
+from conftest import run_cli
+
+
+def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
+    with Storage.open(f"sqlite:///{tmp_path / 'm.db'}", create=True) as st:
+        st.upgrade()
+        with st.engine.connect() as conn:
+            ctx = MigrationContext.configure(
+                conn,
+                opts={
+                    "version_table": VERSION_TABLE,
+                    "include_name": lambda name, type_, _: type_ != "table" or name.startswith("lorasweep_"),
+                },
+            )
+            assert compare_metadata(ctx, Base.metadata) == []
+
+
+def test_db_upgrade_command_then_check_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    code, out, err = run_cli("db", "upgrade", "--storage", url)
+    assert code == 0, err
+    assert "schema at 0001" in out
+    with Storage.open(url) as st:
+        st.check_schema()
+        assert st.experiment_names() == []
+
+
+def test_a_database_without_lorasweep_tables_is_named_as_such(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    path.touch()
+    with Storage.open(f"sqlite:///{path}") as st, pytest.raises(StorageError, match="holds no lorasweep experiments"):
+        st.check_schema()
+
+
+def test_records_are_frozen_with_utc_times(tmp_path: Path) -> None:
+    with Storage.open(f"sqlite:///{tmp_path / 'r.db'}", create=True) as st:
+        st.upgrade()
+        created = st.create_experiment("e1", "", {"k": 1})
+        read = st.experiment("e1")
+        assert read.created_at.tzinfo is not None and created.created_at.tzinfo is not None
+        assert abs(read.created_at - created.created_at) < dt.timedelta(seconds=1)
+        with pytest.raises(AttributeError):
+            read.name = "other"  # type: ignore[misc]
+        with pytest.raises(StorageError, match="experiment 'e1' already exists"):
+            st.create_experiment("e1", "", {})
+
+
+def test_passwords_never_show_in_urls_we_print() -> None:
+    assert safe_url("postgresql+psycopg://bob:s3cret@db.example:5432/runs") == (
+        "postgresql+psycopg://bob:***@db.example:5432/runs"
+    )
+    with pytest.raises(StorageError) as info:
+        Storage.open("postgresql+psycopg://bob:s3cret@127.0.0.1:1/runs")
+    assert "s3cret" not in str(info.value) and "bob:***@" in str(info.value)
+
+
+def test_opening_a_new_sqlite_path_writes_nothing_until_asked(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with Storage.open(f"sqlite:///{path}", create=True) as st:
+        assert not st.exists()
+    assert not path.exists()
