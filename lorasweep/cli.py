@@ -258,7 +258,7 @@ def spaces_list() -> None:
     for name in builtin_space_names():
         space = load_space(name)
         searched = ", ".join(distributions(space)) or "nothing"
-        click.echo(f"{name:<14} searches {searched:<10} {space.description}")
+        click.echo(f"{name:<20} searches {searched:<7} {space.description}")
 
 
 @spaces.command("show")

@@ -1,0 +1,1 @@
+"""Statistics for comparing search spaces over seeds, and the fitted α*–rank power law."""

@@ -1,0 +1,262 @@
+"""Per-step LoRA update diagnostics: the first-order "signal" and the second-order "drift".
+
+LoRA adds ``ΔW = s·B·A`` to a frozen weight ``W`` (``B``: d_out×r, ``A``: r×d_in, ``s`` = scaling).
+One optimizer step moves ``A → A+δA`` and ``B → B+δB``, so the change in ``ΔW`` is::
+
+    s·[(B+δB)(A+δA) − BA] = s·(δB·A + B·δA) + s·δB·δA
+
+lorasweep's operational definitions, per module and per step:
+
+* ``signal = ‖s·(δB·A + B·δA)‖_F`` — the part of the update linear in the step;
+* ``drift  = ‖s·δB·δA‖_F`` — the bilinear cross term of the two factor updates;
+* ``drift ratio = drift / signal``.
+
+Over several modules the signal and the drift are each aggregated as a root-sum-square, and the ratio
+is taken of the aggregates.
+
+Nothing of size d_out×d_in is ever formed: every norm comes from r×r Gram matrices, using
+``‖XY‖²_F = tr((XᵀX)(YYᵀ))`` and, for the cross term of the signal,
+``‖P+Q‖² = ‖P‖² + ‖Q‖² + 2⟨P,Q⟩`` with ``⟨XY, UV⟩_F = tr((UᵀX)(YVᵀ))``. The Gram matrices are computed
+in at least float32 (float64 inputs stay float64) and the r×r traces in float64, whatever the
+parameter dtype; tiny negative values left by rounding are clamped to 0 before any square root.
+
+Typical use in a training loop::
+
+    diag = LoraDiagnostics(peft_model)
+    for step in range(1, max_steps + 1):
+        loss.backward()
+        run = every(step, cadence)
+        if run:
+            diag.before_step()
+        optimizer.step()
+        if run:
+            stats = diag.after_step()
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["LoraDiagnostics", "StepDiagnostics", "dense_terms", "every", "module_terms"]
+
+
+@dataclass(frozen=True)
+class StepDiagnostics:
+    """Signal, drift and drift ratio of one optimizer step (one module, or aggregated over modules).
+
+    ``drift_ratio`` is ``drift / signal``, or ``nan`` when ``signal == 0`` (e.g. nothing changed).
+    """
+
+    signal: float
+    drift: float
+    drift_ratio: float
+
+    @classmethod
+    def from_squares(cls, signal_sq: float, drift_sq: float) -> StepDiagnostics:
+        """Build from (summed) squared norms; negative rounding residue is clamped to 0."""
+        signal = math.sqrt(max(signal_sq, 0.0))
+        drift = math.sqrt(max(drift_sq, 0.0))
+        ratio = drift / signal if signal > 0.0 else float("nan")
+        return cls(signal=signal, drift=drift, drift_ratio=ratio)
+
+
+def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """At least float32; float64 if any input is float64."""
+    dtype = torch.float32
+    for t in tensors:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
+
+
+def _as_matrix(t: torch.Tensor) -> torch.Tensor:
+    """View a LoRA factor as a 2-D matrix (conv factors are flattened over their kernel dims)."""
+    return t.reshape(t.shape[0], -1) if t.dim() != 2 else t
+
+
+def _gram_terms(
+    A: torch.Tensor, B: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, scaling: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(signal², drift²) as 0-dim float64 tensors on the inputs' device, from r×r Gram matrices only.
+
+    Shapes: ``A``, ``dA``: r×d_in; ``B``, ``dB``: d_out×r. No host synchronisation happens here.
+    """
+    dtype = _compute_dtype(A, B, dA, dB)
+    A, B, dA, dB = (_as_matrix(t.detach()).to(dtype) for t in (A, B, dA, dB))
+
+    # r×r Gram matrices (the only products that contract over d_in or d_out), then float64.
+    AAt = (A @ A.T).double()  # A Aᵀ
+    dAdAt = (dA @ dA.T).double()  # δA δAᵀ
+    dAAt = (dA @ A.T).double()  # δA Aᵀ
+    BtB = (B.T @ B).double()  # Bᵀ B
+    dBtdB = (dB.T @ dB).double()  # δBᵀ δB
+    BtdB = (B.T @ dB).double()  # Bᵀ δB
+
+    # tr(MN) = Σ_ij M_ij N_ji; for symmetric N this is Σ M ⊙ N.
+    p_sq = (dBtdB * AAt).sum()  # ‖δB A‖² = tr((δBᵀδB)(AAᵀ))
+    q_sq = (BtB * dAdAt).sum()  # ‖B δA‖² = tr((BᵀB)(δAδAᵀ))
+    cross = (BtdB * dAAt).sum()  # ⟨δB A, B δA⟩ = tr((BᵀδB)(AδAᵀ)) = Σ (BᵀδB) ⊙ (δA Aᵀ)
+    d_sq = (dBtdB * dAdAt).sum()  # ‖δB δA‖² = tr((δBᵀδB)(δAδAᵀ))
+
+    s2 = float(scaling) ** 2
+    signal_sq = torch.clamp(s2 * (p_sq + q_sq + 2.0 * cross), min=0.0)
+    drift_sq = torch.clamp(s2 * d_sq, min=0.0)
+    return signal_sq, drift_sq
+
+
+def module_terms(
+    A: torch.Tensor, B: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, scaling: float
+) -> tuple[float, float]:
+    """(signal², drift²) of one LoRA module's step, computed from r×r Gram matrices.
+
+    Args:
+        A: the old LoRA A factor, r×d_in.
+        B: the old LoRA B factor, d_out×r.
+        dA: the step's change of A (same shape as ``A``).
+        dB: the step's change of B (same shape as ``B``).
+        scaling: the module's LoRA scaling ``s``.
+
+    Returns:
+        ``(‖s·(δB·A + B·δA)‖²_F, ‖s·δB·δA‖²_F)`` as Python floats, never negative.
+    """
+    signal_sq, drift_sq = _gram_terms(A, B, dA, dB, scaling)
+    return float(signal_sq), float(drift_sq)
+
+
+def dense_terms(
+    A: torch.Tensor, B: torch.Tensor, dA: torch.Tensor, dB: torch.Tensor, scaling: float
+) -> tuple[float, float]:
+    """Reference implementation of :func:`module_terms`: forms the d_out×d_in products in float64.
+
+    Used to check :func:`module_terms` in tests; too costly for real layers. Same arguments and return
+    value as :func:`module_terms`.
+    """
+    A, B, dA, dB = (_as_matrix(t.detach()).double() for t in (A, B, dA, dB))
+    s = float(scaling)
+    signal = s * (dB @ A + B @ dA)
+    drift = s * (dB @ dA)
+    return float(torch.linalg.matrix_norm(signal) ** 2), float(torch.linalg.matrix_norm(drift) ** 2)
+
+
+def _lora_modules(model: nn.Module, adapter_name: str) -> list[tuple[str, nn.Module]]:
+    """Every PEFT LoRA layer that holds a ``lora_A``/``lora_B`` pair for ``adapter_name``."""
+    from peft.tuners.lora import LoraLayer
+
+    found: list[tuple[str, nn.Module]] = []
+    for name, module in model.named_modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        if adapter_name not in module.lora_A or adapter_name not in module.lora_B:
+            continue
+        found.append((name, module))
+    return found
+
+
+@dataclass
+class _Snapshot:
+    module: nn.Module
+    A_old: torch.Tensor
+    B_old: torch.Tensor
+    scaling: float
+
+
+class LoraDiagnostics:
+    """Measures signal and drift of one optimizer step over every LoRA module of a PEFT model.
+
+    Call :meth:`before_step` right before ``optimizer.step()`` and :meth:`after_step` right after it.
+    The snapshot holds detached clones of the A and B factors only (r×d each), and is released by
+    :meth:`after_step`. Works on CPU and CUDA; per-module results stay on their device and are brought
+    to the host once per device at the end.
+
+    Only ``lora_A``/``lora_B`` layers are measured (LoRA embedding layers, which use
+    ``lora_embedding_A``/``lora_embedding_B``, are skipped), and only the ``s·B·A`` part of the update
+    (a DoRA magnitude vector or a LoRA bias is not included).
+    """
+
+    def __init__(self, model: nn.Module, adapter_name: str = "default") -> None:
+        """Find the LoRA modules of ``model`` (typically a ``peft.PeftModel``) for ``adapter_name``."""
+        self.adapter_name = adapter_name
+        self._modules = _lora_modules(model, adapter_name)
+        self._snapshot: list[_Snapshot] | None = None
+
+    @property
+    def module_names(self) -> list[str]:
+        """Qualified names of the LoRA modules being measured."""
+        return [name for name, _ in self._modules]
+
+    def _factors(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        return module.lora_A[self.adapter_name].weight, module.lora_B[self.adapter_name].weight
+
+    @torch.no_grad()
+    def before_step(self) -> None:
+        """Snapshot every module's A and B factors (and scaling) before the optimizer step."""
+        snapshot: list[_Snapshot] = []
+        for _, module in self._modules:
+            A, B = self._factors(module)
+            snapshot.append(
+                _Snapshot(
+                    module=module,
+                    A_old=A.detach().clone(),
+                    B_old=B.detach().clone(),
+                    scaling=float(module.scaling[self.adapter_name]),
+                )
+            )
+        self._snapshot = snapshot
+
+    @torch.no_grad()
+    def after_step(self) -> StepDiagnostics:
+        """Signal, drift and drift ratio of the step since :meth:`before_step`, aggregated over modules.
+
+        The formula uses the old factors and ``δA = A_new − A_old``, ``δB = B_new − B_old``. The signal
+        and drift are root-sum-squares over modules; the ratio is that of the aggregates (``nan`` when
+        the aggregate signal is 0, e.g. when nothing changed or there are no LoRA modules).
+
+        Raises:
+            RuntimeError: when :meth:`before_step` was not called first.
+        """
+        if self._snapshot is None:
+            raise RuntimeError("LoraDiagnostics.after_step() called without a matching before_step()")
+        snapshot, self._snapshot = self._snapshot, None
+
+        # Accumulate per device, so that the only host syncs are one per device at the end.
+        totals: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        for snap in snapshot:
+            A_new, B_new = self._factors(snap.module)
+            dtype = _compute_dtype(snap.A_old, snap.B_old)
+            dA = A_new.detach().to(dtype) - snap.A_old.to(dtype)
+            dB = B_new.detach().to(dtype) - snap.B_old.to(dtype)
+            signal_sq, drift_sq = _gram_terms(snap.A_old, snap.B_old, dA, dB, snap.scaling)
+            device = signal_sq.device
+            if device in totals:
+                acc_signal, acc_drift = totals[device]
+                totals[device] = (acc_signal + signal_sq, acc_drift + drift_sq)
+            else:
+                totals[device] = (signal_sq, drift_sq)
+
+        signal_total = 0.0
+        drift_total = 0.0
+        for acc_signal, acc_drift in totals.values():
+            both = torch.stack((acc_signal, acc_drift)).tolist()
+            signal_total += both[0]
+            drift_total += both[1]
+        return StepDiagnostics.from_squares(signal_total, drift_total)
+
+
+def every(step: int, cadence: int | None) -> bool:
+    """Whether diagnostics run at optimizer step ``step`` (steps count from 1).
+
+    ``cadence`` ``None`` or ``0`` turns diagnostics off; otherwise they run when ``step % cadence == 0``.
+
+    Raises:
+        ValueError: for a negative ``cadence`` or a ``step`` below 1.
+    """
+    if not cadence:
+        return False
+    if cadence < 0:
+        raise ValueError(f"diagnostics cadence must be a positive number of steps (or 0/None for off), got {cadence}")
+    if step < 1:
+        raise ValueError(f"optimizer steps count from 1, got step {step}")
+    return step % cadence == 0
