@@ -305,8 +305,13 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
         _quiet()
     lora = resolve(sp, sampled, rank or exp.ranks[0])
     click.echo(json.dumps({"lora": lora.as_dict()}))
-    outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(json.dumps(r.as_dict())))
-    click.echo(json.dumps({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))
+    outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(_json_line(r.as_dict())))
+    click.echo(_json_line({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))
+
+
+def _json_line(doc: dict[str, Any]) -> str:
+    """Strict JSON: NaN (no value, e.g. after divergence) becomes null."""
+    return json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in doc.items()})
 
 
 # -- db -----------------------------------------------------------------------------------------

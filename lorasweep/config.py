@@ -235,6 +235,7 @@ class TrainingConfig(StrictModel):
         10.0, gt=1.0, description="a loss above factor × the first loss (or NaN/inf) ends the trial as diverged"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    diagnostics_every: int = Field(5, ge=0, description="measure signal and drift every N optimizer steps (0: off)")
 
 
 class ResourcesConfig(StrictModel):

@@ -35,7 +35,7 @@ def test_db_upgrade_command_then_check_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'u.db'}"
     code, out, err = run_cli("db", "upgrade", "--storage", url)
     assert code == 0, err
-    assert "schema at 0001" in out
+    assert "schema at 0002" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment_names() == []
@@ -75,3 +75,26 @@ def test_opening_a_new_sqlite_path_writes_nothing_until_asked(tmp_path: Path) ->
     with Storage.open(f"sqlite:///{path}", create=True) as st:
         assert not st.exists()
     assert not path.exists()
+
+
+def test_upgrading_an_older_database_keeps_its_rows(tmp_path: Path) -> None:
+    """A database made by the first release (schema 0001) is migrated in place."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with Storage.open(url, create=True) as st:
+        st.upgrade("0001")
+        assert st.schema_revision() == "0001"
+        st.create_experiment("kept", "from 0001", {"k": 1})
+        with pytest.raises(StorageError, match="run lorasweep db upgrade"):
+            st.check_schema()
+    code, out, _ = run_cli("db", "upgrade", "--storage", url)
+    assert code == 0 and "schema at 0002" in out
+    with Storage.open(url) as st:
+        st.check_schema()
+        assert st.experiment("kept").description == "from 0001"
+        assert {"signal", "drift", "drift_ratio"} <= {c["name"] for c in _columns(st, "lorasweep_reports")}
+
+
+def _columns(st: Storage, table: str) -> list[dict]:
+    from sqlalchemy import inspect
+
+    return inspect(st.engine).get_columns(table)

@@ -74,3 +74,17 @@ def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
     lora, head = param_groups(model, 1e-5, 1e-3)
     assert head["lr"] == 1e-3 and lora["lr"] == 1e-5
     assert sum(p.numel() for p in head["params"]) == 32 * 2 + 2  # classifier weight and bias
+
+
+def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
+    exp = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10, "training.diagnostics_every": 2})
+    reports: list[StepReport] = []
+    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), 0, reports.append)
+    for r in reports:
+        assert r.signal > 0 and r.drift >= 0 and math.isfinite(r.drift_ratio)
+    off = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10, "training.diagnostics_every": 0})
+    silent: list[StepReport] = []
+    run_trial(off, LoraParams(rank=4, alpha=8.0, lr=1e-2), 0, silent.append)
+    assert all(math.isnan(r.signal) and math.isnan(r.drift_ratio) for r in silent)
+    # measuring does not change training
+    assert [r.train_loss for r in reports] == [r.train_loss for r in silent]

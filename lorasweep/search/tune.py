@@ -159,6 +159,9 @@ class StoreCallback(Callback):
                 tokens=int(result["tokens"]),
                 device_seconds=float(result["device_seconds"]),
                 metrics=metrics,
+                signal=_finite(result.get("signal")),
+                drift=_finite(result.get("drift")),
+                drift_ratio=_finite(result.get("drift_ratio")),
             )
         )
 

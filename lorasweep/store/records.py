@@ -80,6 +80,9 @@ class ReportRecord:
     tokens: int
     device_seconds: float
     metrics: dict[str, Any]
+    signal: float | None = None
+    drift: float | None = None
+    drift_ratio: float | None = None
 
 
 @dataclass(frozen=True)

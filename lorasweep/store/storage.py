@@ -158,14 +158,14 @@ class Storage:
         cfg.set_main_option("version_table", VERSION_TABLE)
         return cfg
 
-    def upgrade(self) -> None:
-        """Create lorasweep's tables, or migrate them to this release's schema."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``)."""
         from alembic import command
 
         cfg = self._alembic_config()
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext

@@ -20,6 +20,7 @@ from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
 from lorasweep.trials import data as task_data
+from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every
 from lorasweep.trials.model import add_lora, base_model, check_model, load_tokenizer
 
 
@@ -42,6 +43,10 @@ class StepReport:
     tokens: int  # non-padding training tokens seen so far
     device_seconds: float  # device time used so far
     end: TrialEnd | None = None  # set on the trial's last report
+    # mean signal, drift and drift ratio of the steps measured since the previous report (NaN: none)
+    signal: float = math.nan
+    drift: float = math.nan
+    drift_ratio: float = math.nan
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         out = {k: v for k, v in asdict(self).items() if k not in ("metrics", "end")}
@@ -97,6 +102,18 @@ def param_groups(model: torch.nn.Module, lr: float, head_lr: float | None) -> li
     if head:
         groups.append({"params": head, "lr": head_lr})
     return groups
+
+
+def mean_diagnostics(measured: list[StepDiagnostics]) -> tuple[float, float, float]:
+    """Mean signal, drift and drift ratio over the measured steps (NaN when none were measured)."""
+    if not measured:
+        return math.nan, math.nan, math.nan
+    ratios = [d.drift_ratio for d in measured if math.isfinite(d.drift_ratio)]
+    return (
+        sum(d.signal for d in measured) / len(measured),
+        sum(d.drift for d in measured) / len(measured),
+        sum(ratios) / len(ratios) if ratios else math.nan,
+    )
 
 
 def is_diverged(loss: float, first_loss: float, factor: float) -> bool:
@@ -192,6 +209,8 @@ def run_trial(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
 
     batches = task_data.train_batches(task.train, cfg.batch_size, seed)
+    diagnostics = LoraDiagnostics(model) if cfg.diagnostics_every else None
+    measured: list[StepDiagnostics] = []
     reports: list[StepReport] = []
     examples = tokens = 0
     first_loss: float | None = None
@@ -199,6 +218,8 @@ def run_trial(
 
     def emit(step: int, metrics: dict[str, float], end: TrialEnd | None) -> StepReport:
         nonlocal loss_sum, loss_n
+        signal, drift, ratio = mean_diagnostics(measured)
+        measured.clear()
         r = StepReport(
             step=step,
             metrics=metrics,
@@ -208,6 +229,9 @@ def run_trial(
             tokens=tokens,
             device_seconds=device_seconds(time.perf_counter() - started, gpus),
             end=end,
+            signal=signal,
+            drift=drift,
+            drift_ratio=ratio,
         )
         loss_sum, loss_n = 0.0, 0
         reports.append(r)
@@ -227,7 +251,12 @@ def run_trial(
         loss.backward()
         if cfg.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        measure = diagnostics is not None and every(step, cfg.diagnostics_every)
+        if measure:
+            diagnostics.before_step()
         optimizer.step()
+        if measure:
+            measured.append(diagnostics.after_step())
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         examples += batch["labels"].shape[0]
