@@ -114,9 +114,24 @@ def compare(
     verbose: bool,
 ) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
+    _search(config, storage, name, trials, max_steps, seed, verbose, {})
+
+
+def _search(
+    config: str,
+    storage: str,
+    name: str | None,
+    trials: int | None,
+    max_steps: int | None,
+    seed: int | None,
+    verbose: bool,
+    overrides: dict[str, Any],
+) -> Any:
+    """Load the experiment with ``overrides`` and the CLI's, run it with progress bars, print the
+    table; return the summary."""
     from lorasweep.config import load_experiment
 
-    overrides: dict[str, Any] = {}
+    overrides = dict(overrides)
     if _count("trials", trials) is not None:
         overrides["budget.trials"] = trials
     if _count("max-steps", max_steps) is not None:
@@ -158,6 +173,113 @@ def compare(
         Console().print(comparison_table(summary))
         _print_failures(console, summary)
         console.print(f"Report: lorasweep report --storage {_shown(storage)} --experiment {exp_name} --out report.html")
+        return summary
+
+
+def _ranks(text: str) -> list[int]:
+    try:
+        ranks = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise ConfigError(f"--ranks {text!r}: give comma-separated integers, e.g. 4,8,16") from e
+    if len(ranks) < 2 or min(ranks) < 1:
+        raise ConfigError(f"--ranks {text!r}: give at least two ranks, each at least 1")
+    return ranks
+
+
+def _search_options(fn: Any) -> Any:
+    """The options every search command shares (the same as compare's)."""
+    for option in reversed(
+        [
+            click.option(
+                "--config",
+                "config",
+                default="default",
+                show_default=True,
+                metavar="NAME|PATH",
+                help="Experiment YAML: a built-in name or a path.",
+            ),
+            storage_option,
+            click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time)."),
+            click.option("--trials", type=int, default=None, help="Trials per space and rank."),
+            click.option("--max-steps", type=int, default=None, help="Steps per trial."),
+            click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init."),
+            click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@cli.command("rank-law")
+@_search_options
+@click.option("--space", default="lora_alpha", show_default=True, help="A space that searches α (or c) at fixed LR.")
+@click.option("--ranks", "ranks_text", default="4,8,16,32,64", show_default=True, help="Comma-separated ranks.")
+def rank_law_cmd(
+    config: str,
+    storage: str,
+    name: str | None,
+    trials: int | None,
+    max_steps: int | None,
+    seed: int | None,
+    verbose: bool,
+    space: str,
+    ranks_text: str,
+) -> None:
+    """Search α at each rank and fit α* = c·r^p with bootstrap intervals."""
+    from lorasweep.dashboards.science import rank_law
+
+    overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
+    summary = _search(config, storage, name, trials, max_steps, seed, verbose, overrides)
+    law = rank_law(summary)
+    if law is None:
+        raise ConfigError(f"--space {space} does not vary α; pick a space that searches alpha or c")
+    for r, a in law.alpha_star.items():
+        click.echo(f"alpha*(r={r}) = {a:.4g}  (c = {a / r**0.5:.4g})")
+    if law.fit is None:
+        click.echo(f"no fit: {law.reason}")
+        return
+    f = law.fit
+    click.echo(
+        f"fit: alpha* = {f.c:.4g} · r^{f.p:.3f};  c in [{f.c_ci[0]:.4g}, {f.c_ci[1]:.4g}], "
+        f"p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}] (95 % bootstrap)"
+    )
+    click.echo(
+        f"p = 1 (alpha = r, 2r) is {'inside' if f.contains_p(1.0) else 'outside'} the interval; "
+        f"p = 0.5 (rsLoRA, the paper's 256·sqrt(r)) is {'inside' if f.contains_p(0.5) else 'outside'}"
+    )
+
+
+@cli.command("landscape")
+@_search_options
+@click.option("--space", default="joint", show_default=True, help="A space that searches LR and α together.")
+@click.option("--points", type=click.IntRange(2, 20), default=5, show_default=True, help="Grid points per axis.")
+def landscape_cmd(
+    config: str,
+    storage: str,
+    name: str | None,
+    trials: int | None,
+    max_steps: int | None,
+    seed: int | None,
+    verbose: bool,
+    space: str,
+    points: int,
+) -> None:
+    """Grid LR × α; show whether the metric follows the effective step s·LR."""
+    from lorasweep.dashboards.science import landscape
+
+    overrides = {
+        "spaces": [space],
+        "sampler": {"name": "grid", "options": {"points_per_param": points}},
+        "scheduler": {"name": "fifo"},
+        "budget.trials": trials or points * points,
+    }
+    summary = _search(config, storage, name, None, max_steps, seed, verbose, overrides)
+    land = landscape(summary)
+    if land is None:
+        raise ConfigError(f"--space {space} does not search both LR and α; use joint or a space like it")
+    for label, value in (("s·LR", land.effective_step_r2), ("alpha", land.alpha_r2), ("LR", land.lr_r2)):
+        shown = "—" if value is None else f"{value:.0%}"
+        click.echo(f"{label:<6} alone explains {shown} of the {summary.metric} spread over the grid")
 
 
 def _print_failures(console: Console, summary: Any) -> None:
@@ -203,7 +325,8 @@ def _shown(url: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def report(storage: str, experiment: str | None, out: Path | None, as_json: bool) -> None:
     """Show an experiment's comparison: table, JSON, or a self-contained HTML page."""
-    from lorasweep.dashboards.summary import summarize, to_json
+    from lorasweep.dashboards.json_report import to_json
+    from lorasweep.dashboards.summary import summarize
     from lorasweep.store import Storage
 
     if out is not None and not out.parent.exists():

@@ -13,7 +13,10 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lorasweep.dashboards.summary import ExperimentSummary, to_json
+from lorasweep.analysis.law import REFERENCE_LAWS
+from lorasweep.dashboards.json_report import to_json
+from lorasweep.dashboards.science import drift_curves, landscape, rank_law
+from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.store import TrialState
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -86,7 +89,111 @@ def figures(summary: ExperimentSummary) -> list[go.Figure]:
         title="Each trial's last evaluation (● complete, ○ pruned at a rung, × diverged: last value before it)"
     )
     curves.update_layout(title=f"Learning curves ({metric} vs step)", xaxis_title="step", yaxis_title=metric)
-    return [cost, scatter, curves]
+    return [cost, scatter, curves, *science_figures(summary)]
+
+
+def science_figures(summary: ExperimentSummary) -> list[go.Figure]:
+    """Drift ratio over steps; the rank law and the LR × α landscape when the data has them."""
+    figs = []
+    drift = go.Figure()
+    for i, (name, curve) in enumerate(drift_curves(summary).items()):
+        drift.add_trace(
+            go.Scatter(
+                x=[s for s, _ in curve],
+                y=[v for _, v in curve],
+                mode="lines+markers",
+                name=name,
+                line={"color": COLORS[i % len(COLORS)]},
+            )
+        )
+    drift.update_layout(
+        title="Drift ratio ‖s·δB·δA‖ / ‖s·(δB·A + B·δA)‖ over steps (mean over trials)",
+        xaxis_title="step",
+        yaxis_title="drift ratio",
+        yaxis_type="log",
+    )
+    figs.append(drift)
+    law = rank_law(summary)
+    if law is not None and law.alpha_star:
+        fig = go.Figure()
+        ranks = sorted(law.alpha_star)
+        fig.add_trace(
+            go.Scatter(x=ranks, y=[law.alpha_star[r] for r in ranks], mode="markers", name="α*(r)", marker={"size": 10})
+        )
+        dense = [ranks[0] * (ranks[-1] / ranks[0]) ** (i / 40) for i in range(41)]
+        if law.fit is not None:
+            f = law.fit
+            fig.add_trace(
+                go.Scatter(
+                    x=dense,
+                    y=[f.predict(r) for r in dense],
+                    mode="lines",
+                    name=f"fit: {f.c:.3g}·r^{f.p:.2f} (p in [{f.p_ci[0]:.2f}, {f.p_ci[1]:.2f}])",
+                )
+            )
+        for ref in REFERENCE_LAWS:
+            c = ref.c if ref.c is not None else law.alpha_star[ranks[0]] / ranks[0] ** ref.p
+            fig.add_trace(
+                go.Scatter(x=dense, y=[c * r**ref.p for r in dense], mode="lines", name=ref.name, line={"dash": "dot"})
+            )
+        fig.update_layout(
+            title=f"α* vs rank ({law.space})",
+            xaxis_title="rank r",
+            yaxis_title="α*",
+            xaxis_type="log",
+            yaxis_type="log",
+        )
+        figs.append(fig)
+    land = landscape(summary)
+    if land is not None and land.points:
+        fig = go.Figure()
+        fig.add_trace(
+            go.Scatter(
+                x=[t.lr for t in land.points],
+                y=[t.alpha for t in land.points],
+                mode="markers",
+                name=land.space,
+                marker={
+                    "size": 14,
+                    "color": [t.final_value for t in land.points],
+                    "colorscale": "Viridis",
+                    "showscale": True,
+                    "colorbar": {"title": summary.metric},
+                },
+                text=[f"{summary.metric}={t.final_value:.4g} s·LR={t.effective_step:.3g}" for t in land.points],
+            )
+        )
+        lrs = sorted(t.lr for t in land.points)
+        steps = sorted(t.effective_step for t in land.points)
+        for k in range(5):  # lines of constant s·LR: α = E·r/LR (or E·√r/LR with rsLoRA)
+            e = steps[0] * (steps[-1] / steps[0]) ** (k / 4) if steps[0] > 0 else 0
+            scale = land.points[0].alpha / land.points[0].scaling
+            fig.add_trace(
+                go.Scatter(
+                    x=[lrs[0], lrs[-1]],
+                    y=[e * scale / lrs[0], e * scale / lrs[-1]],
+                    mode="lines",
+                    line={"dash": "dot", "color": "grey"},
+                    name=f"s·LR = {e:.2g}",
+                    showlegend=k in (0, 4),
+                )
+            )
+        r2 = land.effective_step_r2
+        fig.update_layout(
+            title=f"LR × α landscape ({land.space}, r={land.rank}); s·LR explains "
+            + (f"{r2:.0%}" if r2 is not None else "—")
+            + f" of the {summary.metric} spread",
+            xaxis_title="LR",
+            yaxis_title="α",
+            xaxis_type="log",
+            yaxis_type="log",
+            yaxis_range=[
+                math.log10(min(t.alpha for t in land.points)) - 0.2,
+                math.log10(max(t.alpha for t in land.points)) + 0.2,
+            ],
+        )
+        figs.append(fig)
+    return figs
 
 
 def _table_html(summary: ExperimentSummary) -> str:

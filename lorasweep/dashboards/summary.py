@@ -110,32 +110,3 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             best_so_far=best_so_far(finished, direction),
         )
     return ExperimentSummary(experiment, metric, direction, within, target, spaces, reports)
-
-
-def to_json(summary: ExperimentSummary) -> dict[str, Any]:
-    """The ``lorasweep report --json`` document."""
-    return {
-        "experiment": summary.experiment.name,
-        "status": summary.experiment.status.value,
-        "metric": summary.metric,
-        "direction": summary.direction.value,
-        "target": {"within": summary.within, "value": summary.target},
-        "spaces": {
-            name: {
-                "best_value": s.best_value,
-                "best_params": s.best_params,
-                "reached_target": s.reached_target,
-                "n_trials": s.n_trials,
-                "n_complete": s.counts[TrialState.COMPLETE],
-                "n_pruned": s.counts[TrialState.PRUNED],
-                "n_failed": s.counts[TrialState.FAILED],
-                "n_diverged": s.counts[TrialState.DIVERGED],
-                "n_running": s.counts[TrialState.RUNNING],
-                "device_seconds": s.device_seconds,
-                "wall_seconds": s.wall_seconds,
-                "cost_to_target": s.cost_to_target,
-                "optuna_studies": s.optuna_studies,
-            }
-            for name, s in summary.spaces.items()
-        },
-    }

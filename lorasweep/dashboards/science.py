@@ -1,0 +1,153 @@
+"""The paper's questions, answered from an experiment's trials (computed once, drawn elsewhere).
+
+- :func:`rank_law`: for a space that varies α and ran at two or more ranks, α*(r) per rank and the
+  fit ``α* = c·r^p`` with bootstrap intervals, next to the usual reference laws.
+- :func:`landscape`: for a space that searches LR and α together, every trial as a point in the
+  (LR, α) plane and how much of the metric's spread the effective step ``s·LR`` alone explains
+  (1.0: α and LR are interchangeable along lines of constant ``s·LR``).
+- :func:`drift_curves`: mean drift ratio per step, per space.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from lorasweep.analysis.law import REFERENCE_LAWS, LawFit, fit_power_law
+from lorasweep.config import Direction
+from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
+from lorasweep.store import TrialRecord, TrialState
+
+#: Trials per rank whose α are averaged into α*(r) (1: the best trial's α).
+ALPHA_STAR_TOP_K = 1
+
+
+def _varies_alpha(space: SpaceSummary) -> bool:
+    return len({round(t.c, 9) for t in space.trials}) > 1
+
+
+def _done(trials: list[TrialRecord]) -> list[TrialRecord]:
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.final_value is not None]
+
+
+@dataclass(frozen=True)
+class RankLaw:
+    space: str
+    alpha_star: dict[int, float]
+    fit: LawFit | None
+    reason: str | None = None  # why there is no fit
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"space": self.space, "alpha_star": {str(r): a for r, a in self.alpha_star.items()}}
+        if self.fit is None:
+            return {**out, "c": None, "c_ci": None, "p": None, "p_ci": None, "note": self.reason}
+        return {
+            **out,
+            **self.fit.as_dict(),
+            "p_1_inside": self.fit.contains_p(1.0),
+            "p_0.5_inside": self.fit.contains_p(0.5),
+            "references": [law.as_dict() for law in REFERENCE_LAWS],
+        }
+
+
+def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankLaw | None:
+    """The law for the first space that varies α over two or more ranks (None if there is none)."""
+    for space in summary.spaces.values():
+        ranks = sorted({t.r for t in space.trials})
+        if len(ranks) < 2 or not _varies_alpha(space):
+            continue
+        alpha_star: dict[int, float] = {}
+        for r in ranks:
+            done = _done([t for t in space.trials if t.r == r])
+            done.sort(key=lambda t: t.final_value, reverse=summary.direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+            if done:
+                top = done[:top_k]
+                alpha_star[r] = math.exp(sum(math.log(t.alpha) for t in top) / len(top))
+        if len(alpha_star) < 2:
+            return RankLaw(space.name, alpha_star, None, "fewer than 2 ranks have a complete trial")
+        fit = fit_power_law(list(alpha_star), list(alpha_star.values()))
+        return RankLaw(space.name, alpha_star, fit)
+    return None
+
+
+@dataclass(frozen=True)
+class Landscape:
+    space: str
+    rank: int
+    points: list[TrialRecord] = field(repr=False)
+    effective_step_r2: float | None  # share of the metric's variance explained by s·LR alone
+    alpha_r2: float | None  # ... by α alone
+    lr_r2: float | None  # ... by LR alone
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "space": self.space,
+            "rank": self.rank,
+            "points": [
+                {"lr": t.lr, "alpha": t.alpha, "effective_step": t.effective_step, "value": t.final_value}
+                for t in self.points
+            ],
+            "effective_step_r2": self.effective_step_r2,
+            "alpha_r2": self.alpha_r2,
+            "lr_r2": self.lr_r2,
+        }
+
+
+def binned_r2(xs: list[float], ys: list[float], bins: int) -> float | None:
+    """R² of predicting ``y`` by the mean of its bin of ``log x`` (equal-width bins): how much of
+    y's spread one coordinate explains. None with fewer than 3 points or no spread."""
+    if len(xs) < 3:
+        return None
+    logs = [math.log10(x) for x in xs]
+    lo, hi = min(logs), max(logs)
+    width = (hi - lo) / bins or 1.0
+    groups: dict[int, list[float]] = {}
+    for lx, y in zip(logs, ys, strict=True):
+        groups.setdefault(min(bins - 1, int((lx - lo) / width)), []).append(y)
+    mean = sum(ys) / len(ys)
+    total = sum((y - mean) ** 2 for y in ys)
+    if total == 0:
+        return None
+    within = sum(sum((y - sum(g) / len(g)) ** 2 for y in g) for g in groups.values())
+    return 1.0 - within / total
+
+
+def landscape(summary: ExperimentSummary) -> Landscape | None:
+    """The first space that searched LR and α together, at its first rank (None if none did)."""
+    for space in summary.spaces.values():
+        if len({t.lr for t in space.trials}) < 2 or not _varies_alpha(space):
+            continue
+        rank = min(t.r for t in space.trials)
+        points = _done([t for t in space.trials if t.r == rank])
+        ys = [t.final_value for t in points]
+        bins = max(2, round(math.sqrt(len(points))))
+
+        def r2(key: str, points: list[TrialRecord] = points, ys: list = ys, bins: int = bins) -> float | None:
+            return binned_r2([getattr(t, key) for t in points], ys, bins)
+
+        return Landscape(space.name, rank, points, r2("effective_step"), r2("alpha"), r2("lr"))
+    return None
+
+
+def drift_curves(summary: ExperimentSummary) -> dict[str, list[tuple[int, float]]]:
+    """Per space: (step, mean drift ratio over its trials' reports at that step)."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for name, space in summary.spaces.items():
+        by_step: dict[int, list[float]] = {}
+        for t in space.trials:
+            for r in summary.reports.get(t.id, []):
+                if r.drift_ratio is not None and math.isfinite(r.drift_ratio):
+                    by_step.setdefault(r.step, []).append(r.drift_ratio)
+        out[name] = [(step, sum(v) / len(v)) for step, v in sorted(by_step.items())]
+    return out
+
+
+def science_json(summary: ExperimentSummary) -> dict[str, Any]:
+    """The sections of ``report --json`` that exist for this experiment's data."""
+    out: dict[str, Any] = {"drift_ratio": {k: [[s, v] for s, v in c] for k, c in drift_curves(summary).items()}}
+    if (law := rank_law(summary)) is not None:
+        out["rank_law"] = law.as_dict()
+    if (land := landscape(summary)) is not None:
+        out["landscape"] = land.as_dict()
+    return out

@@ -1,0 +1,59 @@
+"""The paper's questions on tiny runs: the rank law, the LR × α landscape, drift over steps."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from lorasweep.dashboards.science import binned_r2
+
+from conftest import TINY, run_cli
+
+
+def test_binned_r2_measures_how_much_one_coordinate_explains() -> None:
+    xs = [10.0**k for k in range(-6, 0) for _ in range(3)]  # 6 values, 3 points each
+    assert binned_r2(xs, [math.log10(x) for x in xs], bins=6) == pytest.approx(1.0)
+    assert binned_r2(xs, [0.0, 1.0, 2.0] * 6, bins=6) == pytest.approx(0.0)  # same spread at every x
+    assert binned_r2([1.0, 2.0], [0.0, 1.0], bins=2) is None
+
+
+def test_rank_law_command_fits_alpha_star_over_ranks(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'law.db'}"
+    args = ["rank-law", "--config", str(TINY), "--storage", url, "--name", "law", "--ranks", "2,4,8"]
+    code, out, err = run_cli(*args, "--trials", "3", "--max-steps", "10")
+    assert code == 0, err
+    assert "alpha*(r=2)" in out and "fit: alpha* =" in out and "p = 0.5" in out
+    code, out, _ = run_cli("report", "--storage", url, "--json")
+    law = json.loads(out)["rank_law"]
+    assert law["space"] == "lora_alpha" and sorted(law["alpha_star"], key=int) == ["2", "4", "8"]
+    assert law["p_ci"][0] <= law["p"] <= law["p_ci"][1] and law["c_ci"][0] <= law["c"] <= law["c_ci"][1]
+    assert {r["name"] for r in law["references"]} >= {"alpha = r", "paper: alpha = 256·sqrt(r)"}
+    assert isinstance(law["p_1_inside"], bool) and isinstance(law["p_0.5_inside"], bool)
+    page = tmp_path / "law.html"
+    assert run_cli("report", "--storage", url, "--out", str(page))[0] == 0
+    assert "vs rank (lora_alpha)" in page.read_text()
+
+
+def test_landscape_command_grids_lr_by_alpha(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'land.db'}"
+    args = ["landscape", "--config", str(TINY), "--storage", url, "--name", "land", "--points", "3"]
+    code, out, err = run_cli(*args, "--max-steps", "10")
+    assert code == 0, err
+    assert "s·LR   alone explains" in out
+    code, out, _ = run_cli("report", "--storage", url, "--json")
+    doc = json.loads(out)
+    land = doc["landscape"]
+    assert land["space"] == "joint" and len(land["points"]) == 9  # the 3 × 3 grid, FIFO: none pruned
+    assert len({p["lr"] for p in land["points"]}) == 3 and len({p["alpha"] for p in land["points"]}) == 3
+    for key in ("effective_step_r2", "alpha_r2", "lr_r2"):
+        assert land[key] is None or -1e-9 <= land[key] <= 1 + 1e-9
+    assert doc["spaces"]["joint"]["n_trials"] == 9
+    curve = doc["drift_ratio"]["joint"]
+    assert curve and all(ratio >= 0 for _, ratio in curve)
+    page = tmp_path / "land.html"
+    assert run_cli("report", "--storage", url, "--out", str(page))[0] == 0
+    text = page.read_text()
+    assert "landscape (joint, r=4)" in text and "Drift ratio" in text
