@@ -60,9 +60,7 @@ class _Bars:
         return plan.study_name
 
     def study_started(self, plan: Any, total: int) -> None:
-        self.tasks[self._key(plan)] = self.progress.add_task(
-            f"{plan.space.name} r={plan.rank}", total=total, best="best —"
-        )
+        self.tasks[self._key(plan)] = self.progress.add_task(plan.label, total=total, best="best —")
 
     def trial_done(self, plan: Any, state: Any, value: float | None) -> None:
         key = self._key(plan)
@@ -104,6 +102,8 @@ def _count(name: str, value: int | None, minimum: int = 1) -> int | None:
 @click.option("--max-steps", type=int, default=None, help="Steps per trial (overrides budget.max_steps).")
 @click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init.")
 @click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output.")
+@click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
+@click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
 def compare(
     config: str,
     storage: str,
@@ -112,9 +112,16 @@ def compare(
     max_steps: int | None,
     seed: int | None,
     verbose: bool,
+    seeds: int | None,
+    top_k: int | None,
 ) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
-    _search(config, storage, name, trials, max_steps, seed, verbose, {})
+    overrides: dict[str, Any] = {}
+    if _count("seeds", seeds, minimum=0) is not None:
+        overrides["seeds.n"] = seeds
+    if _count("top-k", top_k) is not None:
+        overrides["seeds.top_k"] = top_k
+    _search(config, storage, name, trials, max_steps, seed, verbose, overrides)
 
 
 def _search(
@@ -154,7 +161,7 @@ def _search(
 
         console = _err()
         columns = [
-            TextColumn("{task.description:<18}"),
+            TextColumn("{task.description:<24}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[best]}"),

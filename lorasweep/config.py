@@ -266,6 +266,11 @@ class TargetConfig(StrictModel):
     within: float = Field(0.01, ge=0.0, lt=1.0, description="cost to reach within this fraction of the best value")
 
 
+class SeedsConfig(StrictModel):
+    n: int = Field(0, ge=0, description="re-run each space's top configs on this many new seeds (0: off)")
+    top_k: int = Field(1, ge=1, description="how many of each space's best configs to re-run")
+
+
 class ExperimentConfig(StrictModel):
     """Everything one comparison needs; stored with the experiment so it can be reproduced."""
 
@@ -284,6 +289,7 @@ class ExperimentConfig(StrictModel):
     max_concurrent_trials: int = Field(1, ge=1)
     metric: MetricConfig = Field(default_factory=MetricConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
+    seeds: SeedsConfig = Field(default_factory=SeedsConfig)
 
     @field_validator("ranks")
     @classmethod

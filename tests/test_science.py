@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lorasweep.dashboards.science import binned_r2
+from lorasweep.store import Storage, TrialKind
 
 from conftest import TINY, run_cli
 
@@ -57,3 +58,30 @@ def test_landscape_command_grids_lr_by_alpha(tmp_path: Path) -> None:
     assert run_cli("report", "--storage", url, "--out", str(page))[0] == 0
     text = page.read_text()
     assert "landscape (joint, r=4)" in text and "Drift ratio" in text
+
+
+def test_seeds_rerun_the_best_configs_and_identical_spaces_get_no_clear_difference(tmp_path: Path) -> None:
+    """Two copies of one space search identically, so their re-runs on new seeds are identical:
+    the paired difference is exactly 0 and the verdict must say so."""
+    url = f"sqlite:///{tmp_path / 'seeds.db'}"
+    cfg = tmp_path / "twins.yaml"
+    cfg.write_text(
+        TINY.read_text().replace("spaces: [lr_only, lora_alpha]", "spaces: [lr_only, {use: lr_only, name: lr_twin}]")
+    )
+    args = ["compare", "--config", str(cfg), "--storage", url, "--name", "twins", "--trials", "3"]
+    code, out, err = run_cli(*args, "--max-steps", "10", "--seeds", "3")
+    assert code == 0, err
+    assert "no clear difference" in out
+    doc = json.loads(run_cli("report", "--storage", url, "--json")[1])
+    assert doc["spaces"]["lr_only"]["n_trials"] == 3  # the re-runs are not search trials
+    for name in ("lr_only", "lr_twin"):
+        assert doc["seeds"][name]["n"] == 3
+        lo, hi = doc["seeds"][name]["ci"]
+        assert lo <= doc["seeds"][name]["mean"] <= hi
+    assert doc["seeds"]["lr_only"] == doc["seeds"]["lr_twin"]
+    assert doc["difference"] == {"mean": 0.0, "ci": [0.0, 0.0], "n": 3}
+    assert doc["verdict"].startswith("no clear difference between lr_only and lr_twin")
+    with Storage.open(url) as st:
+        reruns = [t for t in st.trials(st.experiment("twins").id) if t.kind == TrialKind.SEEDS]
+    assert len(reruns) == 6 and {t.seed for t in reruns} == {1, 2, 3}
+    assert all(t.optuna_number is None for t in reruns)

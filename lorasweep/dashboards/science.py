@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorasweep.analysis.law import REFERENCE_LAWS, LawFit, fit_power_law
+from lorasweep.analysis.stats import Interval, bootstrap_mean, paired_difference, verdict
 from lorasweep.config import Direction
 from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
 from lorasweep.store import TrialRecord, TrialState
@@ -143,6 +144,45 @@ def drift_curves(summary: ExperimentSummary) -> dict[str, list[tuple[int, float]
     return out
 
 
+@dataclass(frozen=True)
+class SeedComparison:
+    per_space: dict[str, Interval]  # mean over seeds of each space's re-run value, with its interval
+    per_seed: dict[str, dict[int, float]]  # space → seed → value (mean over its top-k configs)
+    difference: Interval | None  # paired over seeds: first space minus second
+    verdict: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seeds": {name: iv.as_dict() for name, iv in self.per_space.items()},
+            "difference": None if self.difference is None else self.difference.as_dict(),
+            "verdict": self.verdict,
+        }
+
+
+def seed_comparison(summary: ExperimentSummary) -> SeedComparison | None:
+    """``compare --seeds``: each space's best configs on new seeds, with bootstrap intervals, the
+    paired difference of the first two spaces and a verdict computed from it."""
+    if not summary.seed_trials:
+        return None
+    per_seed: dict[str, dict[int, float]] = {}
+    for name in summary.spaces:
+        values: dict[int, list[float]] = {}
+        for t in summary.seed_trials.get(name, []):
+            if t.state == TrialState.COMPLETE and t.final_value is not None:
+                values.setdefault(t.seed, []).append(t.final_value)
+        per_seed[name] = {seed: sum(v) / len(v) for seed, v in sorted(values.items())}
+    per_space = {name: bootstrap_mean(list(v.values())) for name, v in per_seed.items() if v}
+    names = [n for n in summary.spaces if per_seed.get(n)]
+    difference = text = None
+    if len(names) >= 2:
+        a, b = names[0], names[1]
+        common = sorted(set(per_seed[a]) & set(per_seed[b]))
+        if common:
+            difference = paired_difference([per_seed[a][s] for s in common], [per_seed[b][s] for s in common])
+            text = verdict(difference, a, b, summary.direction.value, summary.metric)
+    return SeedComparison(per_space, per_seed, difference, text)
+
+
 def science_json(summary: ExperimentSummary) -> dict[str, Any]:
     """The sections of ``report --json`` that exist for this experiment's data."""
     out: dict[str, Any] = {"drift_ratio": {k: [[s, v] for s, v in c] for k, c in drift_curves(summary).items()}}
@@ -150,4 +190,6 @@ def science_json(summary: ExperimentSummary) -> dict[str, Any]:
         out["rank_law"] = law.as_dict()
     if (land := landscape(summary)) is not None:
         out["landscape"] = land.as_dict()
+    if (seeds := seed_comparison(summary)) is not None:
+        out.update(seeds.as_dict())
     return out

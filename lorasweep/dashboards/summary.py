@@ -12,7 +12,15 @@ from typing import Any
 
 from lorasweep.config import Direction, ExperimentConfig
 from lorasweep.cost import best_so_far, cost_to_target, reaches, target_value
-from lorasweep.store import ExperimentRecord, ReportRecord, Storage, StudyRecord, TrialRecord, TrialState
+from lorasweep.store import (
+    ExperimentRecord,
+    ReportRecord,
+    Storage,
+    StudyRecord,
+    TrialKind,
+    TrialRecord,
+    TrialState,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class ExperimentSummary:
     target: float | None
     spaces: dict[str, SpaceSummary]
     reports: dict[int, list[ReportRecord]] = field(repr=False)  # trial id → its reports
+    #: space → its seed re-runs (compare --seeds); not part of the search figures above
+    seed_trials: dict[str, list[TrialRecord]] = field(default_factory=dict, repr=False)
 
 
 def best_trial(trials: list[TrialRecord], direction: Direction) -> TrialRecord | None:
@@ -70,7 +80,8 @@ def trial_params(t: TrialRecord) -> dict[str, Any]:
 
 def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSummary:
     studies = storage.studies(experiment.id)
-    trials = storage.trials(experiment.id)
+    every_trial = storage.trials(experiment.id)
+    trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]
     reports: dict[int, list[ReportRecord]] = {}
     for r in storage.reports(experiment.id):
         reports.setdefault(r.trial_id, []).append(r)
@@ -109,4 +120,9 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             trials=ts,
             best_so_far=best_so_far(finished, direction),
         )
-    return ExperimentSummary(experiment, metric, direction, within, target, spaces, reports)
+    space_of = {s.id: s.space for s in studies}
+    seed_trials: dict[str, list[TrialRecord]] = {}
+    for t in every_trial:
+        if t.kind == TrialKind.SEEDS:
+            seed_trials.setdefault(space_of[t.study_id], []).append(t)
+    return ExperimentSummary(experiment, metric, direction, within, target, spaces, reports, seed_trials)

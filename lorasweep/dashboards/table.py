@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from lorasweep.dashboards.science import seed_comparison
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.store import TrialState
 
@@ -45,6 +46,19 @@ def comparison_table(summary: ExperimentSummary) -> Table:
         ),
         ("Optuna studies", ["\n".join(s.optuna_studies) for s in spaces]),
     ]
+    seeds = seed_comparison(summary)
+    if seeds is not None:
+        rows.append(
+            (
+                "re-run on new seeds\nmean [95% CI] (n)",
+                [
+                    f"{iv.mean:.4g} [{iv.lo:.4g}, {iv.hi:.4g}] ({iv.n})" if (iv := seeds.per_space.get(s.name)) else "—"
+                    for s in spaces
+                ],
+            )
+        )
     for label, cells in rows:
         table.add_row(label, *cells)
+    if seeds is not None and seeds.verdict:
+        table.caption = f"Verdict over seeds: {seeds.verdict}"
     return table

@@ -11,18 +11,27 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
-from lorasweep.config import ExperimentConfig, SpaceConfig
+from lorasweep.config import Direction, ExperimentConfig, SpaceConfig
 from lorasweep.errors import LorasweepError
 from lorasweep.search.samplers import make_sampler
 from lorasweep.search.schedulers import make_scheduler
 from lorasweep.search.spaces import distributions
 from lorasweep.search.tune import ProgressCallback, StoreCallback, StudySearch
-from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialState, optuna_storage
+from lorasweep.store import (
+    ExperimentRecord,
+    ExperimentStatus,
+    Storage,
+    TrialKind,
+    TrialRecord,
+    TrialState,
+    optuna_storage,
+)
 from lorasweep.trials.train import check_setup
-from lorasweep.trials.trainable import lorasweep_trainable
+from lorasweep.trials.trainable import POINT, SEED, lorasweep_trainable
 
 
 def optuna_study_name(experiment: str, space: str, rank: int) -> str:
@@ -35,6 +44,11 @@ class StudyPlan:
     space: SpaceConfig
     rank: int
     study_name: str
+    kind: TrialKind = TrialKind.SEARCH
+
+    @property
+    def label(self) -> str:
+        return f"{self.space.name} r={self.rank}" + (" seeds" if self.kind == TrialKind.SEEDS else "")
 
 
 def plan(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
@@ -126,8 +140,15 @@ def run_compare(
     experiment_json = exp.model_dump_json()
     status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
     try:
-        for p in plans:
-            _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable)
+        study_ids = {
+            p.study_name: _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable)
+            for p in plans
+        }
+        if exp.seeds.n:
+            for p in plans:
+                _run_seeds(
+                    exp, storage, record, p, study_ids[p.study_name], experiment_json, progress, verbose, trainable
+                )
         status = ExperimentStatus.COMPLETE
     except KeyboardInterrupt:
         status, reason = ExperimentStatus.INTERRUPTED, "interrupted"
@@ -166,7 +187,8 @@ def _run_study(
     progress: Progress,
     verbose: bool,
     trainable_fn: Callable[..., None],
-) -> None:
+) -> int:
+    """Search one (space, rank) study; return its row id."""
     from ray import tune
 
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction
@@ -229,3 +251,70 @@ def _run_study(
     finally:
         storage.finish_study(study_row.id)
     progress.study_done(p)
+    return study_row.id
+
+
+def seed_points(exp: ExperimentConfig, trials: list[TrialRecord]) -> list[dict[str, Any]]:
+    """The re-runs of ``compare --seeds``: the study's ``top_k`` complete search trials (by final
+    value), each on ``n`` seeds after the experiment's (seed+1, seed+2, ...)."""
+    direction = exp.metric.resolved_direction
+    done = [t for t in trials if t.kind == TrialKind.SEARCH and t.state == TrialState.COMPLETE and t.final_value]
+    done.sort(key=lambda t: t.final_value, reverse=direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+    seeds = [exp.seed + 1 + i for i in range(exp.seeds.n)]
+    return [{**t.params, SEED: s} for t in done[: exp.seeds.top_k] for s in seeds]
+
+
+def _run_seeds(
+    exp: ExperimentConfig,
+    storage: Storage,
+    record: ExperimentRecord,
+    p: StudyPlan,
+    study_id: int,
+    experiment_json: str,
+    progress: Progress,
+    verbose: bool,
+    trainable_fn: Callable[..., None],
+) -> None:
+    """Re-run the study's best configs on new seeds, recorded as SEEDS trials of the same study."""
+    from ray import tune
+
+    points = seed_points(exp, [t for t in storage.trials(record.id) if t.study_id == study_id])
+    if not points:
+        return
+    plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
+    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    trainable = tune.with_resources(
+        tune.with_parameters(
+            trainable_fn,
+            experiment_json=experiment_json,
+            space_json=p.space.model_dump_json(),
+            rank=p.rank,
+            verbose=verbose,
+        ),
+        {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
+    )
+    progress.study_started(plan, len(points))
+    tune.Tuner(
+        trainable,
+        param_space={POINT: tune.grid_search(points)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=exp.max_concurrent_trials, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=f"{record.name}-{p.space.name}-r{p.rank}-seeds-{int(time.time())}",
+            verbose=2 if verbose else 0,
+            callbacks=[
+                StoreCallback(
+                    storage,
+                    study_id,
+                    p.space,
+                    p.rank,
+                    exp.seed,
+                    metric,
+                    direction,
+                    exp.resources.gpus_per_trial,
+                    TrialKind.SEEDS,
+                ),
+                ProgressCallback(lambda state, value: progress.trial_done(plan, state, value), metric),
+            ],
+        ),
+    ).fit()
+    progress.study_done(plan)

@@ -22,9 +22,9 @@ from ray.tune.search.optuna import OptunaSearch
 from lorasweep.config import Direction, SpaceConfig
 from lorasweep.cost import device_seconds
 from lorasweep.search.spaces import resolve
-from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
+from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState
 from lorasweep.trials.train import TrialEnd
-from lorasweep.trials.trainable import OPTUNA_NUMBER, sampled_params
+from lorasweep.trials.trainable import OPTUNA_NUMBER, sampled_params, trial_seed
 
 
 def trial_state(last_result: dict[str, Any] | None, errored: bool) -> TrialState:
@@ -118,9 +118,10 @@ class StoreCallback(Callback):
         metric: str,
         direction: Direction,
         gpus_per_trial: float,
+        kind: TrialKind = TrialKind.SEARCH,
     ) -> None:
         self.storage, self.study_id, self.space, self.rank, self.seed = storage, study_id, space, rank, seed
-        self.metric, self.direction, self.gpus_per_trial = metric, direction, gpus_per_trial
+        self.metric, self.direction, self.gpus_per_trial, self.kind = metric, direction, gpus_per_trial, kind
         self._ids: dict[str, int] = {}
         self._started: dict[str, float] = {}
         self._reports: dict[str, list[ReportRecord]] = {}
@@ -140,7 +141,8 @@ class StoreCallback(Callback):
                 optuna_number=trial.config.get(OPTUNA_NUMBER),
                 params=params,
                 lora=lora.as_dict(),
-                seed=self.seed,
+                seed=trial_seed(trial.config, self.seed),
+                kind=self.kind,
             )
         )
         self._started[trial.trial_id] = time.perf_counter()

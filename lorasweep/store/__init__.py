@@ -1,7 +1,7 @@
 """The database: lorasweep's tables next to Optuna's, behind an explicit :class:`Storage`."""
 
 from lorasweep.store.records import ExperimentRecord, ReportRecord, StudyRecord, TrialFinish, TrialRecord, TrialStart
-from lorasweep.store.schema import ExperimentStatus, TrialState
+from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
 from lorasweep.store.storage import Storage, optuna_storage, safe_url
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Storage",
     "StudyRecord",
     "TrialFinish",
+    "TrialKind",
     "TrialRecord",
     "TrialStart",
     "TrialState",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lorasweep.config import Direction
-from lorasweep.store.schema import ExperimentStatus, TrialState
+from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class TrialRecord:
     ray_trial_id: str
     optuna_number: int | None
     state: TrialState
+    kind: TrialKind
     params: dict[str, Any]
     seed: int
     r: int
@@ -95,6 +96,7 @@ class TrialStart:
     params: dict[str, Any]
     lora: dict[str, Any]  # LoraParams.as_dict()
     seed: int
+    kind: TrialKind = TrialKind.SEARCH
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,11 @@ class TrialState(enum.StrEnum):
     DIVERGED = "diverged"  # loss NaN/inf or exploded; diverged_step says when
 
 
+class TrialKind(enum.StrEnum):
+    SEARCH = "search"  # sampled by the study's search
+    SEEDS = "seeds"  # a top search config re-run on another seed (compare --seeds)
+
+
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], validate_strings=True)
 
@@ -82,6 +87,9 @@ class Trial(Base):
     ray_trial_id: Mapped[str] = mapped_column(String(64))
     optuna_number: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[TrialState] = mapped_column(_enum(TrialState, "lorasweep_trial_state"))
+    kind: Mapped[TrialKind] = mapped_column(
+        _enum(TrialKind, "lorasweep_trial_kind"), default=TrialKind.SEARCH, server_default=TrialKind.SEARCH.value
+    )
     params: Mapped[dict[str, Any]] = mapped_column(JSON)  # what the sampler chose (lr / c / alpha)
     seed: Mapped[int] = mapped_column(Integer)
     r: Mapped[int] = mapped_column(Integer)

@@ -286,6 +286,7 @@ class Storage:
             ray_trial_id=start.ray_trial_id,
             optuna_number=start.optuna_number,
             state=TrialState.RUNNING,
+            kind=start.kind,
             params=start.params,
             seed=start.seed,
             r=lora["r"],

@@ -18,8 +18,12 @@ from lorasweep.search.spaces import resolve
 from lorasweep.trials.model import load_tokenizer, quiet_transformers
 from lorasweep.trials.train import PreparedTask, StepReport, prepare_task, run_trial
 
-#: Keys of a trial's config that are not sampled parameters.
+#: Keys of a trial's config that are not sampled parameters: the Optuna trial number (search
+#: trials) and the seed (seed re-runs; search trials use the experiment's seed).
 OPTUNA_NUMBER = "optuna_number"
+SEED = "seed"
+#: A seed re-run's config nests its point here (Ray's grid search runs over whole points).
+POINT = "point"
 
 
 @functools.lru_cache(maxsize=2)
@@ -35,7 +39,17 @@ def _experiment(experiment_json: str) -> ExperimentConfig:
 
 def sampled_params(config: dict[str, Any]) -> dict[str, Any]:
     """The sampler's choices in a Tune trial config (everything but lorasweep's own keys)."""
-    return {k: v for k, v in config.items() if k != OPTUNA_NUMBER}
+    config = flat_config(config)
+    return {k: v for k, v in config.items() if k not in (OPTUNA_NUMBER, SEED)}
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A seed re-run's ``{"point": {...params, "seed": s}}`` as plain keys; other configs as they are."""
+    return {**config[POINT]} if POINT in config else config
+
+
+def trial_seed(config: dict[str, Any], default: int) -> int:
+    return int(flat_config(config).get(SEED, default))
 
 
 def lorasweep_trainable(
@@ -55,4 +69,4 @@ def lorasweep_trainable(
     def report(r: StepReport) -> None:
         tune.report(r.as_dict())
 
-    run_trial(exp, lora, exp.seed, report, prepared)
+    run_trial(exp, lora, trial_seed(config, exp.seed), report, prepared)
