@@ -95,12 +95,16 @@ class SpaceConfig(StrictModel):
     lr: PositiveFloat | FloatRange = Field(description="learning rate: a number or {low, high, log}")
     alpha: AlphaRule
     use_rslora: bool = Field(False, description="scale by α/√r instead of α/r")
+    loraplus_lr_ratio: PositiveFloat | FloatRange | None = Field(
+        None, description="LoRA+: B matrices train at this ratio × LR (PEFT's LoRA+ optimizer); a number or a range"
+    )
 
     @model_validator(mode="after")
     def _searches_something(self) -> SpaceConfig:
         rule = self.alpha
         searched = (
             isinstance(self.lr, FloatRange)
+            or isinstance(self.loraplus_lr_ratio, FloatRange)
             or isinstance(rule, SearchedAlpha)
             or (isinstance(rule, SqrtRankAlpha) and isinstance(rule.c, FloatRange))
         )

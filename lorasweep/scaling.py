@@ -41,6 +41,7 @@ class LoraParams:
     alpha: float
     lr: float
     use_rslora: bool = False
+    loraplus_lr_ratio: float | None = None  # LoRA+: the B matrices train at ratio × LR
 
     def __post_init__(self) -> None:
         if self.rank < 1 or self.alpha <= 0 or self.lr <= 0:
@@ -68,4 +69,5 @@ class LoraParams:
             "scaling": self.scaling,
             "effective_step": self.effective_step,
             "use_rslora": self.use_rslora,
+            "loraplus_lr_ratio": self.loraplus_lr_ratio,
         }

@@ -20,7 +20,7 @@ def _cases(url: str) -> list[tuple[list[str], str]]:
         (["compare", "--config", str(BAD / "zero_rank.yaml"), "--storage", url], "field 'ranks.0'"),
         (
             ["compare", "--config", str(BAD / "unknown_space.yaml"), "--storage", url],
-            "built-in spaces: joint, lora_alpha, lora_without_regret, lr_only, rank_tied, rslora",
+            "built-in spaces: joint, lora_alpha, lora_without_regret, loraplus, lr_only, rank_tied, rslora",
         ),
         (["compare", "--config", str(BAD / "unknown_sampler.yaml"), "--storage", url], "'tpe', 'gp', 'cmaes'"),
         (["compare", "--config", str(TINY), "--storage", url, "--trials", "-2"], "--trials must be at least 1, got -2"),

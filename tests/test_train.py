@@ -88,3 +88,37 @@ def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
     assert all(math.isnan(r.signal) and math.isnan(r.drift_ratio) for r in silent)
     # measuring does not change training
     assert [r.train_loss for r in reports] == [r.train_loss for r in silent]
+
+
+@pytest.mark.parametrize("head_lr", [None, 1e-3])
+def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | None) -> None:
+    from lorasweep.trials.model import add_lora, base_model
+    from lorasweep.trials.train import make_optimizer
+
+    exp = load_experiment(TINY)
+    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False)
+    lora = LoraParams(rank=4, alpha=8.0, lr=1e-4, loraplus_lr_ratio=16.0)
+    optimizer = make_optimizer(model, lora, head_lr, 0.0, fused=False)
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    assert set(lr_of) == {id(p) for p in trainable.values()}  # every trainable parameter, once
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(trainable)
+    for name, p in trainable.items():
+        if "modules_to_save" in name and head_lr is not None:
+            assert lr_of[id(p)] == head_lr
+        elif "lora_B" in name:
+            assert lr_of[id(p)] == pytest.approx(1.6e-3)
+        elif "lora_A" in name:
+            assert lr_of[id(p)] == 1e-4
+
+
+def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
+    from lorasweep.search.spaces import distributions, load_space, resolve
+
+    space = load_space("loraplus")
+    assert set(distributions(space)) == {"lr", "loraplus_lr_ratio"}
+    lora = resolve(space, {"lr": 1e-3, "loraplus_lr_ratio": 8.0}, 4)
+    assert lora.loraplus_lr_ratio == 8.0 and lora.alpha == 8
+    exp = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10})
+    reports: list[StepReport] = []
+    assert run_trial(exp, lora, 0, reports.append).end == TrialEnd.COMPLETE

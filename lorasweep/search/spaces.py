@@ -1,6 +1,7 @@
 """Search spaces as data: which parameters a space searches, and the LoRA setting a sample means.
 
-A space (see :class:`lorasweep.config.SpaceConfig`) searches some of ``lr``, ``c`` and ``alpha``.
+A space (see :class:`lorasweep.config.SpaceConfig`) searches some of ``lr``, ``c``, ``alpha`` and
+``loraplus_lr_ratio``.
 :func:`distributions` turns it into Optuna distributions; :func:`resolve` turns one sample into
 the trial's :class:`~lorasweep.scaling.LoraParams` for a given rank.
 """
@@ -44,6 +45,8 @@ def distributions(space: SpaceConfig) -> dict[str, optuna.distributions.BaseDist
         out["c"] = _dist(rule.c)
     if isinstance(rule, SearchedAlpha):
         out["alpha"] = _dist(rule.range)
+    if isinstance(space.loraplus_lr_ratio, FloatRange):
+        out["loraplus_lr_ratio"] = _dist(space.loraplus_lr_ratio)
     return out
 
 
@@ -62,4 +65,7 @@ def resolve(space: SpaceConfig, sampled: dict[str, Any], rank: int) -> LoraParam
         alpha = float(sampled["alpha"])
     else:  # pragma: no cover - the config schema admits only the rules above
         raise TypeError(f"unknown alpha rule {rule!r}")
-    return LoraParams(rank=rank, alpha=alpha, lr=lr, use_rslora=space.use_rslora)
+    ratio = space.loraplus_lr_ratio
+    if isinstance(ratio, FloatRange):
+        ratio = float(sampled["loraplus_lr_ratio"])
+    return LoraParams(rank=rank, alpha=alpha, lr=lr, use_rslora=space.use_rslora, loraplus_lr_ratio=ratio)

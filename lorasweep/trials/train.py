@@ -104,6 +104,36 @@ def param_groups(model: torch.nn.Module, lr: float, head_lr: float | None) -> li
     return groups
 
 
+def make_optimizer(
+    model: torch.nn.Module, lora: LoraParams, head_lr: float | None, weight_decay: float, fused: bool
+) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters. With LoRA+ (``lora.loraplus_lr_ratio``) it is PEFT's
+    LoRA+ optimizer (B matrices at ratio × LR); ``head_lr``, when set, moves the new head's
+    parameters into a group of their own in either case."""
+    if lora.loraplus_lr_ratio is None:
+        return torch.optim.AdamW(
+            param_groups(model, lora.lr, head_lr), lr=lora.lr, weight_decay=weight_decay, fused=fused
+        )
+    from peft.optimizers import create_loraplus_optimizer
+
+    optimizer = create_loraplus_optimizer(
+        model,
+        torch.optim.AdamW,
+        lr=lora.lr,
+        loraplus_lr_ratio=lora.loraplus_lr_ratio,
+        loraplus_weight_decay=weight_decay,
+        fused=fused,
+    )
+    if head_lr is not None:
+        head = {id(p) for name, p in model.named_parameters() if p.requires_grad and "modules_to_save" in name}
+        moved = []
+        for group in optimizer.param_groups:
+            moved += [p for p in group["params"] if id(p) in head]
+            group["params"] = [p for p in group["params"] if id(p) not in head]
+        optimizer.add_param_group({"params": moved, "lr": head_lr, "weight_decay": weight_decay})
+    return optimizer
+
+
 def mean_diagnostics(measured: list[StepDiagnostics]) -> tuple[float, float, float]:
     """Mean signal, drift and drift ratio over the measured steps (NaN when none were measured)."""
     if not measured:
@@ -199,12 +229,7 @@ def run_trial(
     model = add_lora(model, exp.model, lora.rank, lora.alpha, lora.use_rslora).to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        param_groups(model, lora.lr, cfg.head_lr),
-        lr=lora.lr,
-        weight_decay=cfg.weight_decay,
-        fused=device.type == "cuda",
-    )
+    optimizer = make_optimizer(model, lora, cfg.head_lr, cfg.weight_decay, fused=device.type == "cuda")
     warmup = int(cfg.warmup_ratio * budget.max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
 
