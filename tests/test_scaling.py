@@ -35,7 +35,7 @@ def test_lora_params_derive_everything_from_one_formula() -> None:
     assert p.effective_step == pytest.approx(effective_step(4.0, 1e-4)) == pytest.approx(4e-4)
     rs = LoraParams(rank=16, alpha=64.0, lr=1e-4, use_rslora=True)
     assert rs.scaling == 16.0
-    assert set(p.as_dict()) == {"r", "alpha", "c", "lr", "scaling", "effective_step", "use_rslora"}
+    assert set(p.as_dict()) == {"r", "alpha", "c", "lr", "scaling", "effective_step", "use_rslora", "loraplus_lr_ratio"}
 
 
 @pytest.mark.parametrize(("rank", "alpha", "lr"), [(0, 1.0, 1e-3), (4, 0.0, 1e-3), (4, 1.0, -1.0)])
