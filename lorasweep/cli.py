@@ -87,21 +87,32 @@ def _count(name: str, value: int | None, minimum: int = 1) -> int | None:
     return value
 
 
+def _search_options(fn: Any) -> Any:
+    """The options every search command shares (the same as compare's)."""
+    for option in reversed(
+        [
+            click.option(
+                "--config",
+                "config",
+                default="default",
+                show_default=True,
+                metavar="NAME|PATH",
+                help="Experiment YAML: a built-in name or a path.",
+            ),
+            storage_option,
+            click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time)."),
+            click.option("--trials", type=int, default=None, help="Trials per space and rank."),
+            click.option("--max-steps", type=int, default=None, help="Steps per trial."),
+            click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init."),
+            click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
 @cli.command()
-@click.option(
-    "--config",
-    "config",
-    default="default",
-    show_default=True,
-    metavar="NAME|PATH",
-    help="Experiment YAML: a built-in name or a path.",
-)
-@storage_option
-@click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time).")
-@click.option("--trials", type=int, default=None, help="Trials per space and rank (overrides budget.trials).")
-@click.option("--max-steps", type=int, default=None, help="Steps per trial (overrides budget.max_steps).")
-@click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init.")
-@click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output.")
+@_search_options
 @click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
 @click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
 def compare(
@@ -183,6 +194,13 @@ def _search(
         return summary
 
 
+def _searched(space: str) -> set[str]:
+    """The parameters a space (name or path) searches."""
+    from lorasweep.search.spaces import distributions, load_space
+
+    return set(distributions(load_space(space)))
+
+
 def _ranks(text: str) -> list[int]:
     try:
         ranks = [int(x) for x in text.split(",") if x.strip()]
@@ -191,30 +209,6 @@ def _ranks(text: str) -> list[int]:
     if len(ranks) < 2 or min(ranks) < 1:
         raise ConfigError(f"--ranks {text!r}: give at least two ranks, each at least 1")
     return ranks
-
-
-def _search_options(fn: Any) -> Any:
-    """The options every search command shares (the same as compare's)."""
-    for option in reversed(
-        [
-            click.option(
-                "--config",
-                "config",
-                default="default",
-                show_default=True,
-                metavar="NAME|PATH",
-                help="Experiment YAML: a built-in name or a path.",
-            ),
-            storage_option,
-            click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time)."),
-            click.option("--trials", type=int, default=None, help="Trials per space and rank."),
-            click.option("--max-steps", type=int, default=None, help="Steps per trial."),
-            click.option("--seed", type=int, default=None, help="Seed for sampler, data order and LoRA init."),
-            click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output."),
-        ]
-    ):
-        fn = option(fn)
-    return fn
 
 
 @cli.command("rank-law")
@@ -235,6 +229,8 @@ def rank_law_cmd(
     """Search α at each rank and fit α* = c·r^p with bootstrap intervals."""
     from lorasweep.dashboards.science import rank_law
 
+    if not {"c", "alpha"} & _searched(space):
+        raise ConfigError(f"--space {space} does not search alpha; pick a space that searches alpha or c")
     overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
     summary = _search(config, storage, name, trials, max_steps, seed, verbose, overrides)
     law = rank_law(summary)
@@ -274,6 +270,9 @@ def landscape_cmd(
     """Grid LR × α; show whether the metric follows the effective step s·LR."""
     from lorasweep.dashboards.science import landscape
 
+    searched = _searched(space)
+    if "lr" not in searched or not {"c", "alpha"} & searched:
+        raise ConfigError(f"--space {space} does not search both LR and alpha; use joint or a space like it")
     overrides = {
         "spaces": [space],
         "sampler": {"name": "grid", "options": {"points_per_param": points}},

@@ -46,6 +46,10 @@ def _cases(url: str) -> list[tuple[list[str], str]]:
             "needs exactly the keys ['lr']",
         ),
         (["compare", "--bogus"], "No such option '--bogus'"),
+        (["rank-law", "--config", str(TINY), "--storage", url, "--space", "lr_only"], "does not search alpha"),
+        (["rank-law", "--config", str(TINY), "--storage", url, "--ranks", "8"], "give at least two ranks"),
+        (["landscape", "--config", str(TINY), "--storage", url, "--space", "lora_alpha"], "does not search both"),
+        (["compare", "--config", str(TINY), "--storage", url, "--seeds", "-1"], "--seeds must be at least 0"),
         (
             ["compare", "--config", str(DATA / "bad_setup" / "bad_target_modules.yaml"), "--storage", url],
             "model.target_modules ['no_such_module']: No modules were targeted for adaptation; name modules",

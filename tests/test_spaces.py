@@ -35,7 +35,7 @@ def test_lora_alpha_space_fixes_lr_and_ties_alpha_to_sqrt_rank(rank: int) -> Non
     assert {p.lr for _, p in samples} == {2e-5}
     for params, p in samples:
         assert set(params) == {"c"}
-        assert 1.0 <= params["c"] <= 1024.0
+        assert params["c"] >= 1.0 and params["c"] <= 1024.0
         assert p.alpha == pytest.approx(params["c"] * math.sqrt(rank))
         assert p.c == pytest.approx(params["c"])
 

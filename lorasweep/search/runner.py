@@ -177,6 +177,24 @@ def _close_open_trials(
             ot_storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
 
+def _with_resources(
+    exp: ExperimentConfig, p: StudyPlan, experiment_json: str, verbose: bool, trainable_fn: Callable[..., None]
+) -> Any:
+    """The Tune trainable of one study: the trial function with its settings and resources."""
+    from ray import tune
+
+    return tune.with_resources(
+        tune.with_parameters(
+            trainable_fn,
+            experiment_json=experiment_json,
+            space_json=p.space.model_dump_json(),
+            rank=p.rank,
+            verbose=verbose,
+        ),
+        {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
+    )
+
+
 def _run_study(
     exp: ExperimentConfig,
     storage: Storage,
@@ -213,16 +231,7 @@ def _run_study(
         storage=ot_storage,
         study_name=p.study_name,
     )
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            trainable_fn,
-            experiment_json=experiment_json,
-            space_json=p.space.model_dump_json(),
-            rank=p.rank,
-            verbose=verbose,
-        ),
-        {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
-    )
+    trainable = _with_resources(exp, p, experiment_json, verbose, trainable_fn)
     progress.study_started(p, exp.budget.trials)
     tuner = tune.Tuner(
         trainable,
@@ -283,16 +292,7 @@ def _run_seeds(
         return
     plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction
-    trainable = tune.with_resources(
-        tune.with_parameters(
-            trainable_fn,
-            experiment_json=experiment_json,
-            space_json=p.space.model_dump_json(),
-            rank=p.rank,
-            verbose=verbose,
-        ),
-        {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
-    )
+    trainable = _with_resources(exp, p, experiment_json, verbose, trainable_fn)
     progress.study_started(plan, len(points))
     tune.Tuner(
         trainable,
