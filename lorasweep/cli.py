@@ -6,11 +6,14 @@ the database before the input has been validated.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,53 +114,59 @@ def _search_options(fn: Any) -> Any:
     return fn
 
 
+@dataclass(frozen=True)
+class SearchArgs:
+    """The options every search command shares (see :func:`_search_options`)."""
+
+    config: str
+    storage: str
+    name: str | None
+    trials: int | None
+    max_steps: int | None
+    seed: int | None
+    verbose: bool
+
+
+def _search_args(fn: Any) -> Any:
+    """Hand the shared options to the command as one ``args: SearchArgs``."""
+
+    @functools.wraps(fn)
+    def command(**kwargs: Any) -> Any:
+        shared = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(SearchArgs)}
+        return fn(SearchArgs(**shared), **kwargs)
+
+    return _search_options(command)
+
+
 @cli.command()
-@_search_options
 @click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
 @click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
-def compare(
-    config: str,
-    storage: str,
-    name: str | None,
-    trials: int | None,
-    max_steps: int | None,
-    seed: int | None,
-    verbose: bool,
-    seeds: int | None,
-    top_k: int | None,
-) -> None:
+@_search_args
+def compare(args: SearchArgs, seeds: int | None, top_k: int | None) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
     overrides: dict[str, Any] = {}
     if _count("seeds", seeds, minimum=0) is not None:
         overrides["seeds.n"] = seeds
     if _count("top-k", top_k) is not None:
         overrides["seeds.top_k"] = top_k
-    _search(config, storage, name, trials, max_steps, seed, verbose, overrides)
+    _search(args, overrides)
 
 
-def _search(
-    config: str,
-    storage: str,
-    name: str | None,
-    trials: int | None,
-    max_steps: int | None,
-    seed: int | None,
-    verbose: bool,
-    overrides: dict[str, Any],
-) -> Any:
+def _search(args: SearchArgs, overrides: dict[str, Any]) -> Any:
     """Load the experiment with ``overrides`` and the CLI's, run it with progress bars, print the
     table; return the summary."""
     from lorasweep.config import load_experiment
 
+    config, storage, verbose = args.config, args.storage, args.verbose
     overrides = dict(overrides)
-    if _count("trials", trials) is not None:
-        overrides["budget.trials"] = trials
-    if _count("max-steps", max_steps) is not None:
-        overrides["budget.max_steps"] = max_steps
-    if _count("seed", seed, minimum=0) is not None:
-        overrides["seed"] = seed
-    if name is not None:
-        overrides["name"] = name
+    if _count("trials", args.trials) is not None:
+        overrides["budget.trials"] = args.trials
+    if _count("max-steps", args.max_steps) is not None:
+        overrides["budget.max_steps"] = args.max_steps
+    if _count("seed", args.seed, minimum=0) is not None:
+        overrides["seed"] = args.seed
+    if args.name is not None:
+        overrides["name"] = args.name
     exp = load_experiment(config, overrides)
     exp_name = exp.name or default_name(config)
 
@@ -212,27 +221,17 @@ def _ranks(text: str) -> list[int]:
 
 
 @cli.command("rank-law")
-@_search_options
 @click.option("--space", default="lora_alpha", show_default=True, help="A space that searches α (or c) at fixed LR.")
 @click.option("--ranks", "ranks_text", default="4,8,16,32,64", show_default=True, help="Comma-separated ranks.")
-def rank_law_cmd(
-    config: str,
-    storage: str,
-    name: str | None,
-    trials: int | None,
-    max_steps: int | None,
-    seed: int | None,
-    verbose: bool,
-    space: str,
-    ranks_text: str,
-) -> None:
+@_search_args
+def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
     """Search α at each rank and fit α* = c·r^p with bootstrap intervals."""
     from lorasweep.dashboards.science import rank_law
 
     if not {"c", "alpha"} & _searched(space):
         raise ConfigError(f"--space {space} does not search alpha; pick a space that searches alpha or c")
     overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
-    summary = _search(config, storage, name, trials, max_steps, seed, verbose, overrides)
+    summary = _search(args, overrides)
     law = rank_law(summary)
     if law is None:
         raise ConfigError(f"--space {space} does not vary α; pick a space that searches alpha or c")
@@ -253,20 +252,10 @@ def rank_law_cmd(
 
 
 @cli.command("landscape")
-@_search_options
 @click.option("--space", default="joint", show_default=True, help="A space that searches LR and α together.")
 @click.option("--points", type=click.IntRange(2, 20), default=5, show_default=True, help="Grid points per axis.")
-def landscape_cmd(
-    config: str,
-    storage: str,
-    name: str | None,
-    trials: int | None,
-    max_steps: int | None,
-    seed: int | None,
-    verbose: bool,
-    space: str,
-    points: int,
-) -> None:
+@_search_args
+def landscape_cmd(args: SearchArgs, space: str, points: int) -> None:
     """Grid LR × α; show whether the metric follows the effective step s·LR."""
     from lorasweep.dashboards.science import landscape
 
@@ -277,9 +266,9 @@ def landscape_cmd(
         "spaces": [space],
         "sampler": {"name": "grid", "options": {"points_per_param": points}},
         "scheduler": {"name": "fifo"},
-        "budget.trials": trials or points * points,
+        "budget.trials": args.trials or points * points,
     }
-    summary = _search(config, storage, name, None, max_steps, seed, verbose, overrides)
+    summary = _search(dataclasses.replace(args, trials=None), overrides)
     land = landscape(summary)
     if land is None:
         raise ConfigError(f"--space {space} does not search both LR and α; use joint or a space like it")

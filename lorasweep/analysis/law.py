@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from lorasweep.analysis.stats import finite_vector
+
 __all__ = ["REFERENCE_LAWS", "LawFit", "ReferenceLaw", "fit_power_law"]
 
 
@@ -69,13 +71,10 @@ class LawFit:
 
 def _positive_vector(values: ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as a 1-D float array of finite positive numbers, or raise ValueError."""
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a sequence of numbers: {exc}") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    bad = arr[~(np.isfinite(arr) & (arr > 0))]
+    if np.size(values) == 0:  # the caller says how many points a fit needs
+        return np.empty(0)
+    arr = finite_vector(values, name)
+    bad = arr[arr <= 0]
     if bad.size:
         raise ValueError(f"{name} must all be finite and > 0 (the fit is in log space), got {bad.tolist()}")
     return arr

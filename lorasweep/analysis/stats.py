@@ -32,7 +32,7 @@ class Interval:
         return {"mean": self.mean, "ci": [self.lo, self.hi], "n": self.n}
 
 
-def _finite_vector(values: ArrayLike, name: str) -> np.ndarray:
+def finite_vector(values: ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as a 1-D float array, or raise ValueError naming ``name``."""
     try:
         arr = np.asarray(values, dtype=float)
@@ -94,7 +94,7 @@ def bootstrap_mean(
             ``confidence`` / ``n_boot`` are out of range.
     """
     _check_bootstrap_args(confidence, n_boot)
-    x = _finite_vector(values, "values")
+    x = finite_vector(values, "values")
     return _bootstrap(x, confidence, n_boot, seed)
 
 
@@ -116,8 +116,8 @@ def paired_difference(
             ``confidence`` / ``n_boot`` are out of range.
     """
     _check_bootstrap_args(confidence, n_boot)
-    xa = _finite_vector(a, "a")
-    xb = _finite_vector(b, "b")
+    xa = finite_vector(a, "a")
+    xb = finite_vector(b, "b")
     if xa.size != xb.size:
         raise ValueError(f"a and b must be paired (same length), got len(a)={xa.size} and len(b)={xb.size}")
     return _bootstrap(xa - xb, confidence, n_boot, seed)
