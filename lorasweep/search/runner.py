@@ -17,6 +17,7 @@ import optuna
 
 from lorasweep.config import Direction, ExperimentConfig, SpaceConfig
 from lorasweep.errors import LorasweepError
+from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.samplers import make_sampler
 from lorasweep.search.schedulers import make_scheduler
 from lorasweep.search.spaces import distributions
@@ -48,7 +49,17 @@ class StudyPlan:
 
     @property
     def label(self) -> str:
-        return f"{self.space.name} r={self.rank}" + (" seeds" if self.kind == TrialKind.SEEDS else "")
+        suffix = {TrialKind.SEEDS: " seeds", TrialKind.ABLATION: " ×k"}.get(self.kind, "")
+        return f"{self.space.name} r={self.rank}{suffix}"
+
+
+def ablation_plans(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
+    """The two arms of ``lorasweep ablation`` as studies (no Optuna study: the points are fixed)."""
+    assert exp.ablation is not None
+    return [
+        StudyPlan(space, exp.ablation.rank, optuna_study_name(name, space.name, exp.ablation.rank), TrialKind.ABLATION)
+        for space in (arm_space(exp.ablation, arm) for arm in Arm)
+    ]
 
 
 def plan(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
@@ -106,12 +117,17 @@ def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
             )
 
 
-def preflight(exp: ExperimentConfig, storage: Storage, name: str, verbose: bool = False) -> list[StudyPlan]:
+def preflight(
+    exp: ExperimentConfig, storage: Storage, name: str, verbose: bool = False, ablation: bool = False
+) -> list[StudyPlan]:
     """Every check that can fail before anything is written: the model and its target modules,
-    the task data, the names, Ray and its resources."""
-    plans = plan(exp, name)
+    the task data, the names, Ray and its resources. ``ablation``: plan the ablation's two arms
+    instead of the experiment's searches."""
+    if ablation and exp.ablation is None:
+        raise LorasweepError("the experiment has no ablation section; add ablation: {rank, alpha, lr, ks}")
+    plans = ablation_plans(exp, name) if ablation else plan(exp, name)
     check_setup(exp)
-    for p in plans:
+    for p in plans if not ablation else []:
         make_sampler(exp.sampler, exp.seed, distributions(p.space), exp.budget.trials)
     check_free(storage, name, plans)
     _init_ray(exp, verbose)
@@ -127,7 +143,8 @@ def run_compare(
     trainable: Callable[..., None] = lorasweep_trainable,
     plans: list[StudyPlan] | None = None,
 ) -> ExperimentRecord:
-    """Run every (rank, space) study of ``exp`` and record it as experiment ``name``.
+    """Run every (rank, space) study of ``exp`` (or, with ablation ``plans``, the ablation's
+    points) and record it as experiment ``name``.
 
     ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
     function each trial runs (benchmarks swap in a no-op one); it gets the sampled config and the
@@ -140,12 +157,17 @@ def run_compare(
     experiment_json = exp.model_dump_json()
     status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
     try:
-        study_ids = {
-            p.study_name: _run_study(exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable)
-            for p in plans
-        }
-        if exp.seeds.n:
+        if plans and plans[0].kind == TrialKind.ABLATION:
             for p in plans:
+                _run_ablation_arm(exp, storage, record, p, experiment_json, progress, verbose, trainable)
+        else:
+            study_ids = {
+                p.study_name: _run_study(
+                    exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable
+                )
+                for p in plans
+            }
+            for p in plans if exp.seeds.n else []:
                 _run_seeds(
                     exp, storage, record, p, study_ids[p.study_name], experiment_json, progress, verbose, trainable
                 )
@@ -285,33 +307,75 @@ def _run_seeds(
     trainable_fn: Callable[..., None],
 ) -> None:
     """Re-run the study's best configs on new seeds, recorded as SEEDS trials of the same study."""
+    points = seed_points(exp, [t for t in storage.trials(record.id) if t.study_id == study_id])
+    plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
+    _run_points(exp, storage, record, plan, study_id, points, experiment_json, progress, verbose, trainable_fn)
+
+
+def _run_ablation_arm(
+    exp: ExperimentConfig,
+    storage: Storage,
+    record: ExperimentRecord,
+    p: StudyPlan,
+    experiment_json: str,
+    progress: Progress,
+    verbose: bool,
+    trainable_fn: Callable[..., None],
+) -> None:
+    """One arm of the ablation: a study whose trials are the arm's fixed points."""
+    assert exp.ablation is not None
+    arm = arm_of(p.space.name)
+    assert arm is not None
+    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    study = storage.add_study(
+        record.id, p.space.name, p.rank, p.study_name, metric, direction, p.space.model_dump(mode="json")
+    )
+    try:
+        points = arm_points(exp.ablation, arm, exp.seed)
+        _run_points(exp, storage, record, p, study.id, points, experiment_json, progress, verbose, trainable_fn)
+    finally:
+        storage.finish_study(study.id)
+
+
+def _run_points(
+    exp: ExperimentConfig,
+    storage: Storage,
+    record: ExperimentRecord,
+    plan: StudyPlan,
+    study_id: int,
+    points: list[dict[str, Any]],
+    experiment_json: str,
+    progress: Progress,
+    verbose: bool,
+    trainable_fn: Callable[..., None],
+) -> None:
+    """Run fixed trial configs (a Ray grid over whole points), recorded as ``plan.kind`` trials
+    of study ``study_id``."""
     from ray import tune
 
-    points = seed_points(exp, [t for t in storage.trials(record.id) if t.study_id == study_id])
     if not points:
         return
-    plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction
-    trainable = _with_resources(exp, p, experiment_json, verbose, trainable_fn)
+    trainable = _with_resources(exp, plan, experiment_json, verbose, trainable_fn)
     progress.study_started(plan, len(points))
     tune.Tuner(
         trainable,
         param_space={POINT: tune.grid_search(points)},
         tune_config=tune.TuneConfig(max_concurrent_trials=exp.max_concurrent_trials, reuse_actors=True),
         run_config=tune.RunConfig(
-            name=f"{record.name}-{p.space.name}-r{p.rank}-seeds-{int(time.time())}",
+            name=f"{plan.study_name}-{int(time.time())}".replace("/", "_"),
             verbose=2 if verbose else 0,
             callbacks=[
                 StoreCallback(
                     storage,
                     study_id,
-                    p.space,
-                    p.rank,
+                    plan.space,
+                    plan.rank,
                     exp.seed,
                     metric,
                     direction,
                     exp.resources.gpus_per_trial,
-                    TrialKind.SEEDS,
+                    plan.kind,
                 ),
                 ProgressCallback(lambda state, value: progress.trial_done(plan, state, value), metric),
             ],

@@ -35,6 +35,7 @@ class TrialState(enum.StrEnum):
 class TrialKind(enum.StrEnum):
     SEARCH = "search"  # sampled by the study's search
     SEEDS = "seeds"  # a top search config re-run on another seed (compare --seeds)
+    ABLATION = "ablation"  # a point of the matched-step ablation (lorasweep ablation)
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:

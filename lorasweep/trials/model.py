@@ -16,7 +16,6 @@ import warnings
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 
 from lorasweep.config import ModelConfig
 from lorasweep.errors import ConfigError
@@ -112,31 +111,10 @@ def base_model(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
     return copy.deepcopy(_load_base(cfg.name_or_path, config_json, num_labels, seed, cfg.trust_remote_code))
 
 
-def add_lora(model: Any, cfg: ModelConfig, rank: int, alpha: float, use_rslora: bool) -> PeftModel:
-    """Wrap ``model`` with a PEFT LoRA adapter. PEFT owns the scaling (α/r or α/√r)."""
-    lora = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=rank,
-        lora_alpha=alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules,
-        use_rslora=use_rslora,
-    )
-    try:
-        return get_peft_model(model, lora)
-    except ValueError as e:
-        raise ConfigError(
-            f"model.target_modules {cfg.target_modules}: {str(e).splitlines()[0].split('. ')[0]}; "
-            "name modules that exist in this architecture or use all-linear"
-        ) from e
-
-
-def check_model(cfg: ModelConfig, num_labels: int, rank: int) -> None:
-    """Fail fast, before any trial, on a model, tokenizer or ``target_modules`` that cannot work.
-
-    Builds the architecture on PyTorch's meta device (no weights are loaded or allocated), so this
-    costs the same for a 7B model as for a tiny one.
-    """
+def check_model(cfg: ModelConfig, num_labels: int) -> Any:
+    """Fail fast, before any trial, on a model or tokenizer that cannot load; return the
+    architecture built on PyTorch's meta device (no weights are loaded or allocated), so this
+    costs the same for a 7B model as for a tiny one."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
@@ -166,4 +144,4 @@ def check_model(cfg: ModelConfig, num_labels: int, rank: int) -> None:
                 f"model.name_or_path '{cfg.name_or_path}': {str(e).splitlines()[0]}; "
                 "lorasweep needs a model with a sequence-classification head"
             ) from e
-        add_lora(model, cfg, rank, float(rank), use_rslora=False)
+    return model

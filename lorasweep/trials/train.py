@@ -15,13 +15,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from lorasweep.config import ExperimentConfig, LrDecay, TaskConfig
+from lorasweep.config import ExperimentConfig, LrDecay
 from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
-from lorasweep.trials import data as task_data
 from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every
-from lorasweep.trials.model import add_lora, base_model, check_model, load_tokenizer
+from lorasweep.trials.workload import Workload, check_workload, prepare_workload
 
 
 class TrialEnd(enum.StrEnum):
@@ -151,69 +150,19 @@ def is_diverged(loss: float, first_loss: float, factor: float) -> bool:
     return not math.isfinite(loss) or loss > factor * max(first_loss, 1e-8)
 
 
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    data: task_data.Encoded,
-    batch_size: int,
-    device: torch.device,
-    autocast: torch.autocast,
-    num_labels: int,
-) -> dict[str, float]:
-    """Accuracy, macro F1 and mean loss on the eval split."""
-    model.eval()
-    loss_sum, preds = 0.0, []
-    for batch in task_data.eval_batches(data, batch_size):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        with autocast:
-            out = model(**batch)
-        loss_sum += float(out.loss) * batch["labels"].shape[0]
-        preds.append(out.logits.argmax(dim=-1).cpu())
-    model.train()
-    pred, gold = torch.cat(preds), data.labels
-    f1s = []
-    for label in range(num_labels):
-        tp = int(((pred == label) & (gold == label)).sum())
-        fp = int(((pred == label) & (gold != label)).sum())
-        fn = int(((pred != label) & (gold == label)).sum())
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return {
-        "accuracy": float((pred == gold).float().mean()),
-        "f1": sum(f1s) / num_labels,
-        "eval_loss": loss_sum / len(data),
-    }
-
-
-@dataclass(frozen=True)
-class PreparedTask:
-    train: task_data.Encoded
-    eval: task_data.Encoded
-
-
-def prepare_task(task: TaskConfig, tokenizer: object) -> PreparedTask:
-    (train_x, train_y), (eval_x, eval_y) = task_data.generate(task)
-    return PreparedTask(
-        train=task_data.encode(tokenizer, train_x, train_y, task.max_length),
-        eval=task_data.encode(tokenizer, eval_x, eval_y, task.max_length),
-    )
-
-
 def check_setup(exp: ExperimentConfig) -> None:
-    """What every trial would trip over, checked once before the search: the model and its
-    target modules (without loading weights), the task's data and the batch size."""
-    task_data.generate(exp.task)
-    if exp.training.batch_size > exp.task.n_train:
-        raise ConfigError(
-            f"training.batch_size ({exp.training.batch_size}) exceeds task.n_train ({exp.task.n_train}); lower it"
-        )
+    """What every trial would trip over, checked once before the search (no weights loaded)."""
+    check_workload(exp)
     pick_device(exp.training.device)
-    check_model(exp.model, exp.task.num_labels, exp.ranks[0])
 
 
 def run_trial(
-    exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter, prepared: PreparedTask | None = None
+    exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter, workload: Workload | None = None
 ) -> TrialOutcome:
-    """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps."""
+    """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps.
+
+    ``workload`` is the task's prepared data and base model (:func:`prepare_workload`; built here
+    when not given)."""
     started = time.perf_counter()
     cfg, budget = exp.training, exp.budget
     device = pick_device(cfg.device)
@@ -221,19 +170,15 @@ def run_trial(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     gpus = exp.resources.gpus_per_trial if device.type == "cuda" else 0.0
 
-    tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
-    task = prepared or prepare_task(exp.task, tokenizer)
-
-    model = base_model(exp.model, exp.task.num_labels, seed)
-    torch.manual_seed(seed)  # LoRA init (A random, B zero) and dropout
-    model = add_lora(model, exp.model, lora.rank, lora.alpha, lora.use_rslora).to(device)
+    work = workload or prepare_workload(exp.task, exp.model)
+    model = work.with_lora(exp.model, seed, lora.rank, lora.alpha, lora.use_rslora).to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(model, lora, cfg.head_lr, cfg.weight_decay, fused=device.type == "cuda")
     warmup = int(cfg.warmup_ratio * budget.max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
 
-    batches = task_data.train_batches(task.train, cfg.batch_size, seed)
+    batches = work.train_batches(cfg.batch_size, seed)
     diagnostics = LoraDiagnostics(model) if cfg.diagnostics_every else None
     measured: list[StepDiagnostics] = []
     reports: list[StepReport] = []
@@ -270,8 +215,7 @@ def run_trial(
         loss_value = float(loss.detach())
         first_loss = loss_value if first_loss is None else first_loss
         if is_diverged(loss_value, first_loss, cfg.divergence_factor):
-            nan = float("nan")
-            emit(step, {"accuracy": nan, "f1": nan, "eval_loss": nan}, TrialEnd.DIVERGED)
+            emit(step, dict.fromkeys(work.metric_names, math.nan), TrialEnd.DIVERGED)
             return TrialOutcome(TrialEnd.DIVERGED, step, reports[-1].metrics, diverged_step=step, reports=reports)
         loss.backward()
         if cfg.max_grad_norm is not None:
@@ -284,12 +228,12 @@ def run_trial(
             measured.append(diagnostics.after_step())
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        examples += batch["labels"].shape[0]
-        tokens += int(batch["attention_mask"].sum())
+        examples += work.examples(batch)
+        tokens += work.tokens(batch)
         loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
 
         if step % budget.eval_every == 0 or step == budget.max_steps:
-            metrics = evaluate(model, task.eval, cfg.eval_batch_size, device, autocast, exp.task.num_labels)
+            metrics = work.evaluate(model, cfg.eval_batch_size, device, autocast)
             if not all(math.isfinite(v) for v in metrics.values()):  # e.g. eval loss overflowed
                 emit(step, metrics, TrialEnd.DIVERGED)
                 return TrialOutcome(TrialEnd.DIVERGED, step, metrics, diverged_step=step, reports=reports)

@@ -3,7 +3,7 @@
 Ray only orchestrates: this function rebuilds the trial's settings from plain data, runs the
 trial and forwards each report to ``ray.tune.report``. Under ``reuse_actors=True`` one worker
 process runs many trials, so the model, tokenizer and tokenized task are loaded once per process
-(see the caches in :mod:`lorasweep.trials.model` and :func:`_prepared`).
+(see the caches in :mod:`lorasweep.trials.model` and :func:`_workload`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
-from lorasweep.config import ExperimentConfig, SpaceConfig, TaskConfig
+from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, TaskConfig
 from lorasweep.search.spaces import resolve
-from lorasweep.trials.model import load_tokenizer, quiet_transformers
-from lorasweep.trials.train import PreparedTask, StepReport, prepare_task, run_trial
+from lorasweep.trials.model import quiet_transformers
+from lorasweep.trials.train import StepReport, run_trial
+from lorasweep.trials.workload import Workload, prepare_workload
 
 #: Keys of a trial's config that are not sampled parameters: the Optuna trial number (search
 #: trials) and the seed (seed re-runs; search trials use the experiment's seed).
@@ -27,9 +28,9 @@ POINT = "point"
 
 
 @functools.lru_cache(maxsize=2)
-def _prepared(task_json: str, name_or_path: str, trust_remote_code: bool) -> PreparedTask:
-    task = TaskConfig.model_validate_json(task_json)
-    return prepare_task(task, load_tokenizer(name_or_path, trust_remote_code))
+def _workload(task_json: str, model_json: str) -> Workload:
+    """The task's data and base, built once per worker process (keyed by what it depends on)."""
+    return prepare_workload(TaskConfig.model_validate_json(task_json), ModelConfig.model_validate_json(model_json))
 
 
 @functools.lru_cache(maxsize=4)
@@ -64,9 +65,9 @@ def lorasweep_trainable(
     space = SpaceConfig.model_validate_json(space_json)
     torch.set_num_threads(max(1, int(exp.resources.cpus_per_trial)))
     lora = resolve(space, sampled_params(config), rank)
-    prepared = _prepared(exp.task.model_dump_json(), exp.model.name_or_path, exp.model.trust_remote_code)
+    workload = _workload(exp.task.model_dump_json(), exp.model.model_dump_json())
 
     def report(r: StepReport) -> None:
         tune.report(r.as_dict())
 
-    run_trial(exp, lora, trial_seed(config, exp.seed), report, prepared)
+    run_trial(exp, lora, trial_seed(config, exp.seed), report, workload)

@@ -1,0 +1,207 @@
+"""What a trial trains on, per task kind: the base model, the batches, the loss and the metrics.
+
+:func:`run_trial <lorasweep.trials.train.run_trial>` is one loop for every task kind; the kind
+specific parts live behind :class:`Workload`:
+
+- :class:`ClassificationWorkload` (``kind: generated``): a transformers sequence-classification
+  model and tokenized text, accuracy / macro F1 / eval loss;
+- :class:`RegressionWorkload` (``kind: synthetic_regression``): the ablation's pre-trained MLP
+  (:mod:`lorasweep.trials.synthetic`) and its shifted problem, eval loss (MSE).
+
+:func:`prepare_workload` builds one (the expensive part: tokenizing, pre-training); trials reuse it.
+:func:`check_workload` is the cheap preflight that loads no weights.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from torch import nn
+
+from lorasweep.config import TASK_METRICS, ExperimentConfig, ModelConfig, TaskConfig, TaskKind
+from lorasweep.errors import ConfigError
+from lorasweep.trials import data as task_data
+from lorasweep.trials import synthetic
+from lorasweep.trials.model import base_model, check_model, load_tokenizer
+
+Batch = dict[str, torch.Tensor]
+
+
+def add_lora(
+    model: nn.Module, cfg: ModelConfig, rank: int, alpha: float, use_rslora: bool, task_type: Any
+) -> PeftModel:
+    """Wrap ``model`` with a PEFT LoRA adapter. PEFT owns the scaling (α/r or α/√r)."""
+    lora = LoraConfig(
+        task_type=task_type,
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules,
+        use_rslora=use_rslora,
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as e:
+        raise ConfigError(
+            f"model.target_modules {cfg.target_modules}: {str(e).splitlines()[0].split('. ')[0]}; "
+            "name modules that exist in this architecture or use all-linear"
+        ) from e
+
+
+class Workload(abc.ABC):
+    """The task-specific half of a trial."""
+
+    task: TaskConfig
+    peft_task_type: TaskType | None = None
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return TASK_METRICS[self.task.kind]
+
+    @abc.abstractmethod
+    def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
+        """A fresh trainable copy of the frozen base (``seed`` fixes any newly initialized head)."""
+
+    def with_lora(self, model_cfg: ModelConfig, seed: int, rank: int, alpha: float, use_rslora: bool) -> PeftModel:
+        model = self.base_model(model_cfg, seed)
+        torch.manual_seed(seed)  # LoRA init (A random, B zero) and dropout
+        return add_lora(model, model_cfg, rank, alpha, use_rslora, self.peft_task_type)
+
+    @abc.abstractmethod
+    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
+        """Endless shuffled training batches; the order is fixed by ``seed``."""
+
+    @abc.abstractmethod
+    def evaluate(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """Every metric of :attr:`metric_names` on the eval split."""
+
+    @staticmethod
+    def examples(batch: Batch) -> int:
+        return int(batch["labels"].shape[0])
+
+    def tokens(self, batch: Batch) -> int:
+        """Non-padding tokens (inputs that are not text count one per example)."""
+        mask = batch.get("attention_mask")
+        return int(mask.sum()) if mask is not None else self.examples(batch)
+
+
+class ClassificationWorkload(Workload):
+    peft_task_type = TaskType.SEQ_CLS
+
+    def __init__(self, task: TaskConfig, model_cfg: ModelConfig) -> None:
+        self.task = task
+        tokenizer = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
+        (train_x, train_y), (eval_x, eval_y) = task_data.generate(task)
+        self.train = task_data.encode(tokenizer, train_x, train_y, task.max_length)
+        self.eval = task_data.encode(tokenizer, eval_x, eval_y, task.max_length)
+
+    @property
+    def num_labels(self) -> int:
+        assert self.task.num_labels is not None  # the schema requires it for this kind
+        return self.task.num_labels
+
+    def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
+        return base_model(model_cfg, self.num_labels, seed)
+
+    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
+        return task_data.train_batches(self.train, batch_size, seed)
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """Accuracy, macro F1 and mean loss on the eval split."""
+        model.eval()
+        loss_sum, preds = 0.0, []
+        for batch in task_data.eval_batches(self.eval, batch_size):
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with autocast:
+                out = model(**batch)
+            loss_sum += float(out.loss) * batch["labels"].shape[0]
+            preds.append(out.logits.argmax(dim=-1).cpu())
+        model.train()
+        pred, gold = torch.cat(preds), self.eval.labels
+        f1s = []
+        for label in range(self.num_labels):
+            tp = int(((pred == label) & (gold == label)).sum())
+            fp = int(((pred == label) & (gold != label)).sum())
+            fn = int(((pred != label) & (gold == label)).sum())
+            f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+        return {
+            "accuracy": float((pred == gold).float().mean()),
+            "f1": sum(f1s) / self.num_labels,
+            "eval_loss": loss_sum / len(self.eval),
+        }
+
+
+class RegressionWorkload(Workload):
+    peft_task_type = None  # a plain torch module: PEFT's generic PeftModel
+
+    def __init__(self, task: TaskConfig) -> None:
+        self.task = task
+        self.data = synthetic.mlp_shift(task.params, task.name, task.n_train, task.n_eval, task.data_seed)
+
+    def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
+        model = copy.deepcopy(self.data.base)
+        model.train()
+        return model
+
+    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
+        x, y = self.data.train_x, self.data.train_y
+        if batch_size > len(x):
+            raise ConfigError(f"training.batch_size ({batch_size}) exceeds the task's n_train ({len(x)}); lower it")
+        gen = torch.Generator().manual_seed(seed)
+        while True:
+            order = torch.randperm(len(x), generator=gen)
+            for start in range(0, len(order) - batch_size + 1, batch_size):
+                index = order[start : start + batch_size]
+                yield {"inputs": x[index], "labels": y[index]}
+
+    @torch.no_grad()
+    def evaluate(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """Mean squared error on the eval split (targets have unit variance: 1.0 is a constant guess)."""
+        model.eval()
+        total = 0.0
+        x, y = self.data.eval_x, self.data.eval_y
+        for start in range(0, len(x), batch_size):
+            xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+            with autocast:
+                total += float(model(inputs=xb, labels=yb).loss) * len(xb)
+        model.train()
+        return {"eval_loss": total / len(x)}
+
+
+def prepare_workload(task: TaskConfig, model_cfg: ModelConfig) -> Workload:
+    """Build the task's data (and, for the synthetic task, its pre-trained base)."""
+    if task.kind == TaskKind.SYNTHETIC_REGRESSION:
+        return RegressionWorkload(task)
+    return ClassificationWorkload(task, model_cfg)
+
+
+def check_workload(exp: ExperimentConfig) -> None:
+    """What every trial would trip over, without loading weights or pre-training: the task's data
+    or generator params, the batch size, the model and its ``target_modules``."""
+    task = exp.task
+    if exp.training.batch_size > task.n_train:
+        raise ConfigError(
+            f"training.batch_size ({exp.training.batch_size}) exceeds task.n_train ({task.n_train}); lower it"
+        )
+    if task.kind == TaskKind.SYNTHETIC_REGRESSION:
+        p = synthetic.check_params(task.params, task.name)
+        with torch.device("meta"):
+            add_lora(synthetic.Mlp(p.in_features, p.width, p.depth), exp.model, exp.ranks[0], 1.0, False, None)
+        return
+    task_data.generate(task)
+    assert task.num_labels is not None
+    model = check_model(exp.model, task.num_labels)
+    with torch.device("meta"):
+        add_lora(model, exp.model, exp.ranks[0], 1.0, False, TaskType.SEQ_CLS)
