@@ -30,8 +30,11 @@ storage_option = click.option(
     "--storage",
     default=DEFAULT_STORAGE,
     show_default=True,
+    envvar="LORASWEEP_STORAGE",
+    show_envvar=True,
     metavar="URL",
-    help="Database URL (sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB).",
+    help="Database URL (sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB). Give the password by "
+    "LORASWEEP_DB_PASSWORD_FILE, PGPASSWORD or ~/.pgpass rather than in the URL.",
 )
 experiment_option = click.option(
     "--experiment", default=None, metavar="NAME", help="Experiment name (may be omitted if the database holds one)."
@@ -419,8 +422,8 @@ def dashboard(storage: str, host: str, port: int) -> None:
 
     with Storage.open(storage) as st:
         st.check_schema()
-    _err().print(f"optuna-dashboard on http://{host}:{port} (Ctrl-C to stop)")
-    serve(storage, host=host, port=port)
+        _err().print(f"optuna-dashboard on http://{host}:{port} (Ctrl-C to stop)")
+        serve(st, host=host, port=port)
 
 
 # -- spaces -------------------------------------------------------------------------------------

@@ -274,7 +274,20 @@ class TrainingConfig(StrictModel):
 
 class ResourcesConfig(StrictModel):
     cpus_per_trial: float = Field(2.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0)
+    gpus_per_trial: float = Field(0.0, ge=0, description="a fraction (e.g. 0.5) packs trials on one GPU")
+
+
+class RayConfig(StrictModel):
+    """How Ray Tune runs the trials (the cluster itself is RAY_ADDRESS, or a local one)."""
+
+    storage_path: str | None = Field(
+        None,
+        description="where Ray keeps trial results: a local folder, a shared filesystem for multi-node "
+        "runs, or an object-store URI (s3://..., gs://...); default ~/ray_results",
+    )
+    max_failures: int = Field(
+        0, ge=0, description="re-run a trial whose worker died (node lost, out of memory) up to this many times"
+    )
 
 
 class MetricConfig(StrictModel):
@@ -346,6 +359,7 @@ class ExperimentConfig(StrictModel):
     seed: int = Field(0, ge=0)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     max_concurrent_trials: int = Field(1, ge=1)
+    ray: RayConfig = Field(default_factory=RayConfig)
     metric: MetricConfig = Field(default_factory=MetricConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)

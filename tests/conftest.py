@@ -45,6 +45,30 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A real PostgreSQL server for the whole session (see tests/postgres.py)."""
+    from postgres import find_bin, running_server
+
+    if find_bin() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The same test over SQLite and over a fresh database on a real PostgreSQL server (its
+    password from PGPASSWORD, as a user would give it)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    from postgres import fresh_database
+
+    server = request.getfixturevalue("pg_server")
+    monkeypatch.setenv("PGPASSWORD", server.password)
+    return fresh_database(server)
+
+
+@pytest.fixture(scope="session")
 def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A database holding one finished tiny compare ("tiny": 2 spaces × rank 4 × 4 trials)."""
     path = tmp_path_factory.mktemp("db") / "runs.db"

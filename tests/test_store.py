@@ -17,8 +17,8 @@ from lorasweep.store.storage import VERSION_TABLE
 from conftest import run_cli
 
 
-def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
-    with Storage.open(f"sqlite:///{tmp_path / 'm.db'}", create=True) as st:
+def test_migrations_create_exactly_the_models(db_url: str) -> None:
+    with Storage.open(db_url, create=True) as st:
         st.upgrade()
         with st.engine.connect() as conn:
             ctx = MigrationContext.configure(
@@ -31,8 +31,8 @@ def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
             assert compare_metadata(ctx, Base.metadata) == []
 
 
-def test_db_upgrade_command_then_check_schema(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'u.db'}"
+def test_db_upgrade_command_then_check_schema(db_url: str) -> None:
+    url = db_url
     code, out, err = run_cli("db", "upgrade", "--storage", url)
     assert code == 0, err
     assert "schema at 0004" in out
@@ -48,8 +48,8 @@ def test_a_database_without_lorasweep_tables_is_named_as_such(tmp_path: Path) ->
         st.check_schema()
 
 
-def test_records_are_frozen_with_utc_times(tmp_path: Path) -> None:
-    with Storage.open(f"sqlite:///{tmp_path / 'r.db'}", create=True) as st:
+def test_records_are_frozen_with_utc_times(db_url: str) -> None:
+    with Storage.open(db_url, create=True) as st:
         st.upgrade()
         created = st.create_experiment("e1", "", {"k": 1})
         read = st.experiment("e1")
@@ -77,9 +77,9 @@ def test_opening_a_new_sqlite_path_writes_nothing_until_asked(tmp_path: Path) ->
     assert not path.exists()
 
 
-def test_upgrading_an_older_database_keeps_its_rows(tmp_path: Path) -> None:
+def test_upgrading_an_older_database_keeps_its_rows(db_url: str) -> None:
     """A database made by the first release (schema 0001) is migrated in place."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = db_url
     with Storage.open(url, create=True) as st:
         st.upgrade("0001")
         assert st.schema_revision() == "0001"

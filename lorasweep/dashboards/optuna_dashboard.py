@@ -6,10 +6,10 @@ up on a command line. It binds 127.0.0.1 unless told otherwise.
 
 from __future__ import annotations
 
-from lorasweep.store import optuna_storage
+from lorasweep.store import Storage, optuna_storage
 
 
-def serve(url: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+def serve(storage: Storage, host: str = "127.0.0.1", port: int = 8080) -> None:
     from optuna_dashboard import run_server
 
-    run_server(optuna_storage(url), host=host, port=port)
+    run_server(optuna_storage(storage), host=host, port=port)

@@ -109,7 +109,7 @@ def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
     if storage.schema_revision() is not None and exp_name in storage.experiment_names():
         raise LorasweepError(f"experiment '{exp_name}' already exists in this database; choose another --name")
     if storage.has_table("studies"):  # Optuna's
-        taken = set(optuna.get_all_study_names(optuna_storage(storage.url)))
+        taken = set(optuna.get_all_study_names(optuna_storage(storage)))
         clash = [p.study_name for p in plans if p.study_name in taken]
         if clash:
             raise LorasweepError(
@@ -153,7 +153,7 @@ def run_compare(
     plans = plans if plans is not None else preflight(exp, storage, name, verbose)
     storage.upgrade()
     record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
-    ot_storage = optuna_storage(storage.url)
+    ot_storage = optuna_storage(storage)
     experiment_json = exp.model_dump_json()
     status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
     try:
@@ -197,6 +197,19 @@ def _close_open_trials(
         study = optuna.load_study(study_name=p.study_name, storage=ot_storage)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             ot_storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _run_config(exp: ExperimentConfig, name: str, verbose: bool, callbacks: list[Any]) -> Any:
+    """Ray Tune's run settings: where results go, how often a dead trial is re-run, callbacks."""
+    from ray import tune
+
+    return tune.RunConfig(
+        name=f"{name}-{int(time.time())}".replace("/", "_"),
+        storage_path=exp.ray.storage_path,
+        failure_config=tune.FailureConfig(max_failures=exp.ray.max_failures),
+        verbose=2 if verbose else 0,
+        callbacks=callbacks,
+    )
 
 
 def _with_resources(
@@ -266,10 +279,11 @@ def _run_study(
             max_concurrent_trials=exp.max_concurrent_trials,
             reuse_actors=True,
         ),
-        run_config=tune.RunConfig(
-            name=f"{record.name}-{p.space.name}-r{p.rank}-{int(time.time())}".replace("/", "_"),
-            verbose=2 if verbose else 0,
-            callbacks=[
+        run_config=_run_config(
+            exp,
+            f"{record.name}-{p.space.name}-r{p.rank}",
+            verbose,
+            [
                 StoreCallback(
                     storage, study_row.id, p.space, p.rank, exp.seed, metric, direction, exp.resources.gpus_per_trial
                 ),
@@ -362,10 +376,11 @@ def _run_points(
         trainable,
         param_space={POINT: tune.grid_search(points)},
         tune_config=tune.TuneConfig(max_concurrent_trials=exp.max_concurrent_trials, reuse_actors=True),
-        run_config=tune.RunConfig(
-            name=f"{plan.study_name}-{int(time.time())}".replace("/", "_"),
-            verbose=2 if verbose else 0,
-            callbacks=[
+        run_config=_run_config(
+            exp,
+            plan.study_name,
+            verbose,
+            [
                 StoreCallback(
                     storage,
                     study_id,

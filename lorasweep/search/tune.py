@@ -99,6 +99,11 @@ class StudySearch(OptunaSearch):
         else:  # failed or diverged
             super().on_trial_complete(trial_id, None, error=True)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray pickles the searcher into ``tuner.pkl``; the study and its storage (a database
+        handle) stay out of it, so no URL or password is written there."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_ot_study")}
+
     def save(self, checkpoint_path: str) -> None:
         """Write nothing. Ray saves searchers for ``Tuner.restore``, which lorasweep does not use
         (the database is the record); OptunaSearch's pickle would hold the RDBStorage, and with it

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorasweep.config import Direction
@@ -31,31 +34,93 @@ from lorasweep.store.records import (
     TrialStart,
 )
 from lorasweep.store.schema import ExperimentStatus, TrialState
+from lorasweep.store.secrets import resolve_password, safe_url
+
+log = logging.getLogger("lorasweep.store")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "lorasweep_alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Retries of a transaction that lost its connection (e.g. a PostgreSQL restart): waits of
+#: 0.25, 0.5, 1, 2, 4, 8, 8, ... seconds, about a minute in all.
+RETRY_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
+
+T = TypeVar("T")
 
 
-def safe_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
+#: Driver messages of errors that pass: the server is (re)starting or went away, a lock wait ran out.
+TRANSIENT_MESSAGES = (
+    "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "connection reset",
+    "broken pipe",
+    "no connection to the server",
+    "consuming input failed",
+    "database is locked",
+)
 
 
-def optuna_storage(url: str) -> Any:
-    """Optuna's RDBStorage on the same database (Optuna keeps its own tables there)."""
+def is_transient(error: BaseException) -> bool:
+    """A database error worth retrying: the connection was lost or refused (server restarting),
+    or SQLite's lock wait ran out. Authentication and SQL errors are not."""
+    text = str(getattr(error, "orig", error)).lower()
+    if "password" in text or "authentication" in text:
+        return False
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError) and any(m in text for m in TRANSIENT_MESSAGES)
+
+
+#: Retries when a command first connects: a wrong host or port should fail in seconds.
+CONNECT_WAITS = (0.25, 0.5, 1.0)
+
+
+def retrying(fn: Callable[[], T], what: str, waits: tuple[float, ...] = RETRY_WAITS) -> T:
+    """Run ``fn`` (one transaction); on a transient error wait and run it again (see RETRY_WAITS)."""
+    for wait in (*waits, None):
+        try:
+            return fn()
+        except SQLAlchemyError as e:
+            if wait is None or not is_transient(e):
+                raise
+            reason = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(getattr(e, "orig", e)).strip() else ""
+            log.warning("database unavailable while %s (%s); retrying in %.2g s", what, reason, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _transient_retry(method: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a Storage method that is one transaction (and safe to run again) with :func:`retrying`."""
+
+    @functools.wraps(method)
+    def wrapper(self: Storage, *args: Any, **kwargs: Any) -> T:
+        return retrying(lambda: method(self, *args, **kwargs), method.__name__.replace("_", " "))
+
+    return wrapper
+
+
+def optuna_storage(storage: Storage) -> Any:
+    """Optuna's RDBStorage on the same database (Optuna keeps its own tables there).
+
+    It connects with the storage's password, but keeps none in what it pickles: Ray pickles
+    searchers, and Optuna's ``RDBStorage.__getstate__`` keeps ``url`` and ``engine_kwargs``."""
     import optuna
 
-    sqlite = make_url(url).get_backend_name() == "sqlite"
-    kwargs: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}} if sqlite else {}
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    sqlite = make_url(storage.url).get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if sqlite else {}
+    kwargs: dict[str, Any] = {} if sqlite else {"pool_pre_ping": True}
+    secret = {"password": storage._password} if storage._password is not None else {}
+    live = {**kwargs, "connect_args": {**connect_args, **secret}}
+    rdb = retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), "opening the Optuna storage")
+    rdb.engine_kwargs = {**kwargs, "connect_args": connect_args}  # the live engine keeps the password
     if sqlite:  # the same connection settings as lorasweep's own engine, from the next connection on
-        event.listen(storage.engine, "connect", _sqlite_pragmas)
-        storage.engine.dispose()
-    return storage
+        event.listen(rdb.engine, "connect", _sqlite_pragmas)
+        rdb.engine.dispose()
+    return rdb
 
 
 def _now() -> dt.datetime:
@@ -76,10 +141,20 @@ def _record(cls: type, row: Any) -> Any:
 class Storage:
     """lorasweep's tables in one database (SQLite file or PostgreSQL), shared with Optuna."""
 
-    def __init__(self, engine: Engine, url: str) -> None:
+    def __init__(self, engine: Engine, url: str, password: str | None = None) -> None:
         self.engine = engine
-        self.url = url
+        self.url = url  # never holds a password (see lorasweep.store.secrets)
+        self._password = password
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles as its password-free URL; an unpickled copy reconnects with the password from
+        ``LORASWEEP_DB_PASSWORD_FILE`` or libpq's PGPASSWORD / .pgpass."""
+        return {"url": self.url}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        other = Storage.open(state["url"], create=True)
+        self.__dict__.update(other.__dict__)
 
     # -- opening --------------------------------------------------------------------------------
 
@@ -90,10 +165,11 @@ class Storage:
         A SQLite file that does not exist is created only with ``create`` (commands that write)."""
         shown = safe_url(url)
         try:
+            url, password = resolve_password(url)
             parsed = make_url(url)
         except ArgumentError as e:
             raise StorageError(
-                f"--storage '{url}' is not a database URL; use sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB"
+                f"--storage '{shown}' is not a database URL; use sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB"
             ) from e
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
@@ -106,19 +182,20 @@ class Storage:
                     raise StorageError(f"--storage {shown}: no such database file; run lorasweep compare first")
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            kwargs["pool_pre_ping"] = True
+            kwargs["pool_pre_ping"] = True  # a connection the server dropped is replaced, not used
+            if password is not None:
+                kwargs["connect_args"] = {"password": password}
         try:
             engine = create_engine(url, **kwargs)
         except (ArgumentError, ImportError) as e:
             raise StorageError(f"--storage {shown}: {e}; use sqlite:///FILE.db or postgresql+psycopg://...") from e
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-        storage = cls(engine, url)
+        storage = cls(engine, url, password)
         if not storage.exists():
             return storage  # SQLite creates the file on first write; nothing is written before that
         try:
-            with engine.connect():
-                pass
+            retrying(lambda: engine.connect().close(), "connecting", CONNECT_WAITS)
         except SQLAlchemyError as e:
             engine.dispose()
             reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
@@ -210,11 +287,13 @@ class Storage:
             ) from e
         return _record(ExperimentRecord, row)
 
+    @_transient_retry
     def finish_experiment(self, experiment_id: int, status: ExperimentStatus) -> None:
         with self._session() as s:
             row = s.get_one(schema.Experiment, experiment_id)
             row.status, row.finished_at = status, _now()
 
+    @_transient_retry
     def experiment_names(self) -> list[str]:
         with self._session() as s:
             return list(s.scalars(select(schema.Experiment.name).order_by(schema.Experiment.id)))
@@ -242,6 +321,7 @@ class Storage:
 
     # -- studies --------------------------------------------------------------------------------
 
+    @_transient_retry
     def add_study(
         self,
         experiment_id: int,
@@ -263,13 +343,22 @@ class Storage:
             started_at=_now(),
         )
         with self._session() as s:
+            existing = s.scalars(  # a retried transaction may have committed the first time
+                select(schema.Study).where(
+                    schema.Study.experiment_id == experiment_id, schema.Study.optuna_study_name == optuna_study_name
+                )
+            ).one_or_none()
+            if existing is not None:
+                return _record(StudyRecord, existing)
             s.add(row)
         return _record(StudyRecord, row)
 
+    @_transient_retry
     def finish_study(self, study_id: int) -> None:
         with self._session() as s:
             s.get_one(schema.Study, study_id).finished_at = _now()
 
+    @_transient_retry
     def studies(self, experiment_id: int) -> list[StudyRecord]:
         with self._session() as s:
             rows = s.scalars(
@@ -279,6 +368,7 @@ class Storage:
 
     # -- trials ---------------------------------------------------------------------------------
 
+    @_transient_retry
     def start_trial(self, start: TrialStart) -> int:
         lora = start.lora
         row = schema.Trial(
@@ -299,13 +389,23 @@ class Storage:
             started_at=_now(),
         )
         with self._session() as s:
+            existing = s.scalars(  # a retried transaction may have committed the first time
+                select(schema.Trial.id).where(
+                    schema.Trial.study_id == start.study_id, schema.Trial.ray_trial_id == start.ray_trial_id
+                )
+            ).first()
+            if existing is not None:
+                return existing
             s.add(row)
         return row.id
 
+    @_transient_retry
     def finish_trial(self, trial_id: int, finish: TrialFinish) -> None:
         """Record a trial's end and all its reports in one transaction."""
         with self._session() as s:
             row = s.get_one(schema.Trial, trial_id)
+            if row.finished_at is not None:  # recorded already (a retry whose first commit landed)
+                return
             for f in dataclasses.fields(TrialFinish):
                 if f.name != "reports":
                     setattr(row, f.name, getattr(finish, f.name))
@@ -315,6 +415,7 @@ class Storage:
                 for r in finish.reports
             )
 
+    @_transient_retry
     def fail_running_trials(self, experiment_id: int, error: str) -> int:
         """Mark the experiment's trials that are still RUNNING as FAILED with ``error``."""
         with self._session() as s:
@@ -327,6 +428,7 @@ class Storage:
                 row.state, row.error, row.finished_at = TrialState.FAILED, error, _now()
             return len(rows)
 
+    @_transient_retry
     def trials(self, experiment_id: int) -> list[TrialRecord]:
         """All trials of an experiment, in the order they finished (running ones last)."""
         with self._session() as s:
@@ -338,6 +440,7 @@ class Storage:
             )
             return [_record(TrialRecord, r) for r in rows]
 
+    @_transient_retry
     def reports(self, experiment_id: int) -> list[ReportRecord]:
         with self._session() as s:
             rows = s.scalars(

@@ -22,8 +22,8 @@ NEW = sa.Enum("search", "seeds", "ablation", name="lorasweep_trial_kind")
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":  # a native enum type: add the value
-        with op.get_context().autocommit_block():
-            op.execute("ALTER TYPE lorasweep_trial_kind ADD VALUE IF NOT EXISTS 'ablation'")
+        # (allowed inside a transaction since PostgreSQL 12, as long as it is not used there)
+        op.execute("ALTER TYPE lorasweep_trial_kind ADD VALUE IF NOT EXISTS 'ablation'")
         return
     # elsewhere the enum is a VARCHAR as long as its longest value: widen it
     with op.batch_alter_table("lorasweep_trials", schema=None) as batch_op:
