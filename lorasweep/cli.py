@@ -144,9 +144,18 @@ def _search_args(fn: Any) -> Any:
 @cli.command()
 @click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
 @click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue experiment --name after its driver died: keep what finished, run the rest of the budget "
+    "(the experiment's stored config is used).",
+)
 @_search_args
-def compare(args: SearchArgs, seeds: int | None, top_k: int | None) -> None:
+def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
+    if resume:
+        _resume(args, extra={"--seeds": seeds, "--top-k": top_k})
+        return
     overrides: dict[str, Any] = {}
     if _count("seeds", seeds, minimum=0) is not None:
         overrides["seeds.n"] = seeds
@@ -155,23 +164,43 @@ def compare(args: SearchArgs, seeds: int | None, top_k: int | None) -> None:
     _search(args, overrides)
 
 
-def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False) -> Any:
+def _resume(args: SearchArgs, extra: dict[str, Any]) -> Any:
+    """``--resume``: continue experiment ``args.name`` from the database, with its stored config."""
+    if args.name is None:
+        raise ConfigError("--resume needs --name NAME: the experiment to continue")
+    given = {"--trials": args.trials, "--max-steps": args.max_steps, "--seed": args.seed, **extra}
+    clash = [k for k, v in given.items() if v is not None]
+    if clash:
+        raise ConfigError(f"--resume continues with the experiment's stored config; drop {', '.join(clash)}")
+    from lorasweep.search.runner import resumable
+    from lorasweep.store import Storage
+
+    with Storage.open(args.storage) as st:
+        exp, ablation = resumable(st, args.name)
+    return _search(args, {}, ablation=ablation, resume=exp)
+
+
+def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False, resume: Any | None = None) -> Any:
     """Load the experiment with ``overrides`` and the CLI's, run it with progress bars, print the
-    table; return the summary. ``ablation``: run the experiment's ablation instead of its searches."""
+    table; return the summary. ``ablation``: run the experiment's ablation instead of its searches.
+    ``resume``: the stored config of experiment ``args.name``, to continue."""
     from lorasweep.config import load_experiment
 
     config, storage, verbose = args.config, args.storage, args.verbose
-    overrides = dict(overrides)
-    if _count("trials", args.trials) is not None:
-        overrides["budget.trials"] = args.trials
-    if _count("max-steps", args.max_steps) is not None:
-        overrides["budget.max_steps"] = args.max_steps
-    if _count("seed", args.seed, minimum=0) is not None:
-        overrides["seed"] = args.seed
-    if args.name is not None:
-        overrides["name"] = args.name
-    exp = load_experiment(config, overrides)
-    exp_name = exp.name or default_name(config)
+    if resume is not None:
+        exp, exp_name = resume, args.name
+    else:
+        overrides = dict(overrides)
+        if _count("trials", args.trials) is not None:
+            overrides["budget.trials"] = args.trials
+        if _count("max-steps", args.max_steps) is not None:
+            overrides["budget.max_steps"] = args.max_steps
+        if _count("seed", args.seed, minimum=0) is not None:
+            overrides["seed"] = args.seed
+        if args.name is not None:
+            overrides["name"] = args.name
+        exp = load_experiment(config, overrides)
+        exp_name = exp.name or default_name(config)
 
     from lorasweep.store import Storage
 
@@ -190,7 +219,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False)
             TextColumn("{task.fields[best]}"),
             TimeElapsedColumn(),
         ]
-        plans = preflight(exp, st, exp_name, verbose, ablation=ablation)
+        plans = preflight(exp, st, exp_name, verbose, ablation=ablation, resume=resume is not None)
         if ablation and exp.ablation is not None:
             a = exp.ablation
             console.print(
@@ -205,7 +234,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False)
             )
         with Progress(*columns, console=console, transient=False) as progress:
             bars = _Bars(progress, exp.metric.resolved_direction)
-            record = run_compare(exp, st, exp_name, bars, verbose, plans=plans)
+            record = run_compare(exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None)
         summary = summarize(st, record)
         Console().print(experiment_table(summary))
         _print_failures(console, summary)
@@ -315,6 +344,7 @@ def _floats(option: str, text: str) -> list[float]:
 @click.option("--max-steps", type=int, default=None, help="Steps per point.")
 @click.option("--seed", type=int, default=None, help="Seed of every point (data order, LoRA init).")
 @click.option("--verbose", is_flag=True, help="Show Ray, Optuna and transformers output.")
+@click.option("--resume", is_flag=True, help="Continue ablation --name after its driver died.")
 def ablation_cmd(
     config: str,
     storage: str,
@@ -326,8 +356,13 @@ def ablation_cmd(
     max_steps: int | None,
     seed: int | None,
     verbose: bool,
+    resume: bool,
 ) -> None:
     """Matched-step ablation: alpha × k vs LR × k from one base point, same seed and steps."""
+    if resume:
+        extra = {"--ks": ks_text, "--rank": rank, "--alpha": alpha, "--lr": lr}
+        _resume(SearchArgs(config, storage, name, None, max_steps, seed, verbose), extra)
+        return
     overrides: dict[str, Any] = {}
     if ks_text is not None:
         overrides["ablation.ks"] = _floats("ks", ks_text)

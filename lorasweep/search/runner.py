@@ -6,6 +6,7 @@ scheduler, seed and data order. Studies run one after another, so each owns the 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -33,6 +34,34 @@ from lorasweep.store import (
 )
 from lorasweep.trials.train import check_setup
 from lorasweep.trials.trainable import POINT, SEED, lorasweep_trainable
+
+log = logging.getLogger("lorasweep.search")
+
+#: The error of trials cut off by an interrupt or a crash (``compare --resume`` re-runs their budget).
+INTERRUPTED = "interrupted"
+#: Above this many concurrent trials on SQLite, preflight suggests PostgreSQL.
+SQLITE_CONCURRENCY = 4
+
+
+def resumable(storage: Storage, name: str) -> tuple[ExperimentConfig, bool]:
+    """The stored config of experiment ``name`` and whether it ran as an ablation; an error if
+    there is nothing to resume."""
+    storage.check_schema()
+    record = storage.experiment(name)
+    if record.status == ExperimentStatus.COMPLETE:
+        raise LorasweepError(f"experiment '{name}' is complete; nothing to resume (run a new one with another --name)")
+    exp = ExperimentConfig.model_validate(record.config)
+    studies = storage.studies(record.id)
+    ablation = exp.ablation is not None and (not exp.spaces or any(arm_of(s.space) for s in studies))
+    return exp, ablation
+
+
+def finished(trial: TrialRecord) -> bool:
+    """A trial that used its budget: it ended by itself (complete, pruned, diverged, raised), not
+    cut off by an interrupt or a crash."""
+    if trial.state == TrialState.RUNNING:
+        return False
+    return not (trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED))
 
 
 def optuna_study_name(experiment: str, space: str, rank: int) -> str:
@@ -118,18 +147,31 @@ def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
 
 
 def preflight(
-    exp: ExperimentConfig, storage: Storage, name: str, verbose: bool = False, ablation: bool = False
+    exp: ExperimentConfig,
+    storage: Storage,
+    name: str,
+    verbose: bool = False,
+    ablation: bool = False,
+    resume: bool = False,
 ) -> list[StudyPlan]:
     """Every check that can fail before anything is written: the model and its target modules,
     the task data, the names, Ray and its resources. ``ablation``: plan the ablation's two arms
-    instead of the experiment's searches."""
+    instead of the experiment's searches. ``resume``: the experiment exists (see
+    :func:`resumable`) instead of the name being free."""
     if ablation and exp.ablation is None:
         raise LorasweepError("the experiment has no ablation section; add ablation: {rank, alpha, lr, ks}")
     plans = ablation_plans(exp, name) if ablation else plan(exp, name)
     check_setup(exp)
     for p in plans if not ablation else []:
         make_sampler(exp.sampler, exp.seed, distributions(p.space), exp.budget.trials)
-    check_free(storage, name, plans)
+    if not resume:
+        check_free(storage, name, plans)
+    if storage.url.startswith("sqlite") and exp.max_concurrent_trials > SQLITE_CONCURRENCY:
+        log.warning(
+            "SQLite with %d concurrent trials: lorasweep writes from one process, so this works on one machine, "
+            "but use PostgreSQL (--storage postgresql+psycopg://...) for clusters and dashboards under load",
+            exp.max_concurrent_trials,
+        )
     _init_ray(exp, verbose)
     return plans
 
@@ -142,18 +184,28 @@ def run_compare(
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     plans: list[StudyPlan] | None = None,
+    resume: bool = False,
 ) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` (or, with ablation ``plans``, the ablation's
     points) and record it as experiment ``name``.
+
+    With ``resume`` the experiment exists already (its driver died): trials left RUNNING are
+    marked failed (interrupted) in both stores, and only the budget that did not finish is run;
+    finished trials are kept as they are.
 
     ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
     function each trial runs (benchmarks swap in a no-op one); it gets the sampled config and the
     keywords ``experiment_json``, ``space_json``, ``rank``, ``verbose``."""
     progress = progress or Progress()
     plans = plans if plans is not None else preflight(exp, storage, name, verbose)
-    storage.upgrade()
-    record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
     ot_storage = optuna_storage(storage)
+    if resume:
+        record = storage.experiment(name)
+        _close_open_trials(storage, record, plans, ot_storage, f"{INTERRUPTED}: the search process died")
+        storage.reopen_experiment(record.id)
+    else:
+        storage.upgrade()
+        record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
     experiment_json = exp.model_dump_json()
     status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
     try:
@@ -173,7 +225,7 @@ def run_compare(
                 )
         status = ExperimentStatus.COMPLETE
     except KeyboardInterrupt:
-        status, reason = ExperimentStatus.INTERRUPTED, "interrupted"
+        status, reason = ExperimentStatus.INTERRUPTED, INTERRUPTED
         raise
     finally:
         _close_open_trials(storage, record, plans, ot_storage, reason)
@@ -241,12 +293,15 @@ def _run_study(
     verbose: bool,
     trainable_fn: Callable[..., None],
 ) -> int:
-    """Search one (space, rank) study; return its row id."""
+    """Search one (space, rank) study; return its row id. A study that exists already (resume)
+    runs only the trials its budget has left."""
     from ray import tune
 
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction
     dists = distributions(p.space)
-    study = optuna.create_study(storage=ot_storage, study_name=p.study_name, direction=direction.value)
+    study = optuna.create_study(
+        storage=ot_storage, study_name=p.study_name, direction=direction.value, load_if_exists=True
+    )
     for key, value in {
         "experiment": record.name,
         "space": p.space.name,
@@ -258,16 +313,25 @@ def _run_study(
     study_row = storage.add_study(
         record.id, p.space.name, p.rank, p.study_name, metric, direction, p.space.model_dump(mode="json")
     )
+    done = sum(
+        finished(t) for t in storage.trials(record.id) if t.study_id == study_row.id and t.kind == TrialKind.SEARCH
+    )
+    remaining = exp.budget.trials - done
+    if remaining <= 0:
+        storage.finish_study(study_row.id)
+        return study_row.id
+    # A resumed study's sampler is seeded past the trials it has, so it does not repeat them.
+    sampler_seed = exp.seed + len(study.trials)
     search = StudySearch(
         space=dists,
         metric=metric,
         mode=direction.ray_mode,
-        sampler=make_sampler(exp.sampler, exp.seed, dists, exp.budget.trials),
+        sampler=make_sampler(exp.sampler, sampler_seed, dists, exp.budget.trials),
         storage=ot_storage,
         study_name=p.study_name,
     )
     trainable = _with_resources(exp, p, experiment_json, verbose, trainable_fn)
-    progress.study_started(p, exp.budget.trials)
+    progress.study_started(p, remaining)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -275,7 +339,7 @@ def _run_study(
             mode=direction.ray_mode,
             search_alg=search,
             scheduler=make_scheduler(exp.scheduler, exp.budget),
-            num_samples=exp.budget.trials,
+            num_samples=remaining,
             max_concurrent_trials=exp.max_concurrent_trials,
             reuse_actors=True,
         ),
@@ -351,6 +415,10 @@ def _run_ablation_arm(
         storage.finish_study(study.id)
 
 
+def _point_key(point: dict[str, Any]) -> str:
+    return json.dumps({k: round(float(v), 12) for k, v in point.items()}, sort_keys=True)
+
+
 def _run_points(
     exp: ExperimentConfig,
     storage: Storage,
@@ -367,6 +435,12 @@ def _run_points(
     of study ``study_id``."""
     from ray import tune
 
+    done = {
+        _point_key({**t.params, SEED: t.seed})
+        for t in storage.trials(record.id)
+        if t.study_id == study_id and t.kind == plan.kind and finished(t)
+    }
+    points = [pt for pt in points if _point_key(pt) not in done]  # resume: what did not finish
     if not points:
         return
     metric, direction = exp.metric.name.value, exp.metric.resolved_direction

@@ -130,6 +130,7 @@ class StoreCallback(Callback):
         self._ids: dict[str, int] = {}
         self._started: dict[str, float] = {}
         self._reports: dict[str, list[ReportRecord]] = {}
+        self._retries: dict[str, int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner's callbacks for its own restore; the live database handle (and
@@ -137,6 +138,8 @@ class StoreCallback(Callback):
         return {k: v for k, v in self.__dict__.items() if k != "storage"}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self._ids:  # re-started after a recovery: the same row
+            return
         params = sampled_params(trial.config)
         lora = resolve(self.space, params, self.rank)
         self._ids[trial.trial_id] = self.storage.start_trial(
@@ -172,6 +175,11 @@ class StoreCallback(Callback):
             )
         )
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        """Its worker died and Ray runs it again (``ray.max_failures``): from scratch, reports too."""
+        self._retries[trial.trial_id] = self._retries.get(trial.trial_id, 0) + 1
+        self._reports[trial.trial_id] = []
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, trial_state(trial.last_result, errored=False), None)
 
@@ -200,6 +208,7 @@ class StoreCallback(Callback):
                 examples=last.examples if last else 0,
                 tokens=last.tokens if last else 0,
                 reports=reports,
+                retries=self._retries.pop(trial.trial_id, 0),
             ),
         )
 

@@ -62,6 +62,7 @@ class TrialRecord:
     steps: int
     diverged_step: int | None
     error: str | None
+    retries: int
     started_at: dt.datetime
     finished_at: dt.datetime | None
     device_seconds: float
@@ -114,3 +115,4 @@ class TrialFinish:
     examples: int
     tokens: int
     reports: tuple[ReportRecord, ...]
+    retries: int = 0  # times Ray re-ran the trial after its worker died (ray.max_failures)

@@ -288,6 +288,13 @@ class Storage:
         return _record(ExperimentRecord, row)
 
     @_transient_retry
+    def reopen_experiment(self, experiment_id: int) -> None:
+        """Mark an experiment running again (``compare --resume``)."""
+        with self._session() as s:
+            row = s.get_one(schema.Experiment, experiment_id)
+            row.status, row.finished_at = ExperimentStatus.RUNNING, None
+
+    @_transient_retry
     def finish_experiment(self, experiment_id: int, status: ExperimentStatus) -> None:
         with self._session() as s:
             row = s.get_one(schema.Experiment, experiment_id)

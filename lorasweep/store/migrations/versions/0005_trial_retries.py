@@ -1,0 +1,26 @@
+"""trial retries: how often Ray re-ran a trial whose worker died
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("lorasweep_trials", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("retries", sa.Integer(), nullable=False, server_default="0"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("lorasweep_trials", schema=None) as batch_op:
+        batch_op.drop_column("retries")

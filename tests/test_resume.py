@@ -1,0 +1,127 @@
+"""Crashes: a driver killed with SIGKILL mid-search and resumed; a Ray worker killed mid-trial."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from ray import cloudpickle
+
+from lorasweep.config import load_experiment
+from lorasweep.search.runner import INTERRUPTED, finished, run_compare
+from lorasweep.store import Storage, TrialKind, TrialState
+from lorasweep.trials.trainable import lorasweep_trainable
+
+from conftest import TINY, run_cli
+
+LORASWEEP = str(Path(sys.executable).with_name("lorasweep"))
+
+
+def _wait_for(url: str, name: str, done: int, timeout: float = 300) -> None:
+    """Until experiment ``name`` has ``done`` finished trials and one running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            with Storage.open(url) as st:
+                trials = st.trials(st.experiment(name).id)
+        except Exception:  # the database or the experiment is not there yet
+            continue
+        if sum(finished(t) for t in trials) >= done and any(t.state == TrialState.RUNNING for t in trials):
+            return
+    raise AssertionError(f"experiment {name} never reached {done} finished trials")
+
+
+def test_resume_after_sigkill_keeps_finished_trials_and_runs_the_rest(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    driver = subprocess.Popen(
+        [LORASWEEP, "compare", "--config", str(TINY), "--storage", url, "--name", "k", "--trials", "5"],
+        start_new_session=True,  # its own process group: the kill takes Ray's local processes too
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        _wait_for(url, "k", done=2)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+
+    with Storage.open(url) as st:
+        before = {t.id: t for t in st.trials(st.experiment("k").id)}
+    kept = {i: t for i, t in before.items() if finished(t)}
+    cut = [t for t in before.values() if t.state == TrialState.RUNNING]
+    assert len(kept) >= 2 and len(cut) == 1
+
+    code, _, err = run_cli("compare", "--resume", "--name", "k", "--trials", "9", "--storage", url)
+    assert code == 2 and "drop --trials" in err
+    code, _, err = run_cli("compare", "--resume", "--name", "k", "--storage", url)
+    assert code == 0, err
+
+    with Storage.open(url) as st:
+        exp = st.experiment("k")
+        after = st.trials(exp.id)
+        studies = st.studies(exp.id)
+    assert exp.status.value == "complete"
+    for i, t in kept.items():  # finished trials: neither lost nor changed
+        assert next(a for a in after if a.id == i) == t
+    interrupted = next(a for a in after if a.id == cut[0].id)
+    assert interrupted.state == TrialState.FAILED and interrupted.error.startswith(INTERRUPTED)
+    for s in studies:  # the budget counts what finished: 5 per study, no more, no less
+        own = [t for t in after if t.study_id == s.id and t.kind == TrialKind.SEARCH]
+        assert sum(finished(t) for t in own) == 5
+        numbers = [t.optuna_number for t in own]
+        assert len(numbers) == len(set(numbers))  # nothing duplicated
+        study = optuna.load_study(study_name=s.optuna_study_name, storage=url)
+        states = {t.number: t.state for t in study.trials}
+        assert len(study.trials) == len(own)
+        for t in own:
+            expected = optuna.trial.TrialState.FAIL if t.state == TrialState.FAILED else None
+            if expected is not None:
+                assert states[t.optuna_number] == expected
+            assert states[t.optuna_number] != optuna.trial.TrialState.RUNNING
+
+    code, _, err = run_cli("compare", "--resume", "--name", "k", "--storage", url)
+    assert code == 2 and "is complete; nothing to resume" in err
+
+
+#: Where die_on_first_attempt leaves its markers (pickled with the function, by value).
+MARKERS: list[str] = []
+
+
+def die_on_first_attempt(config: dict[str, Any], **kwargs: Any) -> None:
+    """The real trial, but the first attempt's worker process is killed outright."""
+    marker = Path(MARKERS[0]) / f"{config['optuna_number']}"
+    if not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    lorasweep_trainable(config, **kwargs)
+
+
+@pytest.mark.parametrize("max_failures", [0, 1])
+def test_a_killed_worker_is_retried_per_max_failures_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_failures: int
+) -> None:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
+    monkeypatch.setattr(sys.modules[__name__], "MARKERS", [str(tmp_path)])
+    exp = load_experiment(
+        TINY,
+        {"budget.trials": 1, "spaces": ["lr_only"], "ray.max_failures": max_failures, "scheduler.name": "fifo"},
+    )
+    with Storage.open(f"sqlite:///{tmp_path / 'w.db'}", create=True) as st:
+        record = run_compare(exp, st, f"w{max_failures}", trainable=die_on_first_attempt)
+        (trial,) = st.trials(record.id)
+        reports = st.reports(record.id)
+    if max_failures:
+        assert trial.state == TrialState.COMPLETE and trial.retries == 1 and trial.error is None
+        assert [r.step for r in reports] == [10, 20]  # the re-run's reports only
+    else:
+        assert trial.state == TrialState.FAILED and trial.retries == 0
+        assert "died" in trial.error.lower() or "actor" in trial.error.lower(), trial.error
