@@ -276,6 +276,11 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
         raise ConfigError(f"--space {space} does not vary α; pick a space that searches alpha or c")
     for r, a in law.alpha_star.items():
         click.echo(f"alpha*(r={r}) = {a:.4g}  (c = {a / r**0.5:.4g})")
+    if law.at_edge:
+        click.echo(
+            f"warning: alpha* lies at the edge of the searched range at rank(s) {', '.join(map(str, law.at_edge))}; "
+            "the optimum may lie outside it, so the fit describes the range more than the task: widen the space"
+        )
     if law.fit is None:
         click.echo(f"no fit: {law.reason}")
         return

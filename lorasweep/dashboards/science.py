@@ -42,9 +42,14 @@ class RankLaw:
     alpha_star: dict[int, float]
     fit: LawFit | None
     reason: str | None = None  # why there is no fit
+    at_edge: list[int] = field(default_factory=list)  # ranks whose α* is at the edge of the searched range
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"space": self.space, "alpha_star": {str(r): a for r, a in self.alpha_star.items()}}
+        out: dict[str, Any] = {
+            "space": self.space,
+            "alpha_star": {str(r): a for r, a in self.alpha_star.items()},
+            "at_edge": self.at_edge,
+        }
         if self.fit is None:
             return {**out, "c": None, "c_ci": None, "p": None, "p_ci": None, "note": self.reason}
         return {
@@ -69,11 +74,39 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
             if done:
                 top = done[:top_k]
                 alpha_star[r] = math.exp(sum(math.log(t.alpha) for t in top) / len(top))
+        edge = _at_edge(summary, space, alpha_star)
         if len(alpha_star) < 2:
-            return RankLaw(space.name, alpha_star, None, "fewer than 2 ranks have a complete trial")
+            return RankLaw(space.name, alpha_star, None, "fewer than 2 ranks have a complete trial", edge)
         fit = fit_power_law(list(alpha_star), list(alpha_star.values()))
-        return RankLaw(space.name, alpha_star, fit)
+        return RankLaw(space.name, alpha_star, fit, None, edge)
     return None
+
+
+#: α* within this share of the searched log-range of a bound counts as "at the edge".
+EDGE_SHARE = 0.1
+
+
+def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:
+    """Ranks whose α* lies at the edge of the searched range: there the optimum may lie outside
+    it, and the law reflects the range rather than the task."""
+    from lorasweep.search.spaces import distributions
+
+    config = summary.config
+    spaces = {s.name: s for s in config.spaces} if config is not None else {}
+    if space.name not in spaces:
+        return []
+    dists = distributions(spaces[space.name])
+    key = "c" if "c" in dists else "alpha" if "alpha" in dists else None
+    if key is None:
+        return []
+    low, high = dists[key].low, dists[key].high  # type: ignore[attr-defined]
+    width = math.log(high / low)
+    edge = []
+    for r, a in alpha_star.items():
+        value = a / math.sqrt(r) if key == "c" else a
+        if min(math.log(value / low), math.log(high / value)) < EDGE_SHARE * width:
+            edge.append(r)
+    return edge
 
 
 @dataclass(frozen=True)

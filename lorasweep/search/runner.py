@@ -111,11 +111,17 @@ def _init_ray(exp: ExperimentConfig, verbose: bool) -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     if not ray.is_initialized():
+        # RAY_ADDRESS (set by `ray job submit`, or by the user: an address or "auto") names the
+        # cluster; without it lorasweep starts a local Ray of its own. (Ray's own default would
+        # also join whatever cluster was started last on this machine, even a stopped one.)
+        address = os.environ.get("RAY_ADDRESS")
+        local = {"include_dashboard": False} if not address else {}
         ray.init(
-            include_dashboard=False,
+            address=address or "local",
             log_to_driver=verbose,
             configure_logging=True,
             logging_level=logging.INFO if verbose else logging.ERROR,
+            **local,
         )
     cpus = ray.cluster_resources().get("CPU", 0)
     gpus = ray.cluster_resources().get("GPU", 0)
@@ -320,8 +326,9 @@ def _run_study(
     if remaining <= 0:
         storage.finish_study(study_row.id)
         return study_row.id
-    # A resumed study's sampler is seeded past the trials it has, so it does not repeat them.
-    sampler_seed = exp.seed + len(study.trials)
+    # Each rank's sampler has its own seed (the first rank's is the experiment's), so ranks do not
+    # all try the same candidates; a resumed study's is seeded past the trials it has.
+    sampler_seed = exp.seed + 1000 * exp.ranks.index(p.rank) + len(study.trials)
     search = StudySearch(
         space=dists,
         metric=metric,

@@ -1,0 +1,242 @@
+"""A real Ray cluster and a real PostgreSQL server: the README's ``ray job submit`` path, and a
+planted password that must not show up in logs, stored rows or Ray's files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import MetaData, select
+
+from lorasweep.store import Storage, TrialState
+
+from conftest import TINY, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+#: Ray's own worker ports are 10002-19999; everything we choose lies elsewhere.
+RAY_PORTS = range(20000, 30000)
+
+
+def _free_port() -> int:
+    from postgres import free_port
+
+    while (port := free_port()) in range(10002, 20000):
+        pass
+    return port
+
+
+@pytest.fixture
+def ray_temp() -> Iterator[Path]:
+    """A short temp dir for the head (Ray's socket paths must stay under 107 bytes)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="lsray-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path, ray_temp: Path, pg_server: object) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """``ray start --head --block`` on 127.0.0.1 with token auth on; stopped (with everything it
+    started) afterwards. The head's environment carries the database password file, as a cluster's
+    nodes would."""
+    secret = tmp_path / "db_password"
+    secret.write_text(pg_server.password + "\n")  # type: ignore[attr-defined]
+    secret.chmod(0o600)
+    ports = {name: _free_port() for name in ("gcs", "dashboard", "client", "agent", "agent_grpc", "metrics", "env")}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "HF_HUB_OFFLINE": "1",
+        "LORASWEEP_DB_PASSWORD_FILE": str(secret),
+    }
+    env.pop("RAY_ADDRESS", None)
+    log = tmp_path / "head.log"
+    head = subprocess.Popen(
+        [
+            str(BIN / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--port",
+            str(ports["gcs"]),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(ports["dashboard"]),
+            "--ray-client-server-port",
+            str(ports["client"]),
+            "--dashboard-agent-listen-port",
+            str(ports["agent"]),
+            "--dashboard-agent-grpc-port",
+            str(ports["agent_grpc"]),
+            "--metrics-export-port",
+            str(ports["metrics"]),
+            "--runtime-env-agent-port",
+            str(ports["env"]),
+            "--num-cpus",
+            "2",
+            "--temp-dir",
+            str(ray_temp),
+        ],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    address = f"http://127.0.0.1:{ports['dashboard']}"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy for 127.0.0.1
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                direct.open(f"{address}/api/version", timeout=2)
+                break
+            except urllib.error.HTTPError:  # it answers (401 without the token): it is up
+                break
+            except OSError:
+                if time.monotonic() > deadline or head.poll() is not None:
+                    raise AssertionError(f"the Ray head did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        assert "Token authentication is enabled" in log.read_text()
+        yield address, env, ray_temp
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block: stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+
+
+def _rows(url: str) -> str:
+    """Every row of every table (lorasweep's and Optuna's), as text."""
+    out = []
+    with Storage.open(url) as st, st.engine.connect() as conn:
+        meta = MetaData()
+        meta.reflect(conn)
+        for table in meta.sorted_tables:
+            out += [repr(tuple(row)) for row in conn.execute(select(table))]
+    return "\n".join(out)
+
+
+def _files_containing(root: Path, needle: bytes) -> list[str]:
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            try:
+                if needle in path.read_bytes():
+                    hits.append(str(path))
+            except OSError:
+                continue
+    return hits
+
+
+def test_ray_job_submit_runs_compare_on_the_cluster_into_postgresql(
+    ray_head: tuple[str, dict[str, str], Path], pg_server: object, tmp_path: Path
+) -> None:
+    from postgres import fresh_database
+
+    address, env, ray_temp = ray_head
+    password: str = pg_server.password  # type: ignore[attr-defined]
+    os.environ["PGPASSWORD"] = password  # only to create the database; the job gets the file
+    try:
+        url = fresh_database(pg_server)  # type: ignore[arg-type]
+    finally:
+        del os.environ["PGPASSWORD"]
+    config = yaml.safe_load(TINY.read_text())
+    config["ray"] = {"storage_path": str(tmp_path / "results")}
+    config_path = tmp_path / "cluster.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    # The README's command, word for word apart from the values.
+    command = [
+        str(BIN / "ray"),
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--working-dir",
+        ".",
+        "--",
+        "lorasweep",
+        "compare",
+        "--config",
+        str(config_path),
+        "--storage",
+        url,
+        "--name",
+        "on-cluster",
+        "--trials",
+        "2",
+    ]
+    job = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**env, "RAY_AUTH_MODE": "token"},  # the job CLI sends the token only with this set
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = job.stdout + job.stderr
+    assert job.returncode == 0, output[-4000:]
+    assert "succeeded" in output and "on-cluster" in output
+
+    with Storage.open(url.replace("lorasweep@", f"lorasweep:{password}@")) as st:
+        exp = st.experiment("on-cluster")
+        trials = st.trials(exp.id)
+    assert exp.status.value == "complete"
+    assert len(trials) == 4 and all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+    # The password reached the driver from the file, and nothing kept it.
+    needle = password.encode()
+    assert password not in output
+    assert password not in _rows(url.replace("lorasweep@", f"lorasweep:{password}@"))
+    assert (tmp_path / "results").is_dir()
+    assert _files_containing(tmp_path / "results", needle) == []
+    assert _files_containing(ray_temp, needle) == []  # Ray's logs, job records, spilled objects
+
+
+def test_a_password_in_the_url_stays_out_of_logs_rows_and_ray_files(
+    pg_server: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worst case: the user puts the password in --storage itself."""
+    from postgres import fresh_database
+
+    password: str = pg_server.password  # type: ignore[attr-defined]
+    os.environ["PGPASSWORD"] = password
+    try:
+        url = fresh_database(pg_server)  # type: ignore[arg-type]
+    finally:
+        del os.environ["PGPASSWORD"]
+    with_password = url.replace("lorasweep@", f"lorasweep:{password}@")
+    config = yaml.safe_load(TINY.read_text())
+    config["ray"] = {"storage_path": str(tmp_path / "results")}
+    config_path = tmp_path / "exp.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+
+    code, out, err = run_cli(
+        "compare", "--config", str(config_path), "--storage", with_password, "--name", "leak", "--trials", "2"
+    )
+    assert code == 0, err
+    code2, out2, err2 = run_cli("report", "--storage", with_password, "--experiment", "leak", "--json")
+    assert code2 == 0, err2
+    code3, _, err3 = run_cli("report", "--storage", with_password.replace("leak", "x"), "--experiment", "nope")
+    assert code3 == 2
+
+    for text in (out, err, out2, err2, err3, caplog.text, _rows(with_password)):
+        assert password not in text
+    assert "lorasweep:***@" in err or "***" in err  # the URL is shown, masked
+    assert _files_containing(tmp_path / "results", password.encode()) == []
