@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import optuna
 from ray.tune import Callback
 from ray.tune.search.optuna import OptunaSearch
 
@@ -23,6 +24,7 @@ from lorasweep.config import Direction, SpaceConfig
 from lorasweep.cost import device_seconds
 from lorasweep.search.spaces import resolve
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState
+from lorasweep.store.storage import retrying
 from lorasweep.trials.train import TrialEnd
 from lorasweep.trials.trainable import OPTUNA_NUMBER, sampled_params, trial_seed
 
@@ -69,10 +71,27 @@ class StudySearch(OptunaSearch):
         self._reported: dict[str, set[int]] = {}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        config = super().suggest(trial_id)
+        attempts = 0
+
+        def ask() -> dict[str, Any] | None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:
+                self._fail_orphans()
+            return OptunaSearch.suggest(self, trial_id)
+
+        config = retrying(ask, "asking Optuna for a trial")
         if config is None:
             return None
         return {**config, OPTUNA_NUMBER: self._ot_trials[trial_id].number}
+
+    def _fail_orphans(self) -> None:
+        """An ask cut off by a database outage may have created a trial that no Ray trial runs:
+        close it as FAIL before asking again."""
+        known = {t._trial_id for t in self._ot_trials.values()}
+        for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t._trial_id not in known:
+                self._ot_study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self._report(trial_id, result)
@@ -82,10 +101,13 @@ class StudySearch(OptunaSearch):
         value, step = _finite(result.get(self.metric)), result.get("step")
         steps = self._reported.setdefault(trial_id, set())
         if value is not None and step is not None and int(step) not in steps:
-            self._ot_trials[trial_id].report(value, int(step))
+            ot_trial = self._ot_trials[trial_id]
+            retrying(lambda: ot_trial.report(value, int(step)), "reporting to Optuna")
             steps.add(int(step))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials:
+            return
         state = trial_state(result, error)
         if state == TrialState.PRUNED and result:
             # Ray does not pass the result that the scheduler stopped on to the searcher's
@@ -93,11 +115,26 @@ class StudySearch(OptunaSearch):
             self._report(trial_id, result)
         self._reported.pop(trial_id, None)
         if state == TrialState.COMPLETE:
-            super().on_trial_complete(trial_id, result, error=False)
+            self._tell(trial_id, _finite((result or {}).get(self.metric)), optuna.trial.TrialState.COMPLETE)
         elif state == TrialState.PRUNED:  # Optuna keeps the last intermediate value
-            super().on_trial_complete(trial_id, None, error=False)
+            self._tell(trial_id, None, optuna.trial.TrialState.PRUNED)
         else:  # failed or diverged
-            super().on_trial_complete(trial_id, None, error=True)
+            self._tell(trial_id, None, optuna.trial.TrialState.FAIL)
+
+    def _tell(self, trial_id: str, value: float | None, state: optuna.trial.TrialState) -> None:
+        """Finish the Optuna trial, retried through a database outage (Ray's OptunaSearch would
+        log the error and leave the trial RUNNING)."""
+        ot_trial = self._ot_trials[trial_id]
+        if state == optuna.trial.TrialState.COMPLETE and value is None:
+            state = optuna.trial.TrialState.FAIL  # complete but no finite value: nothing to rank
+
+        def tell() -> None:
+            if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+                return  # a retry whose first attempt landed
+            self._ot_study.tell(ot_trial, value, state=state)
+
+        retrying(tell, "recording a trial in Optuna")
+        self._completed_trials.add(trial_id)
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the searcher into ``tuner.pkl``; the study and its storage (a database

@@ -84,10 +84,13 @@ def retrying(fn: Callable[[], T], what: str, waits: tuple[float, ...] = RETRY_WA
     for wait in (*waits, None):
         try:
             return fn()
-        except SQLAlchemyError as e:
-            if wait is None or not is_transient(e):
+        except Exception as e:
+            # Optuna wraps SQLAlchemy's errors (StorageInternalError from the original)
+            cause = e if isinstance(e, SQLAlchemyError) else e.__cause__
+            if wait is None or not isinstance(cause, SQLAlchemyError) or not is_transient(cause):
                 raise
-            reason = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(getattr(e, "orig", e)).strip() else ""
+            text = str(getattr(cause, "orig", cause)).strip()
+            reason = text.splitlines()[0] if text else type(cause).__name__
             log.warning("database unavailable while %s (%s); retrying in %.2g s", what, reason, wait)
             time.sleep(wait)
     raise AssertionError("unreachable")
