@@ -41,8 +41,9 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, durable: bool = False) -> None:
         self.bindir = bindir
+        self.durable = durable  # fsync on (benchmarks); tests turn it off for speed
         self.root = Path(tempfile.mkdtemp(prefix="lorasweep-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -69,7 +70,9 @@ class PostgresServer:
         pwfile.unlink()
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.root}'\n")
-            f.write("max_connections = 200\nfsync = off\n")  # tests: speed over durability
+            f.write("max_connections = 200\n")
+            if not self.durable:
+                f.write("fsync = off\n")  # tests: speed over durability
 
     def start(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", "60", "start")
@@ -100,11 +103,11 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[PostgresServer]:
+def running_server(durable: bool = False) -> Iterator[PostgresServer]:
     bindir = find_bin()
     if bindir is None:
         raise FileNotFoundError("PostgreSQL server binaries (pg_ctl, initdb) not found")
-    server = PostgresServer(bindir)
+    server = PostgresServer(bindir, durable)
     try:
         server.init()
         server.start()

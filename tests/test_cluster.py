@@ -98,19 +98,21 @@ def ray_head(tmp_path: Path, ray_temp: Path, pg_server: object) -> Iterator[tupl
     )
     address = f"http://127.0.0.1:{ports['dashboard']}"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy for 127.0.0.1
+    refused = None
     try:
         deadline = time.monotonic() + 90
         while True:
             try:
-                direct.open(f"{address}/api/version", timeout=2)
+                direct.open(f"{address}/api/jobs/", timeout=2)
                 break
-            except urllib.error.HTTPError:  # it answers (401 without the token): it is up
+            except urllib.error.HTTPError as e:  # it answers: it is up (and, without a token, refuses)
+                refused = e.code
                 break
             except OSError:
                 if time.monotonic() > deadline or head.poll() is not None:
                     raise AssertionError(f"the Ray head did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.5)
-        assert "Token authentication is enabled" in log.read_text()
+        assert refused in (401, 403), f"the job API answered a request without the token ({refused})"
         yield address, env, ray_temp
     finally:
         head.send_signal(signal.SIGTERM)  # --block: stops the processes it started

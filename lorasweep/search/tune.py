@@ -128,8 +128,12 @@ class StudySearch(OptunaSearch):
         if state == optuna.trial.TrialState.COMPLETE and value is None:
             state = optuna.trial.TrialState.FAIL  # complete but no finite value: nothing to rank
 
+        attempts = 0
+
         def tell() -> None:
-            if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
                 return  # a retry whose first attempt landed
             self._ot_study.tell(ot_trial, value, state=state)
 
