@@ -182,15 +182,22 @@ def encode(tokenizer: object, texts: list[str], labels: list[int], max_length: i
     )
 
 
-def train_batches(data: Encoded, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless shuffled batches; the order is fixed by ``seed`` alone."""
-    if batch_size > len(data):
-        raise ConfigError(f"training.batch_size ({batch_size}) exceeds the task's n_train ({len(data)}); lower it")
+def batch_indices(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless shuffled batches of row indices (epoch after epoch, no partial batch); the order
+    is fixed by ``seed`` alone. Every task kind draws its training batches from this."""
+    if batch_size > n:
+        raise ConfigError(f"training.batch_size ({batch_size}) exceeds the task's n_train ({n}); lower it")
     gen = torch.Generator().manual_seed(seed)
     while True:
-        order = torch.randperm(len(data), generator=gen)
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            yield data.batch(order[start : start + batch_size])
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+
+
+def train_batches(data: Encoded, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+    """Endless shuffled batches; the order is fixed by ``seed`` alone."""
+    for index in batch_indices(len(data), batch_size, seed):
+        yield data.batch(index)
 
 
 def eval_batches(data: Encoded, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:

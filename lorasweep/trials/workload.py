@@ -155,14 +155,8 @@ class RegressionWorkload(Workload):
 
     def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
         x, y = self.data.train_x, self.data.train_y
-        if batch_size > len(x):
-            raise ConfigError(f"training.batch_size ({batch_size}) exceeds the task's n_train ({len(x)}); lower it")
-        gen = torch.Generator().manual_seed(seed)
-        while True:
-            order = torch.randperm(len(x), generator=gen)
-            for start in range(0, len(order) - batch_size + 1, batch_size):
-                index = order[start : start + batch_size]
-                yield {"inputs": x[index], "labels": y[index]}
+        for index in task_data.batch_indices(len(x), batch_size, seed):
+            yield {"inputs": x[index], "labels": y[index]}
 
     @torch.no_grad()
     def evaluate(
