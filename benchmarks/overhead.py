@@ -138,7 +138,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     exp = load_experiment(TINY, {"budget.trials": args.trials, "resources.cpus_per_trial": 1})
     n = args.trials * len(exp.spaces)
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     times: dict[str, list[float]] = {
         "bare (defaults)": [],
         "bare (same settings)": [],
