@@ -496,6 +496,73 @@ def spaces_show(name: str) -> None:
     click.echo(yaml.safe_dump(load_space(name).model_dump(mode="json"), sort_keys=False).rstrip())
 
 
+@spaces.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def spaces_validate(path: Path) -> None:
+    """Check a space YAML file; print what it searches."""
+    from lorasweep.search.spaces import distributions, load_space
+
+    space = load_space(_existing(path, "space"))
+    click.echo(f"ok: space {space.name} searches {', '.join(distributions(space))}")
+
+
+def _existing(path: Path, kind: str) -> Path:
+    """A validate command's file: it must exist (a built-in name is not a file to validate)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file; give the path of a {kind} YAML file")
+    return path
+
+
+# -- tasks --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def tasks() -> None:
+    """Built-in tasks."""
+
+
+@tasks.command("list")
+def tasks_list() -> None:
+    """List the built-in tasks."""
+    from lorasweep.config import builtin_names, load_task
+
+    for name in builtin_names("task"):
+        task = load_task(name)
+        click.echo(f"{name:<20} {task.kind.value:<21} {task.n_train} train / {task.n_eval} eval  {task.description}")
+
+
+@tasks.command("show")
+@click.argument("name")
+def tasks_show(name: str) -> None:
+    """Print a task (built-in name or path) as validated YAML."""
+    import yaml
+
+    from lorasweep.config import load_task
+
+    click.echo(yaml.safe_dump(load_task(name).model_dump(mode="json"), sort_keys=False).rstrip())
+
+
+@tasks.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def tasks_validate(path: Path) -> None:
+    """Check a task YAML file, its generator and params (no model is loaded)."""
+    from lorasweep.config import TaskKind, load_task
+
+    task = load_task(_existing(path, "task"))
+    try:
+        if task.kind == TaskKind.SYNTHETIC_REGRESSION:
+            from lorasweep.trials.synthetic import check_params
+
+            check_params(task.params, task.name)
+        else:
+            from lorasweep.trials.data import generate
+
+            generate(task)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from e
+    click.echo(f"ok: task {task.name} ({task.kind.value}, {task.n_train} train / {task.n_eval} eval)")
+
+
 # -- trial --------------------------------------------------------------------------------------
 
 

@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from lorasweep.errors import ConfigError
 
@@ -51,6 +61,18 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 BUILTIN_MLP = "builtin:mlp"
 #: Experiment and space names: they become parts of Optuna study names (EXPERIMENT/SPACE/rR).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+def _check_name(value: str | None) -> str | None:
+    if value is not None and not re.match(NAME_PATTERN, value):
+        raise ValueError(
+            "names use letters, digits, '.', '_' and '-' and start with a letter or digit (they become parts of "
+            "Optuna study names); rename it"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
 
 # ---------------------------------------------------------------------------------------------
 # Search spaces: how (LR, α) are chosen for a trial of rank r
@@ -90,9 +112,7 @@ AlphaRule = Annotated[RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedA
 class SpaceConfig(StrictModel):
     """A search space: which of LR, α (or c) are searched, and how α relates to the rank."""
 
-    name: str = Field(
-        min_length=1, max_length=48, pattern=NAME_PATTERN, description="the space's name, shown in reports"
-    )
+    name: Name = Field(min_length=1, max_length=48, description="the space's name, shown in reports")
     description: str = ""
     lr: PositiveFloat | FloatRange = Field(description="learning rate: a number or {low, high, log}")
     alpha: AlphaRule
@@ -145,23 +165,29 @@ class TaskConfig(StrictModel):
     generator: str = Field(
         min_length=1, description="generated: a generator from lorasweep.trials.data; synthetic_regression: mlp_shift"
     )
-    num_labels: int | None = Field(None, ge=2, description="classes (classification tasks)")
+    num_labels: int | None = Field(None, ge=2, validate_default=True, description="classes (classification tasks)")
     n_train: int = Field(ge=1)
     n_eval: int = Field(ge=1)
     max_length: int = Field(64, ge=4, description="tokens per example, truncated beyond")
     data_seed: int = Field(0, description="seed of the generated data (fixed: the task, not the trial)")
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
 
-    @model_validator(mode="after")
-    def _fields_of_kind(self) -> TaskConfig:
-        if self.kind == TaskKind.GENERATED and self.num_labels is None:
+    @field_validator("generator")
+    @classmethod
+    def _generator_of_kind(cls, generator: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") == TaskKind.SYNTHETIC_REGRESSION and generator != "mlp_shift":
+            raise ValueError("a synthetic_regression task has one generator, mlp_shift; set generator: mlp_shift")
+        return generator
+
+    @field_validator("num_labels")
+    @classmethod
+    def _labels_of_kind(cls, num_labels: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if kind == TaskKind.GENERATED and num_labels is None:
             raise ValueError("a generated (classification) task needs num_labels; add num_labels: 2 (or more)")
-        if self.kind == TaskKind.SYNTHETIC_REGRESSION:
-            if self.generator != "mlp_shift":
-                raise ValueError(f"synthetic_regression has one generator, mlp_shift (got {self.generator!r})")
-            if self.num_labels is not None:
-                raise ValueError("a synthetic_regression task has no labels; remove num_labels")
-        return self
+        if kind == TaskKind.SYNTHETIC_REGRESSION and num_labels is not None:
+            raise ValueError("a synthetic_regression task has no labels; remove num_labels")
+        return num_labels
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,7 +372,7 @@ class AblationConfig(StrictModel):
 class ExperimentConfig(StrictModel):
     """Everything one comparison needs; stored with the experiment so it can be reproduced."""
 
-    name: str | None = Field(None, min_length=1, max_length=64, pattern=NAME_PATTERN)
+    name: Name | None = Field(None, min_length=1, max_length=64)
     description: str = ""
     task: TaskConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
