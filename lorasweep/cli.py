@@ -555,9 +555,9 @@ def tasks_validate(path: Path) -> None:
 
             check_params(task.params, task.name)
         else:
-            from lorasweep.trials.data import generate
+            from lorasweep.trials.workload import classification_examples
 
-            generate(task)
+            classification_examples(task)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
     click.echo(f"ok: task {task.name} ({task.kind.value}, {task.n_train} train / {task.n_eval} eval)")

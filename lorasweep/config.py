@@ -144,6 +144,8 @@ class SpaceConfig(StrictModel):
 class TaskKind(enum.StrEnum):
     #: sequence classification on text made by a generator in :mod:`lorasweep.trials.data`
     GENERATED = "generated"
+    #: sequence classification on a dataset: HF hub, or local JSONL / CSV / Parquet files (``data:``)
+    CLASSIFICATION = "classification"
     #: the ablation's synthetic regression (:mod:`lorasweep.trials.synthetic`): a pre-trained MLP
     #: adapted to a shifted problem; the task brings its own model (``model.name_or_path: builtin:mlp``)
     SYNTHETIC_REGRESSION = "synthetic_regression"
@@ -152,18 +154,56 @@ class TaskKind(enum.StrEnum):
 #: The metrics each task kind reports.
 TASK_METRICS = {
     TaskKind.GENERATED: ("accuracy", "f1", "eval_loss"),
+    TaskKind.CLASSIFICATION: ("accuracy", "f1", "eval_loss"),
     TaskKind.SYNTHETIC_REGRESSION: ("eval_loss",),
 }
 
 
+class ColumnMap(StrictModel):
+    """Which columns of a dataset hold the text, the optional second text, and the label."""
+
+    text: str = "text"
+    text_pair: str | None = Field(None, description="second text of a pair task (e.g. premise/hypothesis)")
+    label: str = "label"
+
+
+class DataSource(StrictModel):
+    """Where a ``classification`` task's examples come from. ``path`` is a hub id (``glue``), a
+    local folder laid out like a hub snapshot, or one JSONL / CSV / Parquet file (train split);
+    ``data_files`` maps split names to files instead (as ``datasets.load_dataset`` takes them)."""
+
+    path: str | None = Field(None, min_length=1, description="hub id, local folder, or a .jsonl/.csv/.parquet file")
+    data_files: dict[str, str] | None = Field(None, description="split → local file, e.g. {train: a.csv, test: b.csv}")
+    config: str | None = Field(None, description="the hub dataset's config name, e.g. sst2 for glue")
+    revision: str | None = Field(None, description="hub revision (commit or tag) to pin")
+    train_split: str = "train"
+    eval_split: str | None = Field(
+        None, description="split to evaluate on; none: the eval examples are held out from the train split"
+    )
+    columns: ColumnMap = Field(default_factory=ColumnMap)
+    label_names: list[str] | None = Field(
+        None, description="string labels in id order (for datasets whose label column holds names)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSource:
+        if (self.path is None) == (self.data_files is None):
+            raise ValueError("give exactly one of path (hub id, folder or file) and data_files (split → file)")
+        return self
+
+
 class TaskConfig(StrictModel):
-    """A data set with its split sizes, built by a named generator (``generator`` + ``params``)."""
+    """A data set with its split sizes: built by a named generator (``generator`` + ``params``),
+    or read from a dataset (``kind: classification`` with ``data``)."""
 
     name: str = Field(min_length=1)
     description: str = ""
     kind: TaskKind
-    generator: str = Field(
-        min_length=1, description="generated: a generator from lorasweep.trials.data; synthetic_regression: mlp_shift"
+    generator: str | None = Field(
+        None,
+        min_length=1,
+        validate_default=True,
+        description="generated: a generator from lorasweep.trials.data; synthetic_regression: mlp_shift",
     )
     num_labels: int | None = Field(None, ge=2, validate_default=True, description="classes (classification tasks)")
     n_train: int = Field(ge=1)
@@ -171,20 +211,36 @@ class TaskConfig(StrictModel):
     max_length: int = Field(64, ge=4, description="tokens per example, truncated beyond")
     data_seed: int = Field(0, description="seed of the generated data (fixed: the task, not the trial)")
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
+    data: DataSource | None = Field(None, validate_default=True, description="classification: where the data is")
 
     @field_validator("generator")
     @classmethod
-    def _generator_of_kind(cls, generator: str, info: ValidationInfo) -> str:
-        if info.data.get("kind") == TaskKind.SYNTHETIC_REGRESSION and generator != "mlp_shift":
+    def _generator_of_kind(cls, generator: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind == TaskKind.SYNTHETIC_REGRESSION and generator != "mlp_shift":
             raise ValueError("a synthetic_regression task has one generator, mlp_shift; set generator: mlp_shift")
+        if kind == TaskKind.GENERATED and generator is None:
+            raise ValueError("a generated task needs a generator; add generator: negated_sentiment (or another)")
+        if kind == TaskKind.CLASSIFICATION and generator is not None:
+            raise ValueError("a classification task reads its data from data:, not a generator; remove generator")
         return generator
+
+    @field_validator("data")
+    @classmethod
+    def _data_of_kind(cls, data: DataSource | None, info: ValidationInfo) -> DataSource | None:
+        kind = info.data.get("kind")
+        if kind == TaskKind.CLASSIFICATION and data is None:
+            raise ValueError("a classification task needs data: {path: HUB_ID_OR_FILE, columns: {text, label}}; add it")
+        if kind is not None and kind != TaskKind.CLASSIFICATION and data is not None:
+            raise ValueError(f"a {kind.value} task makes its own data; remove data (or use kind: classification)")
+        return data
 
     @field_validator("num_labels")
     @classmethod
     def _labels_of_kind(cls, num_labels: int | None, info: ValidationInfo) -> int | None:
         kind = info.data.get("kind")
-        if kind == TaskKind.GENERATED and num_labels is None:
-            raise ValueError("a generated (classification) task needs num_labels; add num_labels: 2 (or more)")
+        if kind in (TaskKind.GENERATED, TaskKind.CLASSIFICATION) and num_labels is None:
+            raise ValueError(f"a {kind.value} (classification) task needs num_labels; add num_labels: 2 (or more)")
         if kind == TaskKind.SYNTHETIC_REGRESSION and num_labels is not None:
             raise ValueError("a synthetic_regression task has no labels; remove num_labels")
         return num_labels
@@ -560,7 +616,24 @@ def load_space(name_or_path: str | Path, base: Path | None = None) -> SpaceConfi
 
 def load_task(name_or_path: str | Path, base: Path | None = None) -> TaskConfig:
     path = find_file("task", name_or_path, base)
-    return validate(str(path), TaskConfig, read_yaml(path))
+    return validate(str(path), TaskConfig, _with_data_paths(read_yaml(path), path.parent))
+
+
+def _with_data_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A task's local data files are found next to its YAML file (then in the working directory)."""
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        return raw
+
+    def local(p: Any) -> Any:
+        return str(folder / p) if isinstance(p, str) and not Path(p).is_absolute() and (folder / p).exists() else p
+
+    data = dict(data)
+    if "path" in data:
+        data["path"] = local(data["path"])
+    if isinstance(data.get("data_files"), dict):
+        data["data_files"] = {k: local(v) for k, v in data["data_files"].items()}
+    return {**raw, "data": data}
 
 
 def _base(source: str) -> Path | None:
@@ -608,6 +681,8 @@ def experiment_from_dict(
     task = data.get("task")
     if isinstance(task, str):
         data["task"] = _in(source, "task", load_task, task, _base(source)).model_dump(mode="json")
+    elif isinstance(task, dict) and (base := _base(source)) is not None:
+        data["task"] = _with_data_paths(task, base)
     spaces = data.get("spaces")
     if isinstance(spaces, list):
         data["spaces"] = [_resolve_space_entry(source, i, e) for i, e in enumerate(spaces)]

@@ -173,8 +173,11 @@ class Encoded:
         }
 
 
-def encode(tokenizer: object, texts: list[str], labels: list[int], max_length: int) -> Encoded:
-    enc = tokenizer(texts, padding="longest", truncation=True, max_length=max_length, return_tensors="pt")  # type: ignore[operator]
+def encode(
+    tokenizer: object, texts: list[str], labels: list[int], max_length: int, pairs: list[str] | None = None
+) -> Encoded:
+    """Tokenize (text, optional second text) with the model's tokenizer, truncated to ``max_length``."""
+    enc = tokenizer(texts, pairs, padding="longest", truncation=True, max_length=max_length, return_tensors="pt")  # type: ignore[operator]
     return Encoded(
         input_ids=enc["input_ids"].long(),
         attention_mask=enc["attention_mask"].long(),

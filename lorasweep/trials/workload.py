@@ -3,8 +3,8 @@
 :func:`run_trial <lorasweep.trials.train.run_trial>` is one loop for every task kind; the kind
 specific parts live behind :class:`Workload`:
 
-- :class:`ClassificationWorkload` (``kind: generated``): a transformers sequence-classification
-  model and tokenized text, accuracy / macro F1 / eval loss;
+- :class:`ClassificationWorkload` (``kind: generated`` or ``classification``): a transformers
+  sequence-classification model and tokenized text (or text pairs), accuracy / macro F1 / eval loss;
 - :class:`RegressionWorkload` (``kind: synthetic_regression``): the ablation's pre-trained MLP
   (:mod:`lorasweep.trials.synthetic`) and its shifted problem, eval loss (MSE).
 
@@ -28,6 +28,7 @@ from lorasweep.errors import ConfigError
 from lorasweep.trials import data as task_data
 from lorasweep.trials import synthetic
 from lorasweep.trials.model import base_model, check_model, load_tokenizer
+from lorasweep.trials.sources import Examples, load_examples
 
 Batch = dict[str, torch.Tensor]
 
@@ -98,9 +99,9 @@ class ClassificationWorkload(Workload):
     def __init__(self, task: TaskConfig, model_cfg: ModelConfig) -> None:
         self.task = task
         tokenizer = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
-        (train_x, train_y), (eval_x, eval_y) = task_data.generate(task)
-        self.train = task_data.encode(tokenizer, train_x, train_y, task.max_length)
-        self.eval = task_data.encode(tokenizer, eval_x, eval_y, task.max_length)
+        train, evaluation = classification_examples(task)
+        self.train = task_data.encode(tokenizer, train.texts, train.labels, task.max_length, train.pairs)
+        self.eval = task_data.encode(tokenizer, evaluation.texts, evaluation.labels, task.max_length, evaluation.pairs)
 
     @property
     def num_labels(self) -> int:
@@ -174,6 +175,14 @@ class RegressionWorkload(Workload):
         return {"eval_loss": total / len(x)}
 
 
+def classification_examples(task: TaskConfig) -> tuple[Examples, Examples]:
+    """``(train, eval)`` examples of a classification task: generated, or read from its data source."""
+    if task.kind == TaskKind.CLASSIFICATION:
+        return load_examples(task)
+    (train_x, train_y), (eval_x, eval_y) = task_data.generate(task)
+    return Examples(train_x, train_y), Examples(eval_x, eval_y)
+
+
 def prepare_workload(task: TaskConfig, model_cfg: ModelConfig) -> Workload:
     """Build the task's data (and, for the synthetic task, its pre-trained base)."""
     if task.kind == TaskKind.SYNTHETIC_REGRESSION:
@@ -194,7 +203,7 @@ def check_workload(exp: ExperimentConfig) -> None:
         with torch.device("meta"):
             add_lora(synthetic.Mlp(p.in_features, p.width, p.depth), exp.model, exp.ranks[0], 1.0, False, None)
         return
-    task_data.generate(task)
+    classification_examples(task)
     assert task.num_labels is not None
     model = check_model(exp.model, task.num_labels)
     with torch.device("meta"):

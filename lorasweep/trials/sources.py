@@ -1,0 +1,152 @@
+"""Examples of a ``classification`` task, read with HF ``datasets`` from the hub (or its cache),
+a local folder laid out like a hub snapshot, or local JSONL / CSV / Parquet files.
+
+:func:`load_examples` returns the train and eval examples the task asks for: ``n_train`` from the
+train split and ``n_eval`` from the eval split (or held out from the train split), each drawn in
+an order fixed by the task's ``data_seed``. Column names, label names and ranges are checked here,
+so a wrong mapping fails before any trial with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lorasweep.config import DataSource, TaskConfig
+from lorasweep.errors import ConfigError
+
+#: File suffix → the ``datasets`` builder that reads it.
+FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class Examples:
+    texts: list[str]
+    labels: list[int]
+    pairs: list[str] | None = None  # the second text of pair tasks
+
+
+def _builder(files: list[str]) -> str:
+    formats = {FORMATS.get(Path(f).suffix.lower()) for f in files}
+    if None in formats or len(formats) != 1:
+        raise ConfigError(
+            f"task data files {files}: use one format of .jsonl, .json, .csv or .parquet (by file suffix)"
+        )
+    return formats.pop()  # type: ignore[return-value]
+
+
+def _load(src: DataSource) -> Any:
+    """A ``DatasetDict`` of the source's splits."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    try:
+        if src.data_files is not None:
+            for f in src.data_files.values():
+                if not Path(f).is_file():
+                    raise ConfigError(f"task data.data_files: {f} does not exist; give the path of a data file")
+            return datasets.load_dataset(_builder(list(src.data_files.values())), data_files=src.data_files)
+        assert src.path is not None
+        path = Path(src.path).expanduser()
+        if path.is_file():
+            return datasets.load_dataset(_builder([str(path)]), data_files={"train": str(path)})
+        return datasets.load_dataset(src.path, src.config, revision=src.revision)
+    except ConfigError:
+        raise
+    except (FileNotFoundError, ValueError, OSError) as e:
+        what = src.path or src.data_files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"task data.path {what!r}: cannot load it ({first}); give a hub id that is reachable or cached "
+            "(HF_HUB_OFFLINE=1 uses the cache only), a local folder, or a .jsonl/.csv/.parquet file"
+        ) from e
+
+
+def _split(ds: Any, name: str, field: str) -> Any:
+    if name not in ds:
+        raise ConfigError(f"task data.{field}: no split '{name}'; the data has {', '.join(ds)}")
+    return ds[name]
+
+
+def _column(split: Any, name: str, field: str) -> list[Any]:
+    if name not in split.column_names:
+        raise ConfigError(
+            f"task data.columns.{field}: no column '{name}'; the data has {', '.join(split.column_names)}"
+        )
+    return list(split[name])
+
+
+def _labels(values: list[Any], src: DataSource, num_labels: int) -> list[int]:
+    if src.label_names is not None:
+        ids = {name: i for i, name in enumerate(src.label_names)}
+        unknown = sorted({str(v) for v in values if str(v) not in ids})
+        if unknown:
+            raise ConfigError(f"task data.label_names: labels {unknown[:5]} are not listed; add them in id order")
+        out = [ids[str(v)] for v in values]
+    else:
+        if any(isinstance(v, (str, bool)) or not float(v).is_integer() for v in values):
+            raise ConfigError(
+                "task data.columns.label: the labels are not integer ids; list the names in data.label_names"
+            )
+        out = [int(v) for v in values]
+    bad = [v for v in out if not 0 <= v < num_labels]
+    if bad:
+        raise ConfigError(
+            f"task num_labels is {num_labels} but the data has label {bad[0]} (ids run 0..num_labels-1); "
+            "raise num_labels or fix the labels (unlabelled test splits use -1: evaluate on another split)"
+        )
+    return out
+
+
+def _examples(split: Any, src: DataSource, num_labels: int, rows: list[int]) -> Examples:
+    part = split.select(rows)
+    texts = [str(t) for t in _column(part, src.columns.text, "text")]
+    pairs = None
+    if src.columns.text_pair is not None:
+        pairs = [str(t) for t in _column(part, src.columns.text_pair, "text_pair")]
+    labels = _labels(_column(part, src.columns.label, "label"), src, num_labels)
+    return Examples(texts, labels, pairs)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(task_json: str) -> tuple[Examples, Examples]:
+    import random
+
+    task = TaskConfig.model_validate_json(task_json)
+    src = task.data
+    assert src is not None and task.num_labels is not None  # the schema requires both for this kind
+    ds = _load(src)
+    train = _split(ds, src.train_split, "train_split")
+    rng = random.Random(task.data_seed)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    if src.eval_split is None:  # hold the eval examples out of the train split
+        if task.n_train + task.n_eval > len(train):
+            raise ConfigError(
+                f"task n_train + n_eval = {task.n_train + task.n_eval} but split '{src.train_split}' has "
+                f"{len(train)} rows; lower them or set data.eval_split"
+            )
+        return (
+            _examples(train, src, task.num_labels, order[: task.n_train]),
+            _examples(train, src, task.num_labels, order[task.n_train : task.n_train + task.n_eval]),
+        )
+    evaluation = _split(ds, src.eval_split, "eval_split")
+    if task.n_train > len(train) or task.n_eval > len(evaluation):
+        raise ConfigError(
+            f"task asks for {task.n_train} train / {task.n_eval} eval rows but the splits have {len(train)} / "
+            f"{len(evaluation)}; lower n_train or n_eval"
+        )
+    eval_order = list(range(len(evaluation)))
+    rng.shuffle(eval_order)
+    return (
+        _examples(train, src, task.num_labels, order[: task.n_train]),
+        _examples(evaluation, src, task.num_labels, eval_order[: task.n_eval]),
+    )
+
+
+def load_examples(task: TaskConfig) -> tuple[Examples, Examples]:
+    """The task's ``(train, eval)`` examples (loaded once per process)."""
+    return _cached(task.model_dump_json())
