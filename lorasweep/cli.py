@@ -150,13 +150,21 @@ def _search_args(fn: Any) -> Any:
     help="Continue experiment --name after its driver died: keep what finished, run the rest of the budget "
     "(the experiment's stored config is used).",
 )
+@click.option(
+    "--warm-start",
+    default=None,
+    metavar="EXPERIMENT",
+    help="Evaluate the best configs of this earlier experiment (same database, same spaces) first.",
+)
 @_search_args
-def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool) -> None:
+def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool, warm_start: str | None) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
     if resume:
-        _resume(args, extra={"--seeds": seeds, "--top-k": top_k})
+        _resume(args, extra={"--seeds": seeds, "--top-k": top_k, "--warm-start": warm_start})
         return
     overrides: dict[str, Any] = {}
+    if warm_start is not None:
+        overrides["warm_start.experiment"] = warm_start
     if _count("seeds", seeds, minimum=0) is not None:
         overrides["seeds.n"] = seeds
     if _count("top-k", top_k) is not None:
@@ -409,6 +417,41 @@ def _shown(url: str) -> str:
     from lorasweep.store import safe_url
 
     return safe_url(url)
+
+
+@cli.command("recommend")
+@storage_option
+@click.option("--rank", type=click.IntRange(min=1), required=True, help="The LoRA rank you will train at.")
+@click.option("--task", default=None, metavar="NAME", help="Use only studies of this task.")
+@click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
+def recommend_cmd(storage: str, rank: int, task: str | None, as_json: bool) -> None:
+    """Propose α (and the LR to use with it) for a rank, from the α* of stored studies."""
+    from lorasweep.analysis.recommend import recommend
+    from lorasweep.store import Storage
+
+    with Storage.open(storage) as st:
+        st.check_schema()
+        rec = recommend(st, rank, task)
+    if as_json:
+        click.echo(json.dumps(rec.as_dict(), indent=2))
+        return
+    for src in rec.sources:
+        click.echo(
+            f"  {src.study:<40} r={src.rank:<4} alpha*={src.alpha_star:<10.4g} LR={src.lr:.3g}  (best {src.value:.4g})"
+        )
+    if rec.fit is not None and rec.alpha is not None and rec.alpha_ci is not None:
+        f = rec.fit
+        click.echo(
+            f"law from {f.n} studies: alpha* = {f.c:.4g} · r^{f.p:.3f}  (p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}])"
+        )
+        click.echo(
+            f"rank {rank}: alpha = {rec.alpha:.4g} [{rec.alpha_ci[0]:.4g}, {rec.alpha_ci[1]:.4g}] (95 %), "
+            f"with LR = {rec.lr:.3g}"
+        )
+        return
+    click.echo(f"not enough data: {rec.reason}")
+    if rec.alpha is not None:
+        click.echo(f"rank {rank} was searched: alpha* = {rec.alpha:.4g} with LR = {rec.lr:.3g} (no law, no interval)")
 
 
 # -- report -------------------------------------------------------------------------------------

@@ -425,6 +425,14 @@ class AblationConfig(StrictModel):
         return sorted(ks)
 
 
+class WarmStartConfig(StrictModel):
+    """Start each study with the best points of an earlier experiment's study of the same space
+    (``compare --warm-start EXPERIMENT``): Optuna evaluates them first, then samples as usual."""
+
+    experiment: Name = Field(min_length=1, description="an experiment in the same database")
+    top_k: int = Field(2, ge=1, description="best complete trials to take from each earlier study")
+
+
 class ExperimentConfig(StrictModel):
     """Everything one comparison needs; stored with the experiment so it can be reproduced."""
 
@@ -446,6 +454,7 @@ class ExperimentConfig(StrictModel):
     target: TargetConfig = Field(default_factory=TargetConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
     ablation: AblationConfig | None = Field(None, description="settings of `lorasweep ablation`")
+    warm_start: WarmStartConfig | None = Field(None, description="seed the studies with an earlier experiment's best")
 
     @field_validator("ranks")
     @classmethod

@@ -7,7 +7,7 @@ lists the usual candidates to print next to a fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,18 @@ class LawFit:
     c_ci: tuple[float, float]
     p_ci: tuple[float, float]
     n: int
+    #: bootstrap resamples of (log c, p), for prediction intervals
+    boot: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def predict_ci(self, rank: float, confidence: float = 0.95) -> tuple[float, float]:
+        """Percentile-bootstrap interval of the predicted ``α*`` at ``rank``."""
+        if self.boot is None:
+            raise ValueError("this fit kept no bootstrap resamples")
+        self.predict(rank)  # validates rank
+        values = np.exp(self.boot[:, 0] + self.boot[:, 1] * np.log(float(rank)))
+        tail = (1.0 - confidence) / 2.0
+        lo, hi = np.quantile(values, [tail, 1.0 - tail])
+        return float(lo), float(hi)
 
     def contains_p(self, value: float) -> bool:
         """Whether the exponent ``value`` lies inside the interval ``p_ci`` (inclusive)."""
@@ -146,4 +158,5 @@ def fit_power_law(
         c_ci=(float(c_lo), float(c_hi)),
         p_ci=(float(p_lo), float(p_hi)),
         n=int(r.size),
+        boot=np.stack([boot_log_c, boot_p], axis=1),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -172,6 +173,12 @@ def preflight(
         make_sampler(exp.sampler, exp.seed, distributions(p.space), exp.budget.trials)
     if not resume:
         check_free(storage, name, plans)
+    if exp.warm_start is not None:
+        if not storage.exists() or storage.schema_revision() is None:
+            raise LorasweepError(
+                f"warm_start.experiment '{exp.warm_start.experiment}': this database holds no experiments"
+            )
+        storage.experiment(exp.warm_start.experiment)  # an unknown name lists the known ones
     if storage.url.startswith("sqlite") and exp.max_concurrent_trials > SQLITE_CONCURRENCY:
         log.warning(
             "SQLite with %d concurrent trials: lorasweep writes from one process, so this works on one machine, "
@@ -326,6 +333,7 @@ def _run_study(
     if remaining <= 0:
         storage.finish_study(study_row.id)
         return study_row.id
+    points = warm_points(storage, exp, p) if exp.warm_start is not None and not study.trials else None
     # Each rank's sampler has its own seed (the first rank's is the experiment's), so ranks do not
     # all try the same candidates; a resumed study's is seeded past the trials it has.
     sampler_seed = exp.seed + 1000 * exp.ranks.index(p.rank) + len(study.trials)
@@ -336,6 +344,7 @@ def _run_study(
         sampler=make_sampler(exp.sampler, sampler_seed, dists, exp.budget.trials),
         storage=ot_storage,
         study_name=p.study_name,
+        points_to_evaluate=points or None,
     )
     trainable = _with_resources(exp, p, experiment_json, verbose, trainable_fn)
     progress.study_started(p, remaining)
@@ -368,6 +377,32 @@ def _run_study(
         storage.finish_study(study_row.id)
     progress.study_done(p)
     return study_row.id
+
+
+def warm_points(storage: Storage, exp: ExperimentConfig, p: StudyPlan) -> list[dict[str, Any]]:
+    """``warm_start``: the best complete trials of the earlier experiment's study of the same
+    space (the same rank, else the nearest), as values of this space's searched parameters;
+    points outside this space's ranges are left out."""
+    assert exp.warm_start is not None
+    record = storage.experiment(exp.warm_start.experiment)
+    studies = [s for s in storage.studies(record.id) if s.space == p.space.name]
+    if not studies:
+        return []
+    study = min(studies, key=lambda s: (abs(math.log(s.rank / p.rank)), s.rank))
+    direction = exp.metric.resolved_direction
+    done = [
+        t
+        for t in storage.trials(record.id)
+        if t.study_id == study.id and t.kind == TrialKind.SEARCH and t.state == TrialState.COMPLETE and t.final_value
+    ]
+    done.sort(key=lambda t: t.final_value, reverse=direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+    dists = distributions(p.space)
+    points = []
+    for t in done[: exp.warm_start.top_k]:
+        point = {k: float(t.params[k]) for k in dists if k in t.params}
+        if len(point) == len(dists) and all(d._contains(point[k]) for k, d in dists.items()):
+            points.append(point)
+    return points
 
 
 def seed_points(exp: ExperimentConfig, trials: list[TrialRecord]) -> list[dict[str, Any]]:
