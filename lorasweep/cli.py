@@ -491,6 +491,34 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
             Console().print(experiment_table(summary))
 
 
+# -- export -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@storage_option
+@experiment_option
+@click.option("--space", required=True, metavar="NAME", help="The space whose best trial to export.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="A new folder for the adapter."
+)
+def export(storage: str, experiment: str | None, space: str, out: Path) -> None:
+    """Write a space's best adapter (PEFT format) and the YAML that reproduces its trial."""
+    from lorasweep.export import export_best
+    from lorasweep.store import Storage
+
+    if not out.parent.exists():
+        raise LorasweepError(f"--out {out}: folder {out.parent} does not exist; create it or pick another path")
+    with Storage.open(storage) as st:
+        st.check_schema()
+        done = export_best(st, experiment, space, out)
+    t = done.trial
+    click.echo(
+        f"wrote {out}: adapter of Optuna trial #{t.optuna_number} (best {t.best_value:.4g}), r={t.r}, "
+        f"alpha={t.alpha:.4g}, LR={t.lr:.3g}"
+    )
+    click.echo(f"load it: PeftModel.from_pretrained(base_model, {str(out)!r}); re-run it: {done.command}")
+
+
 # -- dashboard ----------------------------------------------------------------------------------
 
 

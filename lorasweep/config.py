@@ -370,6 +370,9 @@ class RayConfig(StrictModel):
     max_failures: int = Field(
         0, ge=0, description="re-run a trial whose worker died (node lost, out of memory) up to this many times"
     )
+    checkpoints: bool = Field(
+        True, description="keep each trial's best adapter (one Ray checkpoint per trial) for lorasweep export"
+    )
 
 
 class MetricConfig(StrictModel):

@@ -272,6 +272,8 @@ def _run_config(exp: ExperimentConfig, name: str, verbose: bool, callbacks: list
         name=f"{name}-{int(time.time())}".replace("/", "_"),
         storage_path=exp.ray.storage_path,
         failure_config=tune.FailureConfig(max_failures=exp.ray.max_failures),
+        # a trial checkpoints only when its value improved: keeping one keeps its best adapter
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         verbose=2 if verbose else 0,
         callbacks=callbacks,
     )

@@ -250,6 +250,7 @@ class StoreCallback(Callback):
                 tokens=last.tokens if last else 0,
                 reports=reports,
                 retries=self._retries.pop(trial.trial_id, 0),
+                checkpoint=trial.checkpoint.path if trial.checkpoint is not None else None,
             ),
         )
 

@@ -63,6 +63,7 @@ class TrialRecord:
     diverged_step: int | None
     error: str | None
     retries: int
+    checkpoint: str | None
     started_at: dt.datetime
     finished_at: dt.datetime | None
     device_seconds: float
@@ -116,3 +117,4 @@ class TrialFinish:
     tokens: int
     reports: tuple[ReportRecord, ...]
     retries: int = 0  # times Ray re-ran the trial after its worker died (ray.max_failures)
+    checkpoint: str | None = None  # where its best adapter is kept (ray.checkpoints)

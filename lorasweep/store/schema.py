@@ -106,6 +106,7 @@ class Trial(Base):
     diverged_step: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # re-runs after a worker died
+    checkpoint: Mapped[str | None] = mapped_column(Text)  # path/URI of the trial's best adapter (Ray checkpoint)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     device_seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -156,13 +156,23 @@ def check_setup(exp: ExperimentConfig) -> None:
     pick_device(exp.training.device)
 
 
+#: Called at each evaluation, before its report, with the report and the model (to checkpoint it).
+Checkpointer = Callable[[StepReport, torch.nn.Module], None]
+
+
 def run_trial(
-    exp: ExperimentConfig, lora: LoraParams, seed: int, report: Reporter, workload: Workload | None = None
+    exp: ExperimentConfig,
+    lora: LoraParams,
+    seed: int,
+    report: Reporter,
+    workload: Workload | None = None,
+    checkpoint: Checkpointer | None = None,
 ) -> TrialOutcome:
     """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps.
 
     ``workload`` is the task's prepared data and base model (:func:`prepare_workload`; built here
-    when not given)."""
+    when not given). ``checkpoint`` sees each evaluation's report and the model just before the
+    report is made (the Ray adapter saves the adapter when the value improved)."""
     started = time.perf_counter()
     cfg, budget = exp.training, exp.budget
     device = pick_device(cfg.device)
@@ -237,6 +247,8 @@ def run_trial(
             if not all(math.isfinite(v) for v in metrics.values()):  # e.g. eval loss overflowed
                 emit(step, metrics, TrialEnd.DIVERGED)
                 return TrialOutcome(TrialEnd.DIVERGED, step, metrics, diverged_step=step, reports=reports)
+            if checkpoint is not None:
+                checkpoint(StepReport(step, metrics, 0.0, 0.0, examples, tokens, 0.0), model)
             emit(step, metrics, TrialEnd.COMPLETE if step == budget.max_steps else None)
 
     return TrialOutcome(TrialEnd.COMPLETE, budget.max_steps, reports[-1].metrics, reports=reports)

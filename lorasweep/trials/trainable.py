@@ -9,6 +9,9 @@ process runs many trials, so the model, tokenizer and tokenized task are loaded 
 from __future__ import annotations
 
 import functools
+import math
+import shutil
+import tempfile
 from typing import Any
 
 import torch
@@ -67,7 +70,28 @@ def lorasweep_trainable(
     lora = resolve(space, sampled_params(config), rank)
     workload = _workload(exp.task.model_dump_json(), exp.model.model_dump_json())
 
-    def report(r: StepReport) -> None:
-        tune.report(r.as_dict())
+    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    best: list[float] = []
+    pending: list[str] = []
 
-    run_trial(exp, lora, trial_seed(config, exp.seed), report, workload)
+    def checkpoint(r: StepReport, model: torch.nn.Module) -> None:
+        """Save the adapter when this evaluation is the trial's best so far (Ray keeps the best)."""
+        value = r.metrics.get(metric)
+        if value is None or not math.isfinite(value) or (best and not direction.better(value, best[0])):
+            return
+        best[:] = [value]
+        folder = tempfile.mkdtemp(prefix="lorasweep-adapter-")
+        model.save_pretrained(folder)  # PEFT format: adapter_config.json + adapter weights (+ new head)
+        pending.append(folder)
+
+    def report(r: StepReport) -> None:
+        if not pending:
+            tune.report(r.as_dict())
+            return
+        folder = pending.pop()
+        try:
+            tune.report(r.as_dict(), checkpoint=tune.Checkpoint.from_directory(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # Ray has copied it to the trial's storage
+
+    run_trial(exp, lora, trial_seed(config, exp.seed), report, workload, checkpoint if exp.ray.checkpoints else None)
