@@ -436,8 +436,16 @@ def recommend_cmd(storage: str, rank: int, task: str | None, as_json: bool) -> N
         click.echo(json.dumps(rec.as_dict(), indent=2))
         return
     for src in rec.sources:
+        edge = "  at the edge of its range" if src.at_edge else ""
         click.echo(
-            f"  {src.study:<40} r={src.rank:<4} alpha*={src.alpha_star:<10.4g} LR={src.lr:.3g}  (best {src.value:.4g})"
+            f"  {src.study:<40} r={src.rank:<4} alpha*={src.alpha_star:<10.4g} LR={src.lr:.3g}  "
+            f"(best {src.value:.4g}){edge}"
+        )
+    edges = [s for s in rec.sources if s.at_edge]
+    if edges:
+        click.echo(
+            f"warning: {len(edges)} of {len(rec.sources)} studies found alpha* at the edge of the range they searched; "
+            "the optimum may lie beyond it, so treat the law as a bound and widen those spaces"
         )
     if rec.fit is not None and rec.alpha is not None and rec.alpha_ci is not None:
         f = rec.fit

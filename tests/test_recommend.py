@@ -105,3 +105,12 @@ def test_warm_start_evaluates_the_earlier_best_points_first(tiny_db: tuple[str, 
         first = min(new.trials, key=lambda t: t.number)
         assert first.params == best.params  # the earlier best runs first
         assert len(new.trials) == 3
+
+
+def test_recommend_warns_when_alpha_star_sits_at_the_edge_of_the_range(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _store_law(url, 1000.0, [4, 16])  # lora_alpha searches c in 1..1024: 1000 is at its top
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "8")
+    assert code == 0 and "warning: 2 of 2 studies found alpha* at the edge" in out
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "8", "--json")
+    assert all(s["at_edge"] for s in json.loads(out)["sources"])

@@ -63,3 +63,13 @@ def test_other_heuristics_are_data(tmp_path) -> None:
     )
     assert resolve(load_space(tmp_path / "r.yaml"), {"lr": 1e-4}, 8).alpha == 8
     assert resolve(load_space(tmp_path / "f.yaml"), {"lr": 1e-4}, 64).alpha == 16
+
+
+def test_alpha_at_edge_of_the_searched_range() -> None:
+    from lorasweep.search.spaces import alpha_at_edge
+
+    space = load_space("lora_alpha")  # c in 1..1024, alpha = c * sqrt(r)
+    assert alpha_at_edge(space, 16, 1000.0 * 4)  # c = 1000: top
+    assert alpha_at_edge(space, 16, 1.2 * 4)  # c = 1.2: bottom
+    assert not alpha_at_edge(space, 16, 32.0 * 4)  # c = 32: the middle (in log scale)
+    assert not alpha_at_edge(load_space("lr_only"), 8, 16.0)  # α not searched

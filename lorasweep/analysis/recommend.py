@@ -17,7 +17,7 @@ from typing import Any
 from lorasweep.analysis.law import LawFit, fit_power_law
 from lorasweep.config import ExperimentConfig, SpaceConfig
 from lorasweep.search.ablation import arm_of
-from lorasweep.search.spaces import distributions
+from lorasweep.search.spaces import alpha_at_edge, distributions
 from lorasweep.store import Storage, TrialKind, TrialState
 
 
@@ -30,6 +30,7 @@ class Source:
     alpha_star: float
     lr: float
     value: float
+    at_edge: bool  # α* at the edge of the range searched: the optimum may lie beyond it
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,13 @@ class Recommendation:
         }
 
 
-def _varies_alpha(space_config: dict[str, Any]) -> bool:
+def _alpha_space(space_config: dict[str, Any]) -> SpaceConfig | None:
+    """The study's space if it varies α (c or α searched), else None."""
     try:
         space = SpaceConfig.model_validate(space_config)
     except ValueError:
-        return False
-    return bool({"c", "alpha"} & set(distributions(space)))
+        return None
+    return space if {"c", "alpha"} & set(distributions(space)) else None
 
 
 def sources(storage: Storage, task: str | None = None) -> list[Source]:
@@ -72,7 +74,8 @@ def sources(storage: Storage, task: str | None = None) -> list[Source]:
             continue
         trials = storage.trials(record.id)
         for study in storage.studies(record.id):
-            if arm_of(study.space) is not None or not _varies_alpha(study.space_config):
+            space = _alpha_space(study.space_config)
+            if arm_of(study.space) is not None or space is None:
                 continue
             done = [
                 t
@@ -89,7 +92,10 @@ def sources(storage: Storage, task: str | None = None) -> list[Source]:
                 if study.direction.better(t.final_value, best.final_value):  # type: ignore[arg-type]
                     best = t
             value = float(best.final_value)  # type: ignore[arg-type]
-            out.append(Source(name, study.optuna_study_name, config.task.name, study.rank, best.alpha, best.lr, value))
+            edge = alpha_at_edge(space, study.rank, best.alpha)
+            out.append(
+                Source(name, study.optuna_study_name, config.task.name, study.rank, best.alpha, best.lr, value, edge)
+            )
     return out
 
 

@@ -82,31 +82,16 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
     return None
 
 
-#: α* within this share of the searched log-range of a bound counts as "at the edge".
-EDGE_SHARE = 0.1
-
-
 def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:
     """Ranks whose α* lies at the edge of the searched range: there the optimum may lie outside
     it, and the law reflects the range rather than the task."""
-    from lorasweep.search.spaces import distributions
+    from lorasweep.search.spaces import alpha_at_edge
 
     config = summary.config
     spaces = {s.name: s for s in config.spaces} if config is not None else {}
     if space.name not in spaces:
         return []
-    dists = distributions(spaces[space.name])
-    key = "c" if "c" in dists else "alpha" if "alpha" in dists else None
-    if key is None:
-        return []
-    low, high = dists[key].low, dists[key].high  # type: ignore[attr-defined]
-    width = math.log(high / low)
-    edge = []
-    for r, a in alpha_star.items():
-        value = a / math.sqrt(r) if key == "c" else a
-        if min(math.log(value / low), math.log(high / value)) < EDGE_SHARE * width:
-            edge.append(r)
-    return edge
+    return [r for r, a in alpha_star.items() if alpha_at_edge(spaces[space.name], r, a)]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from lorasweep.config import (
 )
 from lorasweep.scaling import LoraParams, alpha_from_c
 
-__all__ = ["builtin_space_names", "distributions", "load_space", "resolve"]
+__all__ = ["alpha_at_edge", "builtin_space_names", "distributions", "load_space", "resolve"]
 
 
 def builtin_space_names() -> list[str]:
@@ -69,3 +69,21 @@ def resolve(space: SpaceConfig, sampled: dict[str, Any], rank: int) -> LoraParam
     if isinstance(ratio, FloatRange):
         ratio = float(sampled["loraplus_lr_ratio"])
     return LoraParams(rank=rank, alpha=alpha, lr=lr, use_rslora=space.use_rslora, loraplus_lr_ratio=ratio)
+
+
+#: α within this share of the searched log-range of a bound counts as "at the edge".
+EDGE_SHARE = 0.1
+
+
+def alpha_at_edge(space: SpaceConfig, rank: int, alpha: float) -> bool:
+    """Whether ``alpha`` (at ``rank``) lies at the edge of the range ``space`` searches α (or c)
+    in: there the optimum may lie outside the range. False for spaces that do not search α."""
+    import math
+
+    dists = distributions(space)
+    key = "c" if "c" in dists else "alpha" if "alpha" in dists else None
+    if key is None:
+        return False
+    low, high = dists[key].low, dists[key].high  # type: ignore[attr-defined]
+    value = alpha / math.sqrt(rank) if key == "c" else alpha
+    return min(math.log(value / low), math.log(high / value)) < EDGE_SHARE * math.log(high / low)
