@@ -312,6 +312,11 @@ class ModelConfig(StrictModel):
     target_modules: list[str] | Literal["all-linear"] = Field(default_factory=lambda: ["query", "value"])
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     trust_remote_code: bool = False
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="dtype of the frozen base weights; bfloat16 halves their memory (LoRA weights stay float32)",
+    )
+    gradient_checkpointing: bool = Field(False, description="recompute activations in backward: less memory, slower")
 
 
 class SamplerConfig(StrictModel):

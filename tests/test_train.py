@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from peft import TaskType
 
 from lorasweep.config import load_experiment
@@ -126,3 +127,23 @@ def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
     exp = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10})
     reports: list[StepReport] = []
     assert run_trial(exp, lora, 0, reports.append).end == TrialEnd.COMPLETE
+
+
+def test_bf16_base_keeps_float32_lora_weights_and_trains() -> None:
+    exp = load_experiment(TINY, {"model.dtype": "bfloat16", "budget.max_steps": 20, "budget.eval_every": 10})
+    from lorasweep.trials.workload import prepare_workload
+
+    work = prepare_workload(exp.task, exp.model)
+    model = work.with_lora(exp.model, 0, 4, 8.0, False)
+    dtypes = {n.split(".")[-2] if "lora_" in n else "base": p.dtype for n, p in model.named_parameters()}
+    assert dtypes["base"] == torch.bfloat16 and dtypes["default"] == torch.float32  # PEFT upcasts the adapter
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), 0, lambda r: None, work)
+    assert outcome.end == TrialEnd.COMPLETE and math.isfinite(outcome.final_metrics["eval_loss"])
+
+
+def test_gradient_checkpointing_gives_the_same_training() -> None:
+    plain, _ = _run(3e-3, steps=20)
+    exp = load_experiment(TINY, {"model.gradient_checkpointing": True, "budget.max_steps": 20, "budget.eval_every": 5})
+    checkpointed: list[StepReport] = []
+    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), 0, checkpointed.append)
+    assert [r.train_loss for r in checkpointed] == pytest.approx([r.train_loss for r in plain], rel=1e-4)

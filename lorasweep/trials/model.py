@@ -103,7 +103,17 @@ def _load_base(name_or_path: str, config_json: str | None, num_labels: int, seed
 
 
 def base_model(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
-    """A fresh, trainable copy of the (cached) base model for sequence classification."""
+    """A fresh, trainable copy of the (cached) base model for sequence classification, in
+    ``cfg.dtype``, with gradient checkpointing when ``cfg.gradient_checkpointing``."""
+    model = _fresh_base(cfg, num_labels, seed)
+    if cfg.dtype != "float32":
+        model = model.to(getattr(torch, cfg.dtype))
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+def _fresh_base(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
     config_json = None
     if cfg.config is not None:
         tok = load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
