@@ -568,11 +568,16 @@ def spaces_list() -> None:
 @click.argument("name")
 def spaces_show(name: str) -> None:
     """Print a space (built-in name or path) as validated YAML."""
-    import yaml
-
     from lorasweep.search.spaces import load_space
 
-    click.echo(yaml.safe_dump(load_space(name).model_dump(mode="json"), sort_keys=False).rstrip())
+    _echo_yaml(load_space(name))
+
+
+def _echo_yaml(model: Any) -> None:
+    """A validated config, printed back as YAML (a valid file of its kind)."""
+    import yaml
+
+    click.echo(yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False).rstrip())
 
 
 @spaces.command("validate")
@@ -614,11 +619,9 @@ def tasks_list() -> None:
 @click.argument("name")
 def tasks_show(name: str) -> None:
     """Print a task (built-in name or path) as validated YAML."""
-    import yaml
-
     from lorasweep.config import load_task
 
-    click.echo(yaml.safe_dump(load_task(name).model_dump(mode="json"), sort_keys=False).rstrip())
+    _echo_yaml(load_task(name))
 
 
 @tasks.command("validate")
