@@ -28,6 +28,7 @@ from lorasweep.store import (
     ExperimentRecord,
     ExperimentStatus,
     Storage,
+    TrialFinish,
     TrialKind,
     TrialRecord,
     TrialState,
@@ -253,15 +254,43 @@ def _close_open_trials(
     ot_storage: optuna.storages.RDBStorage,
     reason: str,
 ) -> None:
-    """Trials still running when the search ends did not finish: failed, in both stores."""
-    storage.fail_running_trials(record.id, reason)
+    """Trials still running when the search ends did not finish: failed, in both stores.
+
+    A crash can fall between Optuna's record of a trial's end and lorasweep's (Ray tells the
+    searcher first): such a trial finished, so lorasweep records the end Optuna has (state and
+    value; its reports died with the driver) instead of calling it interrupted."""
     names = set(optuna.get_all_study_names(ot_storage))
-    for p in plans:
-        if p.study_name not in names:
+    studies = {
+        p.study_name: optuna.load_study(study_name=p.study_name, storage=ot_storage)
+        for p in plans
+        if p.study_name in names
+    }
+    row_study = {s.id: s.optuna_study_name for s in storage.studies(record.id)}
+    for t in storage.trials(record.id):
+        study = studies.get(row_study.get(t.study_id, ""))
+        if t.state != TrialState.RUNNING or t.optuna_number is None or study is None:
             continue
-        study = optuna.load_study(study_name=p.study_name, storage=ot_storage)
-        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            ot_storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        ot = next((o for o in study.get_trials(deepcopy=False) if o.number == t.optuna_number), None)
+        if ot is not None and ot.state.is_finished():
+            storage.finish_trial(t.id, _finish_from_optuna(ot))
+    storage.fail_running_trials(record.id, reason)
+    for study in studies.values():
+        for ot in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            ot_storage.set_trial_state_values(ot._trial_id, optuna.trial.TrialState.FAIL)
+
+
+def _finish_from_optuna(ot: optuna.trial.FrozenTrial) -> TrialFinish:
+    """A trial's end as Optuna recorded it (its reports are not known)."""
+    steps = max(ot.intermediate_values, default=0)
+    last = ot.intermediate_values.get(steps) if ot.intermediate_values else None
+    if ot.state == optuna.trial.TrialState.COMPLETE:
+        state, value = TrialState.COMPLETE, ot.value
+    elif ot.state == optuna.trial.TrialState.PRUNED:
+        state, value = TrialState.PRUNED, last
+    else:
+        state, value = TrialState.FAILED, None
+    error = "failed (recorded by Optuna; the driver died before lorasweep recorded it)" if value is None else None
+    return TrialFinish(state, value, value, steps, None, error, 0.0, 0.0, 0, 0, ())
 
 
 def _run_config(exp: ExperimentConfig, name: str, verbose: bool, callbacks: list[Any]) -> Any:
