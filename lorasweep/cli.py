@@ -628,18 +628,12 @@ def tasks_show(name: str) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def tasks_validate(path: Path) -> None:
     """Check a task YAML file, its generator and params (no model is loaded)."""
-    from lorasweep.config import TaskKind, load_task
+    from lorasweep.config import load_task
+    from lorasweep.trials.workload import check_task
 
     task = load_task(_existing(path, "task"))
     try:
-        if task.kind == TaskKind.SYNTHETIC_REGRESSION:
-            from lorasweep.trials.synthetic import check_params
-
-            check_params(task.params, task.name)
-        else:
-            from lorasweep.trials.workload import classification_examples
-
-            classification_examples(task)
+        check_task(task)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
     click.echo(f"ok: task {task.name} ({task.kind.value}, {task.n_train} train / {task.n_eval} eval)")

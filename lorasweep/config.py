@@ -57,6 +57,17 @@ class FloatRange(StrictModel):
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def _non_default(model: BaseModel) -> list[str]:
+    """The fields of ``model`` that differ from their defaults (whether given or round-tripped)."""
+    return [
+        name
+        for name, field in type(model).model_fields.items()
+        if not field.is_required() and getattr(model, name) != field.get_default(call_default_factory=True)
+    ]
+
+
 #: The model name of the synthetic regression task's MLP (built by the task itself).
 BUILTIN_MLP = "builtin:mlp"
 #: Experiment and space names: they become parts of Optuna study names (EXPERIMENT/SPACE/rR).
@@ -149,6 +160,9 @@ class TaskKind(enum.StrEnum):
     #: the ablation's synthetic regression (:mod:`lorasweep.trials.synthetic`): a pre-trained MLP
     #: adapted to a shifted problem; the task brings its own model (``model.name_or_path: builtin:mlp``)
     SYNTHETIC_REGRESSION = "synthetic_regression"
+    #: causal-LM supervised fine-tuning on a dataset (``data:``): prompt → completion, loss on the
+    #: completion only, the tokenizer's chat template when it has one (:mod:`lorasweep.trials.sft`)
+    CAUSAL_LM_SFT = "causal_lm_sft"
 
 
 #: The metrics each task kind reports.
@@ -156,15 +170,63 @@ TASK_METRICS = {
     TaskKind.GENERATED: ("accuracy", "f1", "eval_loss"),
     TaskKind.CLASSIFICATION: ("accuracy", "f1", "eval_loss"),
     TaskKind.SYNTHETIC_REGRESSION: ("eval_loss",),
+    TaskKind.CAUSAL_LM_SFT: ("eval_loss", "perplexity", "exact_match"),
 }
+#: Task kinds that read their examples from a dataset (``data:``).
+DATA_KINDS = (TaskKind.CLASSIFICATION, TaskKind.CAUSAL_LM_SFT)
 
 
 class ColumnMap(StrictModel):
-    """Which columns of a dataset hold the text, the optional second text, and the label."""
+    """Which columns of a dataset hold what: text, optional second text and label (classification),
+    or prompt and completion (causal_lm_sft)."""
 
     text: str = "text"
     text_pair: str | None = Field(None, description="second text of a pair task (e.g. premise/hypothesis)")
     label: str = "label"
+    prompt: str = Field("prompt", description="causal_lm_sft: the prompt (e.g. question for GSM8K)")
+    completion: str = Field("completion", description="causal_lm_sft: the target completion (e.g. answer)")
+
+
+#: The ``columns:`` keys each data task kind reads.
+KIND_COLUMNS = {
+    TaskKind.CLASSIFICATION: ("text", "text_pair", "label"),
+    TaskKind.CAUSAL_LM_SFT: ("prompt", "completion"),
+}
+
+
+class AnswerRule(enum.StrEnum):
+    """How exact match pulls the answer out of a completion (the model's and the reference)."""
+
+    #: the whole completion, whitespace stripped
+    STRIP = "strip"
+    #: after the last ``marker``: the number that follows it, else the rest of its line (GSM8K: ``#### 42``)
+    AFTER_MARKER = "after_marker"
+    #: the last number in the text (commas dropped: 1,000 → 1000)
+    LAST_NUMBER = "last_number"
+    #: the first group (else the whole match) of the last match of ``pattern``
+    REGEX = "regex"
+
+
+class AnswerConfig(StrictModel):
+    """The answer extractor of a causal_lm_sft task's exact-match metric. Numbers are compared as
+    numbers (``1,000`` = ``1000`` = ``1000.0``); anything else as stripped text."""
+
+    rule: AnswerRule = AnswerRule.STRIP
+    marker: str = Field("####", min_length=1, description="after_marker: the text that precedes the answer")
+    pattern: str | None = Field(None, description="regex: a Python regular expression")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> AnswerConfig:
+        if self.rule == AnswerRule.REGEX:
+            if self.pattern is None:
+                raise ValueError(r"rule regex needs a pattern, e.g. pattern: 'answer is (\S+)'; add it")
+            try:
+                re.compile(self.pattern)
+            except re.error as e:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression ({e}); fix it") from e
+        elif self.pattern is not None:
+            raise ValueError(f"pattern is only used by rule regex (rule is {self.rule.value}); remove it")
+        return self
 
 
 class DataSource(StrictModel):
@@ -211,7 +273,18 @@ class TaskConfig(StrictModel):
     max_length: int = Field(64, ge=4, description="tokens per example, truncated beyond")
     data_seed: int = Field(0, description="seed of the generated data (fixed: the task, not the trial)")
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
-    data: DataSource | None = Field(None, validate_default=True, description="classification: where the data is")
+    data: DataSource | None = Field(
+        None, validate_default=True, description="classification, causal_lm_sft: where the data is"
+    )
+    # causal_lm_sft only
+    chat_template: bool = Field(
+        True, description="causal_lm_sft: wrap prompt and completion in the tokenizer's chat template, if it has one"
+    )
+    answer: AnswerConfig | None = Field(None, description="causal_lm_sft: how exact match extracts the answer")
+    max_new_tokens: int = Field(64, ge=1, description="causal_lm_sft: tokens generated per eval prompt (exact match)")
+    packing: bool = Field(
+        False, description="causal_lm_sft: pack several examples into each max_length row (no padding waste)"
+    )
 
     @field_validator("generator")
     @classmethod
@@ -221,18 +294,30 @@ class TaskConfig(StrictModel):
             raise ValueError("a synthetic_regression task has one generator, mlp_shift; set generator: mlp_shift")
         if kind == TaskKind.GENERATED and generator is None:
             raise ValueError("a generated task needs a generator; add generator: negated_sentiment (or another)")
-        if kind == TaskKind.CLASSIFICATION and generator is not None:
-            raise ValueError("a classification task reads its data from data:, not a generator; remove generator")
+        if kind in DATA_KINDS and generator is not None:
+            raise ValueError(f"a {kind.value} task reads its data from data:, not a generator; remove generator")
         return generator
 
     @field_validator("data")
     @classmethod
     def _data_of_kind(cls, data: DataSource | None, info: ValidationInfo) -> DataSource | None:
         kind = info.data.get("kind")
-        if kind == TaskKind.CLASSIFICATION and data is None:
-            raise ValueError("a classification task needs data: {path: HUB_ID_OR_FILE, columns: {text, label}}; add it")
-        if kind is not None and kind != TaskKind.CLASSIFICATION and data is not None:
+        if kind in DATA_KINDS and data is None:
+            columns = "text, label" if kind == TaskKind.CLASSIFICATION else "prompt, completion"
+            raise ValueError(
+                f"a {kind.value} task needs data: {{path: HUB_ID_OR_FILE, columns: {{{columns}}}}}; add it"
+            )
+        if kind is not None and kind not in DATA_KINDS and data is not None:
             raise ValueError(f"a {kind.value} task makes its own data; remove data (or use kind: classification)")
+        if kind in DATA_KINDS and data is not None:
+            foreign = sorted(set(_non_default(data.columns)) - set(KIND_COLUMNS[kind]))
+            if foreign:
+                raise ValueError(
+                    f"columns.{foreign[0]} is not read by a {kind.value} task (it reads "
+                    f"{', '.join(KIND_COLUMNS[kind])}); remove it"
+                )
+            if kind == TaskKind.CAUSAL_LM_SFT and data.label_names is not None:
+                raise ValueError("label_names is for classification tasks; remove it")
         return data
 
     @field_validator("num_labels")
@@ -241,9 +326,23 @@ class TaskConfig(StrictModel):
         kind = info.data.get("kind")
         if kind in (TaskKind.GENERATED, TaskKind.CLASSIFICATION) and num_labels is None:
             raise ValueError(f"a {kind.value} (classification) task needs num_labels; add num_labels: 2 (or more)")
-        if kind == TaskKind.SYNTHETIC_REGRESSION and num_labels is not None:
-            raise ValueError("a synthetic_regression task has no labels; remove num_labels")
+        if kind in (TaskKind.SYNTHETIC_REGRESSION, TaskKind.CAUSAL_LM_SFT) and num_labels is not None:
+            raise ValueError(f"a {kind.value} task has no labels; remove num_labels")
         return num_labels
+
+    @field_validator("chat_template", "answer", "max_new_tokens", "packing")
+    @classmethod
+    def _sft_only(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        assert info.field_name is not None
+        if kind is not None and kind != TaskKind.CAUSAL_LM_SFT and value != cls.model_fields[info.field_name].default:
+            raise ValueError(f"{info.field_name} is for causal_lm_sft tasks, not {kind.value}; remove it")
+        return value
+
+    @property
+    def answer_rule(self) -> AnswerConfig:
+        """The exact-match extractor (default: the whole completion, stripped)."""
+        return self.answer or AnswerConfig()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,6 +387,8 @@ class MetricName(enum.StrEnum):
     ACCURACY = "accuracy"
     F1 = "f1"
     EVAL_LOSS = "eval_loss"
+    PERPLEXITY = "perplexity"
+    EXACT_MATCH = "exact_match"
 
 
 #: The natural direction of each metric; a config that asks for the other one is rejected.
@@ -295,6 +396,8 @@ METRIC_DIRECTIONS = {
     MetricName.ACCURACY: Direction.MAXIMIZE,
     MetricName.F1: Direction.MAXIMIZE,
     MetricName.EVAL_LOSS: Direction.MINIMIZE,
+    MetricName.PERPLEXITY: Direction.MINIMIZE,
+    MetricName.EXACT_MATCH: Direction.MAXIMIZE,
 }
 
 
@@ -357,6 +460,10 @@ class TrainingConfig(StrictModel):
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     diagnostics_every: int = Field(5, ge=0, description="measure signal and drift every N optimizer steps (0: off)")
+    group_by_length: bool = Field(
+        False, description="draw batches of similar length (less padding; the order is still fixed by the seed)"
+    )
+    compile: bool = Field(False, description="torch.compile the model (pays a compile per trial; for long trials)")
 
 
 class ResourcesConfig(StrictModel):

@@ -246,6 +246,7 @@ def test_a_password_in_the_url_stays_out_of_logs_rows_and_ray_files(
 
 def test_a_postgresql_restart_mid_search_loses_nothing(pg_server: object, tmp_path: Path) -> None:
     import optuna
+
     from postgres import fresh_database
 
     env = {**os.environ, "PGPASSWORD": pg_server.password, "HF_HUB_OFFLINE": "1"}  # type: ignore[attr-defined]

@@ -185,22 +185,54 @@ def encode(
     )
 
 
-def batch_indices(n: int, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+@dataclass(frozen=True)
+class TrainBatch:
+    """One training batch: the model's keyword inputs, and what it counts for throughput (computed
+    on the host, so counting never waits for the device)."""
+
+    inputs: dict[str, torch.Tensor]
+    examples: int  # training examples in it (a packed row may hold several)
+    tokens: int  # non-padding tokens (inputs that are not text count one per example)
+
+
+#: Length grouping sorts lengths within chunks of this many batches (as transformers' Trainer does).
+MEGA_BATCHES = 50
+
+
+def batch_indices(n: int, batch_size: int, seed: int, lengths: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
     """Endless shuffled batches of row indices (epoch after epoch, no partial batch); the order
-    is fixed by ``seed`` alone. Every task kind draws its training batches from this."""
+    is fixed by ``seed`` alone. Every task kind draws its training batches from this.
+
+    With ``lengths`` (``training.group_by_length``), each epoch's shuffled order is cut into chunks
+    of :data:`MEGA_BATCHES` batches, each chunk is sorted by length and cut into batches, and the
+    batches are shuffled: rows of similar length share a batch, so dynamic padding wastes little."""
     if batch_size > n:
         raise ConfigError(f"training.batch_size ({batch_size}) exceeds the task's n_train ({n}); lower it")
     gen = torch.Generator().manual_seed(seed)
+    usable = n - n % batch_size
     while True:
         order = torch.randperm(n, generator=gen)
-        for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start : start + batch_size]
+        if lengths is None:
+            for start in range(0, usable, batch_size):
+                yield order[start : start + batch_size]
+            continue
+        order = order[:usable]
+        chunk = batch_size * MEGA_BATCHES
+        grouped = []
+        for start in range(0, usable, chunk):
+            part = order[start : start + chunk]
+            part = part[torch.argsort(lengths[part], descending=True, stable=True)]
+            grouped += list(part.split(batch_size))
+        for i in torch.randperm(len(grouped), generator=gen).tolist():
+            yield grouped[i]
 
 
-def train_batches(data: Encoded, batch_size: int, seed: int) -> Iterator[dict[str, torch.Tensor]]:
+def train_batches(data: Encoded, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
     """Endless shuffled batches; the order is fixed by ``seed`` alone."""
-    for index in batch_indices(len(data), batch_size, seed):
-        yield data.batch(index)
+    lengths = data.attention_mask.sum(dim=1) if group_by_length else None
+    for index in batch_indices(len(data), batch_size, seed, lengths):
+        inputs = data.batch(index)
+        yield TrainBatch(inputs, len(index), int(inputs["attention_mask"].sum()))
 
 
 def eval_batches(data: Encoded, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:

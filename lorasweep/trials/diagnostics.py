@@ -217,32 +217,33 @@ class LoraDiagnostics:
         Raises:
             RuntimeError: when :meth:`before_step` was not called first.
         """
+        return resolve(self.after_step_squares())
+
+    @torch.no_grad()
+    def after_step_squares(self) -> torch.Tensor:
+        """Like :meth:`after_step`, but without waiting for the device: the summed squared signal
+        and drift as a 2-element float tensor where the factors live (:func:`resolve` turns it into
+        a :class:`StepDiagnostics` later, e.g. at the next report)."""
         if self._snapshot is None:
             raise RuntimeError("LoraDiagnostics.after_step() called without a matching before_step()")
         snapshot, self._snapshot = self._snapshot, None
 
-        # Accumulate per device, so that the only host syncs are one per device at the end.
-        totals: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        total: torch.Tensor | None = None
         for snap in snapshot:
             A_new, B_new = self._factors(snap.module)
             dtype = _compute_dtype(snap.A_old, snap.B_old)
             dA = A_new.detach().to(dtype) - snap.A_old.to(dtype)
             dB = B_new.detach().to(dtype) - snap.B_old.to(dtype)
             signal_sq, drift_sq = _gram_terms(snap.A_old, snap.B_old, dA, dB, snap.scaling)
-            device = signal_sq.device
-            if device in totals:
-                acc_signal, acc_drift = totals[device]
-                totals[device] = (acc_signal + signal_sq, acc_drift + drift_sq)
-            else:
-                totals[device] = (signal_sq, drift_sq)
+            both = torch.stack((signal_sq, drift_sq)).double()
+            total = both if total is None else total + both.to(total.device)
+        return total if total is not None else torch.zeros(2, dtype=torch.float64)
 
-        signal_total = 0.0
-        drift_total = 0.0
-        for acc_signal, acc_drift in totals.values():
-            both = torch.stack((acc_signal, acc_drift)).tolist()
-            signal_total += both[0]
-            drift_total += both[1]
-        return StepDiagnostics.from_squares(signal_total, drift_total)
+
+def resolve(squares: torch.Tensor) -> StepDiagnostics:
+    """A :class:`StepDiagnostics` from :meth:`LoraDiagnostics.after_step_squares` (one host sync)."""
+    signal_sq, drift_sq = squares.tolist()
+    return StepDiagnostics.from_squares(signal_sq, drift_sq)
 
 
 def every(step: int, cadence: int | None) -> bool:

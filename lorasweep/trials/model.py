@@ -8,6 +8,7 @@ paid again per trial. The cache key includes the seed, which fixes the new head'
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import importlib
 import json
@@ -21,6 +22,23 @@ from lorasweep.config import ModelConfig
 from lorasweep.errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
+
+
+class Head(enum.StrEnum):
+    """Which transformers auto class builds the model: a new classification head, or the LM head."""
+
+    SEQUENCE_CLASSIFICATION = "sequence_classification"
+    CAUSAL_LM = "causal_lm"
+
+    def auto_class(self) -> Any:
+        import transformers
+
+        if self is Head.CAUSAL_LM:
+            return transformers.AutoModelForCausalLM
+        return transformers.AutoModelForSequenceClassification
+
+    def config_kwargs(self, num_labels: int | None) -> dict[str, Any]:
+        return {"num_labels": num_labels} if self is Head.SEQUENCE_CLASSIFICATION else {}
 
 
 def quiet_transformers() -> None:
@@ -71,24 +89,27 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_base(name_or_path: str, config_json: str | None, num_labels: int, seed: int, trust_remote_code: bool) -> Any:
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+def _load_base(
+    name_or_path: str, config_json: str | None, head: Head, num_labels: int | None, seed: int, trust_remote_code: bool
+) -> Any:
+    from transformers import AutoConfig
 
     torch.manual_seed(seed)  # fixes the init of the new classification head (and all weights from a config)
+    auto = head.auto_class()
     if config_json is not None:
         raw = json.loads(config_json)
         model_type = raw.pop("model_type", None)
         if model_type is None:
-            raise ConfigError("model.config: needs a model_type (e.g. bert); add it")
-        cfg = AutoConfig.for_model(model_type, num_labels=num_labels, **raw)
-        model = AutoModelForSequenceClassification.from_config(cfg)
+            raise ConfigError("model.config: needs a model_type (e.g. bert or llama); add it")
+        cfg = AutoConfig.for_model(model_type, **head.config_kwargs(num_labels), **raw)
+        model = auto.from_config(cfg)
     else:
         path = resolve_model_path(name_or_path)
         try:
             # float32 master weights whatever the checkpoint's dtype: tiny AdamW steps (LR 2e-5)
             # would round away in bf16; autocast runs the matmuls in bf16 on a GPU.
-            model = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=num_labels, trust_remote_code=trust_remote_code, dtype=torch.float32
+            model = auto.from_pretrained(
+                path, **head.config_kwargs(num_labels), trust_remote_code=trust_remote_code, dtype=torch.float32
             )
         except (OSError, ValueError) as e:
             raise ConfigError(
@@ -98,14 +119,18 @@ def _load_base(name_or_path: str, config_json: str | None, num_labels: int, seed
     if model.config.pad_token_id is None:
         tok = load_tokenizer(name_or_path, trust_remote_code)
         model.config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    if head is Head.CAUSAL_LM:
+        # Training passes no KV cache (and lets packed rows' position_ids mask across examples);
+        # generation asks for one explicitly.
+        model.config.use_cache = False
     model.eval()
     return model
 
 
-def base_model(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
-    """A fresh, trainable copy of the (cached) base model for sequence classification, in
-    ``cfg.dtype``, with gradient checkpointing when ``cfg.gradient_checkpointing``."""
-    model = _fresh_base(cfg, num_labels, seed)
+def base_model(cfg: ModelConfig, num_labels: int | None, seed: int, head: Head = Head.SEQUENCE_CLASSIFICATION) -> Any:
+    """A fresh, trainable copy of the (cached) base model, in ``cfg.dtype``, with gradient
+    checkpointing when ``cfg.gradient_checkpointing``."""
+    model = _fresh_base(cfg, num_labels, seed, head)
     if cfg.dtype != "float32":
         model = model.to(getattr(torch, cfg.dtype))
     if cfg.gradient_checkpointing:
@@ -113,34 +138,35 @@ def base_model(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
     return model
 
 
-def _fresh_base(cfg: ModelConfig, num_labels: int, seed: int) -> Any:
+def _fresh_base(cfg: ModelConfig, num_labels: int | None, seed: int, head: Head) -> Any:
     config_json = None
     if cfg.config is not None:
         tok = load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
         config_json = json.dumps({"vocab_size": len(tok), **cfg.config}, sort_keys=True)
-    return copy.deepcopy(_load_base(cfg.name_or_path, config_json, num_labels, seed, cfg.trust_remote_code))
+    return copy.deepcopy(_load_base(cfg.name_or_path, config_json, head, num_labels, seed, cfg.trust_remote_code))
 
 
-def check_model(cfg: ModelConfig, num_labels: int) -> Any:
+def check_model(cfg: ModelConfig, num_labels: int | None, head: Head = Head.SEQUENCE_CLASSIFICATION) -> Any:
     """Fail fast, before any trial, on a model or tokenizer that cannot load; return the
     architecture built on PyTorch's meta device (no weights are loaded or allocated), so this
     costs the same for a 7B model as for a tiny one."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
+    kwargs = head.config_kwargs(num_labels)
     if cfg.config is not None:
         raw = dict(cfg.config)
         model_type = raw.pop("model_type", None)
         if model_type is None:
-            raise ConfigError("model.config: needs a model_type (e.g. bert); add it")
+            raise ConfigError("model.config: needs a model_type (e.g. bert or llama); add it")
         try:
-            config = AutoConfig.for_model(model_type, num_labels=num_labels, **raw)
+            config = AutoConfig.for_model(model_type, **kwargs, **raw)
         except ValueError as e:
             raise ConfigError(f"model.config: {str(e).splitlines()[0]}; fix model_type or the keys") from e
     else:
         path = resolve_model_path(cfg.name_or_path)
         try:
-            config = AutoConfig.from_pretrained(path, num_labels=num_labels, trust_remote_code=cfg.trust_remote_code)
+            config = AutoConfig.from_pretrained(path, **kwargs, trust_remote_code=cfg.trust_remote_code)
         except (OSError, ValueError) as e:
             raise ConfigError(
                 f"model.name_or_path '{cfg.name_or_path}': cannot load its config ({str(e).splitlines()[0]}); "
@@ -148,10 +174,11 @@ def check_model(cfg: ModelConfig, num_labels: int) -> Any:
             ) from e
     with torch.device("meta"):
         try:
-            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=cfg.trust_remote_code)
+            model = head.auto_class().from_config(config, trust_remote_code=cfg.trust_remote_code)
         except ValueError as e:
+            what = "a causal LM" if head is Head.CAUSAL_LM else "a model with a sequence-classification head"
             raise ConfigError(
-                f"model.name_or_path '{cfg.name_or_path}': {str(e).splitlines()[0]}; "
-                "lorasweep needs a model with a sequence-classification head"
+                f"model.name_or_path '{cfg.name_or_path}': {str(e).splitlines()[0]}; lorasweep needs {what} "
+                "for this task kind"
             ) from e
     return model

@@ -1,7 +1,8 @@
-"""Examples of a ``classification`` task, read with HF ``datasets`` from the hub (or its cache),
-a local folder laid out like a hub snapshot, or local JSONL / CSV / Parquet files.
+"""Examples of a ``classification`` or ``causal_lm_sft`` task, read with HF ``datasets`` from the
+hub (or its cache), a local folder laid out like a hub snapshot, or local JSONL / CSV / Parquet files.
 
-:func:`load_examples` returns the train and eval examples the task asks for: ``n_train`` from the
+:func:`load_examples` (texts and labels) and :func:`load_pairs` (prompts and completions) return
+the train and eval examples the task asks for: ``n_train`` from the
 train split and ``n_eval`` from the eval split (or held out from the train split), each drawn in
 an order fixed by the task's ``data_seed``. Column names, label names and ranges are checked here,
 so a wrong mapping fails before any trial with a message naming the field.
@@ -111,14 +112,13 @@ def _examples(split: Any, src: DataSource, num_labels: int, rows: list[int]) -> 
     return Examples(texts, labels, pairs)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached(task_json: str) -> tuple[Examples, Examples]:
+def _rows(task: TaskConfig, ds: Any) -> tuple[Any, list[int], Any, list[int]]:
+    """``(train split, train rows, eval split, eval rows)``: ``n_train`` and ``n_eval`` rows drawn
+    in an order fixed by ``data_seed``; eval rows come from ``eval_split`` or are held out of train."""
     import random
 
-    task = TaskConfig.model_validate_json(task_json)
     src = task.data
-    assert src is not None and task.num_labels is not None  # the schema requires both for this kind
-    ds = _load(src)
+    assert src is not None
     train = _split(ds, src.train_split, "train_split")
     rng = random.Random(task.data_seed)
     order = list(range(len(train)))
@@ -129,10 +129,7 @@ def _cached(task_json: str) -> tuple[Examples, Examples]:
                 f"task n_train + n_eval = {task.n_train + task.n_eval} but split '{src.train_split}' has "
                 f"{len(train)} rows; lower them or set data.eval_split"
             )
-        return (
-            _examples(train, src, task.num_labels, order[: task.n_train]),
-            _examples(train, src, task.num_labels, order[task.n_train : task.n_train + task.n_eval]),
-        )
+        return train, order[: task.n_train], train, order[task.n_train : task.n_train + task.n_eval]
     evaluation = _split(ds, src.eval_split, "eval_split")
     if task.n_train > len(train) or task.n_eval > len(evaluation):
         raise ConfigError(
@@ -141,12 +138,53 @@ def _cached(task_json: str) -> tuple[Examples, Examples]:
         )
     eval_order = list(range(len(evaluation)))
     rng.shuffle(eval_order)
+    return train, order[: task.n_train], evaluation, eval_order[: task.n_eval]
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(task_json: str) -> tuple[Examples, Examples]:
+    task = TaskConfig.model_validate_json(task_json)
+    src = task.data
+    assert src is not None and task.num_labels is not None  # the schema requires both for this kind
+    train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
     return (
-        _examples(train, src, task.num_labels, order[: task.n_train]),
-        _examples(evaluation, src, task.num_labels, eval_order[: task.n_eval]),
+        _examples(train, src, task.num_labels, train_rows),
+        _examples(evaluation, src, task.num_labels, eval_rows),
     )
 
 
 def load_examples(task: TaskConfig) -> tuple[Examples, Examples]:
-    """The task's ``(train, eval)`` examples (loaded once per process)."""
+    """A classification task's ``(train, eval)`` examples (loaded once per process)."""
     return _cached(task.model_dump_json())
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Prompt → completion examples of a causal_lm_sft task."""
+
+    prompts: list[str]
+    completions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+def _pairs(split: Any, src: DataSource, rows: list[int]) -> Pairs:
+    part = split.select(rows)
+    prompts = [str(t) for t in _column(part, src.columns.prompt, "prompt")]
+    completions = [str(t) for t in _column(part, src.columns.completion, "completion")]
+    return Pairs(prompts, completions)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_pairs(task_json: str) -> tuple[Pairs, Pairs]:
+    task = TaskConfig.model_validate_json(task_json)
+    src = task.data
+    assert src is not None  # the schema requires it for this kind
+    train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
+    return _pairs(train, src, train_rows), _pairs(evaluation, src, eval_rows)
+
+
+def load_pairs(task: TaskConfig) -> tuple[Pairs, Pairs]:
+    """A causal_lm_sft task's ``(train, eval)`` prompt/completion pairs (loaded once per process)."""
+    return _cached_pairs(task.model_dump_json())

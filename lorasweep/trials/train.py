@@ -19,7 +19,7 @@ from lorasweep.config import ExperimentConfig, LrDecay
 from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every
+from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
 from lorasweep.trials.workload import Workload, check_workload, prepare_workload
 
 
@@ -188,9 +188,16 @@ def run_trial(
     warmup = int(cfg.warmup_ratio * budget.max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
 
-    batches = work.train_batches(cfg.batch_size, seed)
+    batches = work.train_batches(cfg.batch_size, seed, cfg.group_by_length)
+    forward = torch.compile(model) if cfg.compile else model
     diagnostics = LoraDiagnostics(model) if cfg.diagnostics_every else None
-    measured: list[StepDiagnostics] = []
+    # On a GPU the inner loop never waits for the device: step losses and diagnostics stay device
+    # tensors until the next evaluation (a sync point anyway), where divergence is checked step by
+    # step (the diverged step is exact; the steps after it are wasted). On a CPU, where waiting
+    # costs nothing, every step is checked as it ends.
+    check_each_step = device.type != "cuda"
+    losses: list[torch.Tensor] = []
+    squares: list[torch.Tensor] = []
     reports: list[StepReport] = []
     examples = tokens = 0
     first_loss: float | None = None
@@ -198,8 +205,8 @@ def run_trial(
 
     def emit(step: int, metrics: dict[str, float], end: TrialEnd | None) -> StepReport:
         nonlocal loss_sum, loss_n
-        signal, drift, ratio = mean_diagnostics(measured)
-        measured.clear()
+        signal, drift, ratio = mean_diagnostics([resolve(sq) for sq in squares])
+        squares.clear()
         r = StepReport(
             step=step,
             metrics=metrics,
@@ -218,15 +225,31 @@ def run_trial(
         report(r)
         return r
 
+    def first_divergence(step: int) -> int | None:
+        """Bring the losses since the last check to the host; the first diverged step, if any."""
+        nonlocal first_loss, loss_sum, loss_n
+        values = torch.stack(losses).float().cpu().tolist() if losses else []
+        first_step = step - len(values) + 1
+        losses.clear()
+        for i, value in enumerate(values):
+            first_loss = value if first_loss is None else first_loss
+            if is_diverged(value, first_loss, cfg.divergence_factor):
+                return first_step + i
+            loss_sum, loss_n = loss_sum + value, loss_n + 1
+        return None
+
+    def diverged_at(step: int) -> TrialOutcome:
+        emit(step, dict.fromkeys(work.metric_names, math.nan), TrialEnd.DIVERGED)
+        return TrialOutcome(TrialEnd.DIVERGED, step, reports[-1].metrics, diverged_step=step, reports=reports)
+
     for step in range(1, budget.max_steps + 1):
-        batch = {k: v.to(device, non_blocking=True) for k, v in next(batches).items()}
+        batch = next(batches)
+        inputs = {k: v.to(device, non_blocking=True) for k, v in batch.inputs.items()}
         with autocast:
-            loss = model(**batch).loss
-        loss_value = float(loss.detach())
-        first_loss = loss_value if first_loss is None else first_loss
-        if is_diverged(loss_value, first_loss, cfg.divergence_factor):
-            emit(step, dict.fromkeys(work.metric_names, math.nan), TrialEnd.DIVERGED)
-            return TrialOutcome(TrialEnd.DIVERGED, step, reports[-1].metrics, diverged_step=step, reports=reports)
+            loss = forward(**inputs).loss
+        losses.append(loss.detach())
+        if (step == 1 or check_each_step) and (diverged := first_divergence(step)) is not None:
+            return diverged_at(diverged)
         loss.backward()
         if cfg.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -235,14 +258,15 @@ def run_trial(
             diagnostics.before_step()
         optimizer.step()
         if measure:
-            measured.append(diagnostics.after_step())
+            squares.append(diagnostics.after_step_squares())
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        examples += work.examples(batch)
-        tokens += work.tokens(batch)
-        loss_sum, loss_n = loss_sum + loss_value, loss_n + 1
+        examples += batch.examples
+        tokens += batch.tokens
 
         if step % budget.eval_every == 0 or step == budget.max_steps:
+            if (diverged := first_divergence(step)) is not None:
+                return diverged_at(diverged)
             metrics = work.evaluate(model, cfg.eval_batch_size, device, autocast)
             if not all(math.isfinite(v) for v in metrics.values()):  # e.g. eval loss overflowed
                 emit(step, metrics, TrialEnd.DIVERGED)

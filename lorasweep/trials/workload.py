@@ -6,7 +6,9 @@ specific parts live behind :class:`Workload`:
 - :class:`ClassificationWorkload` (``kind: generated`` or ``classification``): a transformers
   sequence-classification model and tokenized text (or text pairs), accuracy / macro F1 / eval loss;
 - :class:`RegressionWorkload` (``kind: synthetic_regression``): the ablation's pre-trained MLP
-  (:mod:`lorasweep.trials.synthetic`) and its shifted problem, eval loss (MSE).
+  (:mod:`lorasweep.trials.synthetic`) and its shifted problem, eval loss (MSE);
+- :class:`~lorasweep.trials.sft.CausalLmWorkload` (``kind: causal_lm_sft``): a causal LM trained on
+  prompt → completion pairs, eval loss / perplexity / exact match (:mod:`lorasweep.trials.sft`).
 
 :func:`prepare_workload` builds one (the expensive part: tokenizing, pre-training); trials reuse it.
 :func:`check_workload` is the cheap preflight that loads no weights.
@@ -27,8 +29,9 @@ from lorasweep.config import TASK_METRICS, ExperimentConfig, ModelConfig, TaskCo
 from lorasweep.errors import ConfigError
 from lorasweep.trials import data as task_data
 from lorasweep.trials import synthetic
-from lorasweep.trials.model import base_model, check_model, load_tokenizer
-from lorasweep.trials.sources import Examples, load_examples
+from lorasweep.trials.data import TrainBatch
+from lorasweep.trials.model import Head, base_model, check_model, load_tokenizer
+from lorasweep.trials.sources import Examples, load_examples, load_pairs
 
 Batch = dict[str, torch.Tensor]
 
@@ -74,23 +77,15 @@ class Workload(abc.ABC):
         return add_lora(model, model_cfg, rank, alpha, use_rslora, self.peft_task_type)
 
     @abc.abstractmethod
-    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
-        """Endless shuffled training batches; the order is fixed by ``seed``."""
+    def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
+        """Endless shuffled training batches; the order is fixed by ``seed`` (``group_by_length``:
+        batches of similar length, where lengths vary)."""
 
     @abc.abstractmethod
     def evaluate(
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
     ) -> dict[str, float]:
         """Every metric of :attr:`metric_names` on the eval split."""
-
-    @staticmethod
-    def examples(batch: Batch) -> int:
-        return int(batch["labels"].shape[0])
-
-    def tokens(self, batch: Batch) -> int:
-        """Non-padding tokens (inputs that are not text count one per example)."""
-        mask = batch.get("attention_mask")
-        return int(mask.sum()) if mask is not None else self.examples(batch)
 
 
 class ClassificationWorkload(Workload):
@@ -111,8 +106,8 @@ class ClassificationWorkload(Workload):
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
         return base_model(model_cfg, self.num_labels, seed)
 
-    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
-        return task_data.train_batches(self.train, batch_size, seed)
+    def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
+        return task_data.train_batches(self.train, batch_size, seed, group_by_length)
 
     @torch.no_grad()
     def evaluate(
@@ -154,10 +149,10 @@ class RegressionWorkload(Workload):
         model.train()
         return model
 
-    def train_batches(self, batch_size: int, seed: int) -> Iterator[Batch]:
-        x, y = self.data.train_x, self.data.train_y
+    def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
+        x, y = self.data.train_x, self.data.train_y  # fixed-size inputs: nothing to group
         for index in task_data.batch_indices(len(x), batch_size, seed):
-            yield {"inputs": x[index], "labels": y[index]}
+            yield TrainBatch({"inputs": x[index], "labels": y[index]}, len(index), len(index))
 
     @torch.no_grad()
     def evaluate(
@@ -187,7 +182,21 @@ def prepare_workload(task: TaskConfig, model_cfg: ModelConfig) -> Workload:
     """Build the task's data (and, for the synthetic task, its pre-trained base)."""
     if task.kind == TaskKind.SYNTHETIC_REGRESSION:
         return RegressionWorkload(task)
+    if task.kind == TaskKind.CAUSAL_LM_SFT:
+        from lorasweep.trials.sft import CausalLmWorkload
+
+        return CausalLmWorkload(task, model_cfg)
     return ClassificationWorkload(task, model_cfg)
+
+
+def check_task(task: TaskConfig) -> None:
+    """The task's own data (read, columns and labels checked) or generator params; no model."""
+    if task.kind == TaskKind.SYNTHETIC_REGRESSION:
+        synthetic.check_params(task.params, task.name)
+    elif task.kind == TaskKind.CAUSAL_LM_SFT:
+        load_pairs(task)
+    else:
+        classification_examples(task)
 
 
 def check_workload(exp: ExperimentConfig) -> None:
@@ -203,8 +212,16 @@ def check_workload(exp: ExperimentConfig) -> None:
         with torch.device("meta"):
             add_lora(synthetic.Mlp(p.in_features, p.width, p.depth), exp.model, exp.ranks[0], 1.0, False, None)
         return
-    classification_examples(task)
-    assert task.num_labels is not None
-    model = check_model(exp.model, task.num_labels)
+    if task.kind == TaskKind.CAUSAL_LM_SFT:
+        from lorasweep.trials.sft import check_sft
+
+        check_sft(task, exp.model)
+        model = check_model(exp.model, None, Head.CAUSAL_LM)
+        task_type = TaskType.CAUSAL_LM
+    else:
+        classification_examples(task)
+        assert task.num_labels is not None
+        model = check_model(exp.model, task.num_labels)
+        task_type = TaskType.SEQ_CLS
     with torch.device("meta"):
-        add_lora(model, exp.model, exp.ranks[0], 1.0, False, TaskType.SEQ_CLS)
+        add_lora(model, exp.model, exp.ranks[0], 1.0, False, task_type)
