@@ -11,15 +11,16 @@ import html
 import math
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lorasweep.analysis.law import REFERENCE_LAWS
 from lorasweep.dashboards.json_report import to_json
 from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law
-from lorasweep.dashboards.summary import ExperimentSummary
+from lorasweep.dashboards.summary import MAX_CURVES, ExperimentSummary
 from lorasweep.search.ablation import Arm
-from lorasweep.store import TrialState
+from lorasweep.store import TrialRecord, TrialState
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 SYMBOLS = {
@@ -31,6 +32,23 @@ SYMBOLS = {
 }
 
 
+#: Points drawn per learning curve at most (evenly spaced evaluations, the first and last kept).
+MAX_CURVE_POINTS = 100
+#: Above this many points a trace draws with WebGL (SVG gets slow to pan and hover).
+WEBGL_POINTS = 2000
+
+
+def thin(n: int, limit: int = MAX_CURVE_POINTS) -> range | list[int]:
+    """Indices of at most ``limit`` of ``n`` points, evenly spaced, the first and last kept."""
+    if n <= limit:
+        return range(n)
+    return sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+
+
+def _scatter(n_points: int) -> type[go.Scatter] | type[go.Scattergl]:
+    return go.Scattergl if n_points > WEBGL_POINTS else go.Scatter
+
+
 def figures(summary: ExperimentSummary) -> list[go.Figure]:
     metric = summary.metric
     cost = go.Figure()
@@ -38,46 +56,81 @@ def figures(summary: ExperimentSummary) -> list[go.Figure]:
         rows=1, cols=2, subplot_titles=(f"{metric} at last evaluation vs α", f"{metric} at last evaluation vs LR")
     )
     curves = go.Figure()
+    drawn: dict[str, tuple[int, int]] = {}  # space → (curves drawn, trials)
     for i, (name, s) in enumerate(summary.spaces.items()):
         color = COLORS[i % len(COLORS)]
-        xs = [c for c, v in s.best_so_far if v is not None]
-        ys = [v for c, v in s.best_so_far if v is not None]
-        cost.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", line_shape="hv", name=name, line={"color": color}))
-        for col, key in ((1, "alpha"), (2, "lr")):
-            shown = [t for t in s.trials if t.best_value is not None]
-            scatter.add_trace(
-                go.Scatter(
-                    x=[getattr(t, key) for t in shown],
-                    y=[t.final_value if t.final_value is not None else t.best_value for t in shown],
-                    mode="markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1,
-                    marker={"color": color, "symbol": [SYMBOLS[t.state] for t in shown], "size": 9},
-                    text=[
-                        f"{t.state.value} r={t.r} α={t.alpha:.3g} LR={t.lr:.3g} s·LR={t.effective_step:.3g}"
-                        for t in shown
-                    ],
-                ),
-                row=1,
-                col=col,
+        best = [(c, v) for c, v in s.best_so_far if v is not None]
+        cost.add_trace(
+            _scatter(len(best))(
+                x=np.array([c for c, _ in best], dtype=float),
+                y=np.array([v for _, v in best], dtype=float),
+                mode="lines+markers" if len(best) <= 500 else "lines",
+                line_shape="hv",
+                name=name,
+                line={"color": color},
             )
-        for j, t in enumerate(s.trials):
-            reps = [r for r in summary.reports.get(t.id, []) if r.value is not None and math.isfinite(r.value)]
-            if reps:
-                curves.add_trace(
-                    go.Scatter(
-                        x=[r.step for r in reps],
-                        y=[r.value for r in reps],
-                        mode="lines",
+        )
+        shown = [t for t in s.trials if t.best_value is not None]
+        by_state: dict[TrialState, list[TrialRecord]] = {}
+        for t in shown:
+            by_state.setdefault(t.state, []).append(t)
+        for col, key in ((1, "alpha"), (2, "lr")):
+            for j, (state, ts) in enumerate(by_state.items()):
+                scatter.add_trace(
+                    _scatter(len(shown))(
+                        x=np.array([getattr(t, key) for t in ts], dtype=float),
+                        y=np.array([t.final_value if t.final_value is not None else t.best_value for t in ts]),
+                        mode="markers",
                         name=name,
                         legendgroup=name,
-                        showlegend=j == 0,
-                        line={"color": color, "width": 1},
-                        opacity=0.6,
-                        text=f"{t.state.value} α={t.alpha:.3g} LR={t.lr:.3g}",
-                    )
+                        showlegend=col == 1 and j == 0,
+                        marker={"color": color, "symbol": SYMBOLS[state], "size": 9},
+                        text=np.array(
+                            [
+                                f"{t.state.value} r={t.r} α={t.alpha:.3g} LR={t.lr:.3g} s·LR={t.effective_step:.3g}"
+                                for t in ts
+                            ],
+                            dtype=object,  # plotly checks an array at once, a list item by item
+                        ),
+                    ),
+                    row=1,
+                    col=col,
                 )
+        # one trace per space: the curves one after another, a gap (NaN) between two
+        xs: list[float] = []
+        ys: list[float] = []
+        text: list[str] = []
+        n_drawn = 0
+        for t in s.drawn:
+            if (curve := summary.curves.get(t.id)) is None:
+                continue
+            pairs = zip(curve.steps, curve.values, strict=True)
+            points = [(x, y) for x, y in pairs if y is not None and math.isfinite(y)]
+            if not points:
+                continue
+            n_drawn += 1
+            label = f"{t.state.value} α={t.alpha:.3g} LR={t.lr:.3g}"
+            for k in thin(len(points)):
+                xs.append(points[k][0])
+                ys.append(points[k][1])
+            xs.append(math.nan)
+            ys.append(math.nan)
+            text += [label] * (len(xs) - len(text))
+        drawn[name] = (n_drawn, len(s.trials))
+        if xs:
+            curves.add_trace(
+                _scatter(len(xs))(
+                    x=np.array(xs[:-1]),
+                    y=np.array(ys[:-1]),
+                    text=np.array(text[:-1], dtype=object),
+                    mode="lines",
+                    name=name,
+                    legendgroup=name,
+                    line={"color": color, "width": 1},
+                    opacity=0.6,
+                    connectgaps=False,
+                )
+            )
     cost.update_layout(
         title=f"Best {metric} so far vs search cost", xaxis_title="cumulative device-seconds", yaxis_title=metric
     )
@@ -90,7 +143,13 @@ def figures(summary: ExperimentSummary) -> list[go.Figure]:
     scatter.update_layout(
         title="Each trial's last evaluation (● complete, ○ pruned at a rung, × diverged: last value before it)"
     )
-    curves.update_layout(title=f"Learning curves ({metric} vs step)", xaxis_title="step", yaxis_title=metric)
+    title = f"Learning curves ({metric} vs step)"
+    if any(len(s.drawn) < len(s.trials) for s in summary.spaces.values()):
+        title += (
+            f"<br><sup>{', '.join(f'{name}: {n:,} of {total:,}' for name, (n, total) in drawn.items())} trials drawn"
+            f" (the best {MAX_CURVES // 4} of a space and an even sample of the rest)</sup>"
+        )
+    curves.update_layout(title=title, xaxis_title="step", yaxis_title=metric)
     return [cost, scatter, curves, *science_figures(summary)]
 
 

@@ -22,7 +22,7 @@ from lorasweep.config import Direction
 from lorasweep.cost import reaches
 from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
 from lorasweep.search.ablation import Arm, arm_of, point_k
-from lorasweep.store import TrialRecord, TrialState
+from lorasweep.store import TrialCurve, TrialRecord, TrialState
 
 #: Trials per rank whose α are averaged into α*(r) (1: the best trial's α).
 ALPHA_STAR_TOP_K = 1
@@ -155,15 +155,7 @@ def landscape(summary: ExperimentSummary) -> Landscape | None:
 
 def drift_curves(summary: ExperimentSummary) -> dict[str, list[tuple[int, float]]]:
     """Per space: (step, mean drift ratio over its trials' reports at that step)."""
-    out: dict[str, list[tuple[int, float]]] = {}
-    for name, space in summary.spaces.items():
-        by_step: dict[int, list[float]] = {}
-        for t in space.trials:
-            for r in summary.reports.get(t.id, []):
-                if r.drift_ratio is not None and math.isfinite(r.drift_ratio):
-                    by_step.setdefault(r.step, []).append(r.drift_ratio)
-        out[name] = [(step, sum(v) / len(v)) for step, v in sorted(by_step.items())]
-    return out
+    return summary.drift
 
 
 @dataclass(frozen=True)
@@ -256,8 +248,8 @@ class Ablation:
         return stable
 
 
-def _mean_drift_ratio(reports: list[Any]) -> float | None:
-    ratios = [r.drift_ratio for r in reports if r.drift_ratio is not None and math.isfinite(r.drift_ratio)]
+def _mean_drift_ratio(curve: TrialCurve | None) -> float | None:
+    ratios = [r for r in curve.drift_ratios if r is not None and math.isfinite(r)] if curve is not None else []
     return sum(ratios) / len(ratios) if ratios else None
 
 
@@ -279,8 +271,11 @@ def ablation(summary: ExperimentSummary) -> Ablation | None:
     for arm in Arm:
         points = []
         for t in arms.get(arm, []):
-            reports = summary.reports.get(t.id, [])
-            reached = [r.step for r in reports if target is not None and reaches(r.value, target, summary.direction)]
+            curve = summary.curves.get(t.id)
+            reached = []
+            if curve is not None and target is not None:
+                pairs = zip(curve.steps, curve.values, strict=True)
+                reached = [step for step, v in pairs if reaches(v, target, summary.direction)]
             points.append(
                 AblationPoint(
                     k=point_k(abl, arm, t.alpha, t.lr),
@@ -290,7 +285,7 @@ def ablation(summary: ExperimentSummary) -> Ablation | None:
                     diverged=t.state == TrialState.DIVERGED,
                     diverged_step=t.diverged_step,
                     steps_to_target=min(reached) if reached else None,
-                    drift_ratio=_mean_drift_ratio(reports),
+                    drift_ratio=_mean_drift_ratio(curve),
                     state=t.state,
                 )
             )

@@ -7,6 +7,7 @@ A space's best value is the best *final* value among its COMPLETE trials (what O
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +15,9 @@ from lorasweep.config import Direction, ExperimentConfig
 from lorasweep.cost import best_so_far, cost_to_target, reaches, target_value
 from lorasweep.store import (
     ExperimentRecord,
-    ReportRecord,
     Storage,
     StudyRecord,
+    TrialCurve,
     TrialKind,
     TrialRecord,
     TrialState,
@@ -38,6 +39,8 @@ class SpaceSummary:
     trials: list[TrialRecord] = field(repr=False)
     #: (cumulative device-seconds, best final value so far) after each finished trial
     best_so_far: list[tuple[float, float | None]] = field(repr=False)
+    #: the trials whose learning curves reports draw: all, or a sample (see :func:`curve_trials`)
+    drawn: list[TrialRecord] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,36 @@ class ExperimentSummary:
     within: float
     target: float | None
     spaces: dict[str, SpaceSummary]
-    reports: dict[int, list[ReportRecord]] = field(repr=False)  # trial id → its reports
+    #: trial id → its evaluations (steps, values, drift ratios), for the trials whose curves the
+    #: reports draw (each space's ``drawn``) and the ablation's points; a trial that never reported has none
+    curves: dict[int, TrialCurve] = field(repr=False)
+    #: space → (step, mean drift ratio over its trials' reports at that step)
+    drift: dict[str, list[tuple[int, float]]] = field(default_factory=dict, repr=False)
     #: space → its seed re-runs (compare --seeds); not part of the search figures above
     seed_trials: dict[str, list[TrialRecord]] = field(default_factory=dict, repr=False)
     #: arm space (ablation_alpha, ablation_lr) → its points (lorasweep ablation)
     ablation_trials: dict[str, list[TrialRecord]] = field(default_factory=dict, repr=False)
     config: ExperimentConfig | None = field(default=None, repr=False)
+
+
+#: Learning curves drawn per space at most. Past this, reports draw the best quarter of a space's
+#: trials (by best value) and an even sample of the rest in trial order, and say so: 10,000 curves
+#: draw as one blot, and reading every report of every trial is most of a large report's time.
+MAX_CURVES = 200
+
+
+def curve_trials(trials: list[TrialRecord], direction: Direction, limit: int = MAX_CURVES) -> list[TrialRecord]:
+    """The trials whose learning curves are drawn: all of them up to ``limit``; past it the
+    ``limit // 4`` with the best best-values and an even sample of the rest, in trial order."""
+    if len(trials) <= limit:
+        return trials
+    scored = [t for t in trials if t.best_value is not None and math.isfinite(t.best_value)]
+    scored.sort(key=lambda t: t.best_value, reverse=direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+    best = {t.id for t in scored[: limit // 4]}
+    rest = [t for t in trials if t.id not in best]
+    k = limit - len(best)
+    sample = {rest[i * len(rest) // k].id for i in range(k)}
+    return [t for t in trials if t.id in best or t.id in sample]
 
 
 def best_trial(trials: list[TrialRecord], direction: Direction) -> TrialRecord | None:
@@ -85,9 +112,6 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     studies = storage.studies(experiment.id)
     every_trial = storage.trials(experiment.id)
     trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]
-    reports: dict[int, list[ReportRecord]] = {}
-    for r in storage.reports(experiment.id):
-        reports.setdefault(r.trial_id, []).append(r)
     config = ExperimentConfig.model_validate(experiment.config)
     direction, metric, within = config.metric.resolved_direction, config.metric.name.value, config.target.within
 
@@ -101,13 +125,21 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             other[t.kind].setdefault(space_of[t.study_id], []).append(t)
     if config.ablation is not None:  # the arms are not search spaces: no table rows of their own
         by_space = {k: v for k, v in by_space.items() if k not in other[TrialKind.ABLATION]}
-    space_trials = {name: [t for t in trials if t.study_id in {s.id for s in ss}] for name, ss in by_space.items()}
+    space_trials: dict[str, list[TrialRecord]] = {name: [] for name in by_space}
+    for t in trials:
+        if (name := space_of.get(t.study_id)) in space_trials:
+            space_trials[name].append(t)
     overall = direction.best(
         b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) and b.final_value is not None
     )
     target = target_value(overall, within, direction) if overall is not None else None
 
     spaces: dict[str, SpaceSummary] = {}
+    drift_totals: dict[str, dict[int, tuple[float, int]]] = {name: {} for name in by_space}
+    for study_id, step, total, n in storage.drift_totals(experiment.id):
+        if (per_step := drift_totals.get(space_of[study_id])) is not None:
+            sum_, count = per_step.get(step, (0.0, 0))
+            per_step[step] = (sum_ + total, count + n)
     for name, ss in by_space.items():
         ts = space_trials[name]
         best = best_trial(ts, direction)
@@ -129,7 +161,10 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             optuna_studies=[s.optuna_study_name for s in ss],
             trials=ts,
             best_so_far=best_so_far(finished, direction),
+            drawn=curve_trials(ts, direction),
         )
+    wanted = [t.id for s in spaces.values() for t in s.drawn]
+    wanted += [t.id for ts in other[TrialKind.ABLATION].values() for t in ts]
     return ExperimentSummary(
         experiment,
         metric,
@@ -137,7 +172,8 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
         within,
         target,
         spaces,
-        reports,
+        storage.curves(experiment.id, wanted),
+        {name: [(step, t / n) for step, (t, n) in sorted(d.items())] for name, d in drift_totals.items()},
         seed_trials=other[TrialKind.SEEDS],
         ablation_trials=other[TrialKind.ABLATION],
         config=config,

@@ -1,6 +1,14 @@
 """The database: lorasweep's tables next to Optuna's, behind an explicit :class:`Storage`."""
 
-from lorasweep.store.records import ExperimentRecord, ReportRecord, StudyRecord, TrialFinish, TrialRecord, TrialStart
+from lorasweep.store.records import (
+    ExperimentRecord,
+    ReportRecord,
+    StudyRecord,
+    TrialCurve,
+    TrialFinish,
+    TrialRecord,
+    TrialStart,
+)
 from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
 from lorasweep.store.storage import Storage, optuna_storage, safe_url
 
@@ -10,6 +18,7 @@ __all__ = [
     "ReportRecord",
     "Storage",
     "StudyRecord",
+    "TrialCurve",
     "TrialFinish",
     "TrialKind",
     "TrialRecord",

@@ -89,6 +89,20 @@ class ReportRecord:
 
 
 @dataclass(frozen=True)
+class TrialCurve:
+    """One trial's evaluations as columns, in step order: what the reports draw and average.
+
+    The light read of a trial's reports (:meth:`Storage.curves`); the full rows, metrics
+    included, come from :meth:`Storage.reports`. Values and drift ratios are None where the
+    report had none (a non-finite value, or no diagnostics)."""
+
+    trial_id: int
+    steps: tuple[int, ...]
+    values: tuple[float | None, ...]
+    drift_ratios: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
 class TrialStart:
     """What is known when a trial starts."""
 
