@@ -189,6 +189,8 @@ def run_trial(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.lr_decay, warmup, budget.max_steps))
 
     batches = work.train_batches(cfg.batch_size, seed, cfg.group_by_length)
+    # Dynamo treats module parameters as inputs: later trials in the same worker (same shapes)
+    # reuse the first trial's compiled code instead of compiling again.
     forward = torch.compile(model) if cfg.compile else model
     diagnostics = LoraDiagnostics(model) if cfg.diagnostics_every else None
     # On a GPU the inner loop never waits for the device: step losses and diagnostics stay device
