@@ -10,6 +10,6 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 bench=benchmarks/trial_throughput.py
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)" | tee -a "$OUT/gpu.txt"
-timeout 280 python3 $bench --preset qwen2-0.5b --packing --steps 100 --pairs 2 --share 2,4 --json "$OUT/packed.json" 2>&1 | tee "$OUT/packed.log"
-timeout 170 python3 $bench --preset qwen2-0.5b --packing --steps 100 --pairs 1 --compile --json "$OUT/compile.json" 2>&1 | tee "$OUT/compile.log"
-timeout 80 python3 $bench --preset qwen2-0.5b --steps 100 --pairs 1 --json "$OUT/grouped.json" 2>&1 | tee "$OUT/grouped.log"
+timeout 240 python3 $bench --preset qwen2-0.5b --packing --steps 100 --pairs 2 --share 2,4 --json "$OUT/packed.json" 2>&1 | tee "$OUT/packed.log"
+timeout 150 python3 $bench --preset qwen2-0.5b --packing --steps 100 --pairs 1 --compile --json "$OUT/compile.json" 2>&1 | tee "$OUT/compile.log"
+timeout 70 python3 $bench --preset qwen2-0.5b --steps 100 --pairs 1 --json "$OUT/grouped.json" 2>&1 | tee "$OUT/grouped.log"
