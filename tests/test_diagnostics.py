@@ -175,3 +175,31 @@ def test_every() -> None:
         every(1, -2)
     with pytest.raises(ValueError, match="step"):
         every(0, 5)
+
+
+def test_same_shaped_modules_are_measured_together_and_match_dense() -> None:
+    """Modules of equal shapes and scaling are stacked into one batched computation; the totals
+    still equal the per-module dense sums (a different alpha puts a module in its own group)."""
+    torch.manual_seed(0)
+    base = torch.nn.Sequential(*(torch.nn.Linear(8, 8) for _ in range(3)), torch.nn.Linear(8, 4))
+    config = peft.LoraConfig(
+        r=4, lora_alpha=8, alpha_pattern={"1": 32}, target_modules=["0", "1", "2", "3"], init_lora_weights=False
+    )
+    model = peft.get_peft_model(base, config)
+    diag = LoraDiagnostics(model)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 8, generator=gen), torch.randn(32, 4, generator=gen)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    old = _factors(model)
+    diag.before_step()
+    assert diag._snapshot is not None and len(diag._snapshot) == 3  # {0, 2}, {1} (other scaling), {3}
+    optimizer.step()
+    result = diag.after_step()
+    signal_sq = drift_sq = 0.0
+    for (A, B, s), (A_new, B_new, _) in zip(old, _factors(model), strict=True):
+        dA, dB = A_new - A, B_new - B
+        signal_sq += float(torch.linalg.matrix_norm(s * (dB @ A + B @ dA)) ** 2)
+        drift_sq += float(torch.linalg.matrix_norm(s * (dB @ dA)) ** 2)
+    assert result.signal == pytest.approx(math.sqrt(signal_sq), rel=1e-5)
+    assert result.drift == pytest.approx(math.sqrt(drift_sq), rel=1e-5)
