@@ -283,7 +283,7 @@ def report(
             best = direction.best(values)
             targets[space] = (best, target_value(best, within, direction))
     costs: dict[tuple[str, str], list[tuple[Cost, Cost]]] = {}
-    for r in runs:
+    for r in sorted(runs, key=lambda r: r.seed):  # the run order puts warm starts after their sources
         for space, (_, target) in targets.items():
             costs.setdefault((r.setting.label, space), []).append(run_costs(r.spaces[space], target, direction))
 
