@@ -146,7 +146,20 @@ def run_or_reuse(storage: Storage, exp: ExperimentConfig, name: str) -> tuple[st
         stored = {k: v for k, v in record.config.items() if k != "ray"}
         if record.status == ExperimentStatus.COMPLETE and stored == wanted:
             return candidate, True
+        why = (
+            record.status.value
+            if record.status != ExperimentStatus.COMPLETE
+            else "config differs: " + ", ".join(sorted(config_diff(stored, wanted))[:5])
+        )
+        print(f"  not reusing '{candidate}' from --db ({why})", flush=True)
     raise AssertionError("unreachable")
+
+
+def config_diff(a: Any, b: Any, path: str = "") -> list[str]:
+    """Dotted paths where two dumped configs differ (a key one side lacks counts as null)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in a.keys() | b.keys() for d in config_diff(a.get(k), b.get(k), f"{path}.{k}" if path else k)]
+    return [] if a == b else [path]
 
 
 @dataclass(frozen=True)
