@@ -24,6 +24,9 @@ Definitions:
   counts its whole budget, marked ``>`` (a lower bound).
 - per setting and space: the median cost over seeds (and each seed's), and its ratio to random's
   median. The best setting is the one whose worst ratio over the spaces is lowest.
+- when random search rarely reaches the target (its cost is then only a bound), its trials pooled
+  over seeds give a hit rate p, and the cost to a first hit is geometric in trials: the report
+  prints that estimate's median and mean, and each setting's median cost over that median.
 
     python benchmarks/search_cost.py --seeds 3 --trials 6 --max-steps 60   # the defaults
 
@@ -37,6 +40,7 @@ import argparse
 import datetime as dt
 import itertools
 import logging
+import math
 import os
 import platform
 import statistics
@@ -61,7 +65,7 @@ import optuna
 import ray
 
 from lorasweep.config import Direction, ExperimentConfig, load_experiment
-from lorasweep.cost import cost_to_target, target_value
+from lorasweep.cost import cost_to_target, reaches, target_value
 from lorasweep.dashboards.summary import SpaceSummary, summarize
 from lorasweep.search.runner import run_compare
 from lorasweep.store import ExperimentStatus, Storage, TrialState
@@ -214,6 +218,37 @@ def run_costs(s: SpaceSummary, target: float, direction: Direction) -> tuple[Cos
     return out[0], out[1]
 
 
+@dataclass(frozen=True)
+class HitRate:
+    """Random search's trials pooled over seeds: how many reached the target, and the cost to the
+    first hit that this rate implies. Random trials are independent draws, so the number of trials
+    to the first hit is geometric with p = hits / trials."""
+
+    hits: int
+    trials: int
+    seconds_per_trial: float
+
+    @property
+    def median_seconds(self) -> float | None:
+        p = self.hits / self.trials
+        if p == 0:
+            return None
+        return self.seconds_per_trial * (1.0 if p == 1 else max(1.0, math.log(0.5) / math.log1p(-p)))
+
+    @property
+    def mean_seconds(self) -> float | None:
+        return self.seconds_per_trial * self.trials / self.hits if self.hits else None
+
+
+def hit_rate(runs: list[Run], space: str, target: float, direction: Direction) -> HitRate:
+    """The pooled hit rate of the baseline's finished trials in ``space``; a trial counts as a hit
+    when it is complete and its final value reaches ``target``."""
+    trials = [t for r in runs if r.setting == BASELINE for t in r.spaces[space].trials if t.finished_at is not None]
+    hits = sum(t.state == TrialState.COMPLETE and reaches(t.final_value, target, direction) for t in trials)
+    spent = sum(t.device_seconds for t in trials)
+    return HitRate(hits, len(trials), spent / len(trials) if trials else 0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..n-1 per setting")
@@ -328,6 +363,19 @@ def report(
                 f"| {median(dev)} ({', '.join(map(str, dev))}) | {ratio.ratio()} "
                 f"| {median(steps)} ({', '.join(map(str, steps))}) | {step_ratio.ratio()} | {Cost(total)} |"
             )
+    for space, (_, target) in targets.items():
+        rate = hit_rate(runs, space, target, direction)
+        line = f"{BASELINE.label} on {space}, pooled over seeds: {rate.hits}/{rate.trials} trials reached the target"
+        if rate.median_seconds is not None and rate.mean_seconds is not None:
+            meds = {st.label: median([c[0] for c in costs[(st.label, space)]]) for st in SETTINGS if st != BASELINE}
+            others = ", ".join(
+                f"{label} {'' if m.reached else '>'}{m.value / rate.median_seconds:.2f}" for label, m in meds.items()
+            )
+            line += (
+                f"; cost to a first hit at that rate: median {rate.median_seconds:.0f} dev-s, mean "
+                f"{rate.mean_seconds:.0f} dev-s; each setting's median over that median: {others}"
+            )
+        print(line)
     sources = [r for r in runs if r.setting == WARM_SOURCE]
     if any(st.warm for st in SETTINGS) and sources:
         src = ", ".join(f"{p} {Cost(statistics.median(r.spaces[p].device_seconds for r in sources))}" for p in targets)
