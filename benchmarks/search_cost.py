@@ -230,9 +230,9 @@ class HitRate:
 
     @property
     def median_seconds(self) -> float | None:
-        p = self.hits / self.trials
-        if p == 0:
+        if not self.hits:
             return None
+        p = self.hits / self.trials
         return self.seconds_per_trial * (1.0 if p == 1 else max(1.0, math.log(0.5) / math.log1p(-p)))
 
     @property
