@@ -458,6 +458,12 @@ class TrainingConfig(StrictModel):
     divergence_factor: float = Field(
         10.0, gt=1.0, description="a loss above factor × the first loss (or NaN/inf) ends the trial as diverged"
     )
+    divergence_window_factor: float | None = Field(
+        2.0,
+        gt=1.0,
+        description="a mean loss between two evaluations above factor × the first loss ends the trial as "
+        "diverged (null: off); see lorasweep/trials/divergence.py",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     diagnostics_every: int = Field(5, ge=0, description="measure signal and drift every N optimizer steps (0: off)")
     group_by_length: bool = Field(

@@ -37,12 +37,71 @@ def test_a_tiny_lr_stays_at_chance() -> None:
     assert reports[-1].metrics["accuracy"] < 0.6
 
 
-def test_exploding_loss_ends_the_trial_as_diverged_with_its_step() -> None:
-    reports, outcome = _run(lr=3.0, alpha=4096.0, steps=200)
-    assert outcome.end == TrialEnd.DIVERGED
-    assert outcome.diverged_step is not None and outcome.diverged_step < 200
-    assert reports[-1].end == TrialEnd.DIVERGED and reports[-1].step == outcome.diverged_step
+def test_overflowing_update_ends_the_trial_as_diverged_at_step_two() -> None:
+    # Deterministic on every CPU: step 1 (B = 0) has a finite loss; its AdamW update moves every
+    # weight by ~LR = 1e30, so step 2's logits overflow float32 (or exceed 10x the first loss).
+    reports, outcome = _run(lr=1e30, alpha=4096.0, steps=200)
+    assert outcome.end == TrialEnd.DIVERGED and outcome.diverged_step == 2
+    assert reports[-1].end == TrialEnd.DIVERGED and reports[-1].step == 2
+    assert all(math.isnan(v) for v in reports[-1].metrics.values())
+
+
+class _LossScaled:
+    """The tiny workload, but training losses after step ``after`` are multiplied by ``factor``
+    (evaluation untouched): a loss blow-up that does not depend on rounding."""
+
+    def __init__(self, work: object, after: int, factor: float) -> None:
+        self._work, self.after, self.factor = work, after, factor
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._work, name)
+
+    def with_lora(self, *args: object) -> torch.nn.Module:
+        model = self._work.with_lora(*args)
+        calls = [0]
+
+        def scale(module: torch.nn.Module, _args: object, output: object) -> object:
+            if module.training:
+                calls[0] += 1
+                if calls[0] > self.after:
+                    output.loss = output.loss * self.factor
+            return output
+
+        model.register_forward_hook(scale)
+        return model
+
+
+@pytest.mark.parametrize("window_factor", [2.0, None])
+def test_a_window_of_blown_up_loss_is_diverged_at_its_evaluation(window_factor: float | None) -> None:
+    from lorasweep.trials.workload import prepare_workload
+
+    exp = load_experiment(
+        TINY, {"budget.max_steps": 40, "budget.eval_every": 10, "training.divergence_window_factor": window_factor}
+    )
+    # LR 1e-6 leaves the loss at its initial level, so steps 11-20 sit near 4x the first loss: above
+    # the window rule's 2x, below the step rule's 10x (a margin of 2x on both sides).
+    work = _LossScaled(prepare_workload(exp.task, exp.model), after=10, factor=4.0)
+    reports: list[StepReport] = []
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-6), 0, reports.append, work)
+    if window_factor is None:  # the rule turned off: the same run completes
+        assert outcome.end == TrialEnd.COMPLETE and [r.step for r in reports] == [10, 20, 30, 40]
+        return
+    assert outcome.end == TrialEnd.DIVERGED and outcome.diverged_step == 20
+    assert [r.step for r in reports] == [10, 20] and reports[0].end is None
+    assert reports[-1].train_loss > 2 * reports[0].train_loss
     assert math.isnan(reports[-1].metrics["accuracy"])
+
+
+def test_divergence_rule() -> None:
+    from lorasweep.trials.divergence import DivergenceRule
+
+    rule = DivergenceRule(step_factor=10.0, window_factor=2.0)
+    assert rule.step_diverged(math.nan, 1.0) and rule.step_diverged(math.inf, 1.0)
+    assert rule.step_diverged(10.5, 1.0) and not rule.step_diverged(9.5, 1.0)
+    assert rule.window_diverged(2.5, 1.0) and not rule.window_diverged(1.5, 1.0)
+    assert rule.window_diverged(math.nan, 1.0)
+    assert not DivergenceRule(10.0, None).window_diverged(100.0, 1.0)
+    assert rule.step_diverged(1e-6, 0.0)  # a first loss of 0 is floored, not a division by zero
 
 
 def test_seed_fixes_data_order_and_lora_init() -> None:

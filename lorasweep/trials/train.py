@@ -20,6 +20,7 @@ from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
 from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
+from lorasweep.trials.divergence import DivergenceRule
 from lorasweep.trials.workload import Workload, check_workload, prepare_workload
 
 
@@ -145,11 +146,6 @@ def mean_diagnostics(measured: list[StepDiagnostics]) -> tuple[float, float, flo
     )
 
 
-def is_diverged(loss: float, first_loss: float, factor: float) -> bool:
-    """NaN/inf, or a loss above ``factor`` × the first step's loss."""
-    return not math.isfinite(loss) or loss > factor * max(first_loss, 1e-8)
-
-
 def check_setup(exp: ExperimentConfig) -> None:
     """What every trial would trip over, checked once before the search (no weights loaded)."""
     check_workload(exp)
@@ -198,6 +194,7 @@ def run_trial(
     # step (the diverged step is exact; the steps after it are wasted). On a CPU, where waiting
     # costs nothing, every step is checked as it ends.
     check_each_step = device.type != "cuda"
+    rule = DivergenceRule(cfg.divergence_factor, cfg.divergence_window_factor)
     losses: list[torch.Tensor] = []
     squares: list[torch.Tensor] = []
     reports: list[StepReport] = []
@@ -235,7 +232,7 @@ def run_trial(
         losses.clear()
         for i, value in enumerate(values):
             first_loss = value if first_loss is None else first_loss
-            if is_diverged(value, first_loss, cfg.divergence_factor):
+            if rule.step_diverged(value, first_loss):
                 return first_step + i
             loss_sum, loss_n = loss_sum + value, loss_n + 1
         return None
@@ -269,6 +266,8 @@ def run_trial(
         if step % budget.eval_every == 0 or step == budget.max_steps:
             if (diverged := first_divergence(step)) is not None:
                 return diverged_at(diverged)
+            if loss_n and first_loss is not None and rule.window_diverged(loss_sum / loss_n, first_loss):
+                return diverged_at(step)
             metrics = work.evaluate(model, cfg.eval_batch_size, device, autocast)
             if not all(math.isfinite(v) for v in metrics.values()):  # e.g. eval loss overflowed
                 emit(step, metrics, TrialEnd.DIVERGED)
