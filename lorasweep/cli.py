@@ -252,9 +252,9 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
 
 def _searched(space: str) -> set[str]:
     """The parameters a space (name or path) searches."""
-    from lorasweep.search.spaces import distributions, load_space
+    from lorasweep.search.spaces import load_space, searched
 
-    return set(distributions(load_space(space)))
+    return set(searched(load_space(space)))
 
 
 def _ranks(text: str) -> list[int]:
@@ -556,12 +556,12 @@ def spaces() -> None:
 @spaces.command("list")
 def spaces_list() -> None:
     """List the built-in spaces."""
-    from lorasweep.search.spaces import builtin_space_names, distributions, load_space
+    from lorasweep.search.spaces import builtin_space_names, load_space, searched
 
     for name in builtin_space_names():
         space = load_space(name)
-        searched = ", ".join(distributions(space)) or "nothing"
-        click.echo(f"{name:<20} searches {searched:<7} {space.description}")
+        names = ", ".join(searched(space)) or "nothing"
+        click.echo(f"{name:<20} searches {names:<7} {space.description}")
 
 
 @spaces.command("show")
@@ -584,10 +584,11 @@ def _echo_yaml(model: Any) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def spaces_validate(path: Path) -> None:
     """Check a space YAML file; print what it searches."""
-    from lorasweep.search.spaces import distributions, load_space
+    from lorasweep.search.spaces import load_space, searched
 
     space = load_space(_existing(path, "space"))
-    click.echo(f"ok: space {space.name} searches {', '.join(distributions(space))}")
+    matched = f" ({space.matched} matched to the experiment's effective_step)" if space.matched else ""
+    click.echo(f"ok: space {space.name} searches {', '.join(searched(space))}{matched}")
 
 
 def _existing(path: Path, kind: str) -> Path:
@@ -652,11 +653,12 @@ def tasks_validate(path: Path) -> None:
 def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
     """Run one trial without Ray and print its reports as JSON lines."""
     from lorasweep.config import load_experiment
-    from lorasweep.search.spaces import distributions, load_space, resolve
+    from lorasweep.search.spaces import at_rank, distributions, load_space, resolve
     from lorasweep.trials.train import run_trial
 
     exp = load_experiment(config)
-    sp = load_space(space)
+    rank = rank or exp.ranks[0]
+    sp = at_rank(load_space(space), rank, exp.effective_step)
     try:
         sampled = json.loads(params)
     except json.JSONDecodeError as e:
@@ -670,7 +672,7 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
             raise ConfigError(f"--params {key}={value!r} is outside space {sp.name}'s range [{dist.low}, {dist.high}]")
     if not verbose:
         _quiet()
-    lora = resolve(sp, sampled, rank or exp.ranks[0])
+    lora = resolve(sp, sampled, rank)
     click.echo(json.dumps({"lora": lora.as_dict()}))
     outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(_json_line(r.as_dict())))
     click.echo(_json_line({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))

@@ -58,6 +58,11 @@ class FloatRange(StrictModel):
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 
+#: A searched parameter whose range is derived, per rank, from the experiment's ``effective_step``
+#: range (see :func:`lorasweep.search.spaces.at_rank`): every such space covers the same s·LR.
+MATCHED = "matched"
+Matched = Literal["matched"]
+
 
 def _non_default(model: BaseModel) -> list[str]:
     """The fields of ``model`` that differ from their defaults (whether given or round-tripped)."""
@@ -107,14 +112,19 @@ class SqrtRankAlpha(StrictModel):
     """The square-root law ``α = c · √r``; ``c`` is fixed or searched."""
 
     rule: Literal["sqrt_rank"]
-    c: PositiveFloat | FloatRange = Field(description="c in α = c·√r: a number or {low, high, log}")
+    c: PositiveFloat | FloatRange | Matched = Field(
+        description="c in α = c·√r: a number, {low, high, log}, or matched (the range that covers the experiment's "
+        "effective_step at each rank)"
+    )
 
 
 class SearchedAlpha(StrictModel):
     """α searched directly, independent of the rank."""
 
     rule: Literal["search"]
-    range: FloatRange = Field(description="α range")
+    range: FloatRange | Matched = Field(
+        description="α range: {low, high, log}, or matched (covers the experiment's effective_step at each rank)"
+    )
 
 
 AlphaRule = Annotated[RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedAlpha, Field(discriminator="rule")]
@@ -125,25 +135,45 @@ class SpaceConfig(StrictModel):
 
     name: Name = Field(min_length=1, max_length=48, description="the space's name, shown in reports")
     description: str = ""
-    lr: PositiveFloat | FloatRange = Field(description="learning rate: a number or {low, high, log}")
+    lr: PositiveFloat | FloatRange | Matched = Field(
+        description="learning rate: a number, {low, high, log}, or matched (the range that covers the experiment's "
+        "effective_step at each rank)"
+    )
     alpha: AlphaRule
     use_rslora: bool = Field(False, description="scale by α/√r instead of α/r")
     loraplus_lr_ratio: PositiveFloat | FloatRange | None = Field(
         None, description="LoRA+: B matrices train at this ratio × LR (PEFT's LoRA+ optimizer); a number or a range"
     )
 
+    @property
+    def step_fields(self) -> dict[str, PositiveFloat | FloatRange | str]:
+        """The fields that set the effective step s·LR: ``lr`` and the α rule's ``c`` or ``range``."""
+        out: dict[str, PositiveFloat | FloatRange | str] = {"lr": self.lr}
+        if isinstance(self.alpha, SqrtRankAlpha):
+            out["alpha.c"] = self.alpha.c
+        elif isinstance(self.alpha, SearchedAlpha):
+            out["alpha.range"] = self.alpha.range
+        return out
+
+    @property
+    def matched(self) -> str | None:
+        """The field whose range is matched to the experiment's effective step, if any."""
+        return next((k for k, v in self.step_fields.items() if v == MATCHED), None)
+
     @model_validator(mode="after")
     def _searches_something(self) -> SpaceConfig:
-        rule = self.alpha
-        searched = (
-            isinstance(self.lr, FloatRange)
-            or isinstance(self.loraplus_lr_ratio, FloatRange)
-            or isinstance(rule, SearchedAlpha)
-            or (isinstance(rule, SqrtRankAlpha) and isinstance(rule.c, FloatRange))
-        )
-        if not searched:
+        fields = self.step_fields
+        searched = [k for k, v in fields.items() if v == MATCHED or isinstance(v, FloatRange)]
+        if not searched and not isinstance(self.loraplus_lr_ratio, FloatRange):
             raise ValueError(
-                f"space {self.name} searches nothing; give lr, alpha.c or alpha.range a {{low, high}} range"
+                f"space {self.name} searches nothing; give lr, alpha.c or alpha.range a {{low, high}} range "
+                "or 'matched'"
+            )
+        matched = [k for k, v in fields.items() if v == MATCHED]
+        if matched and len(searched) > 1:
+            raise ValueError(
+                f"space {self.name}: {matched[0]} is matched to the experiment's effective step, so it must be the "
+                f"only one of {', '.join(fields)} searched; fix the others to a number"
             )
         return self
 
@@ -453,7 +483,10 @@ class TrainingConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0.0)
     max_grad_norm: float | None = Field(None, gt=0)
     head_lr: float | None = Field(
-        None, gt=0, description="LR of the new task head (trained in full); default: the trial's LR"
+        1e-3,
+        gt=0,
+        description="LR of the new task head (trained in full), the same in every space so that spaces differ only "
+        "in what they search; null: the trial's LR (then the head's LR differs between spaces, and reports warn)",
     )
     divergence_factor: float = Field(
         10.0, gt=1.0, description="a loss above factor × the first loss (or NaN/inf) ends the trial as diverged"
@@ -574,6 +607,12 @@ class ExperimentConfig(StrictModel):
     metric: MetricConfig = Field(default_factory=MetricConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
+    effective_step: FloatRange | None = Field(
+        default_factory=lambda: FloatRange(low=2e-6, high=2e-2),
+        description="the range of s·LR (LoRA scaling × LR) every space searches: a space's 'matched' range is "
+        "derived from it per rank, so all spaces cover the same effective steps (equal budget includes equal "
+        "coverage); default 2e-6..2e-2, what LR 1e-6..1e-2 covers at α = 2r",
+    )
     ablation: AblationConfig | None = Field(None, description="settings of `lorasweep ablation`")
     warm_start: WarmStartConfig | None = Field(None, description="seed the studies with an earlier experiment's best")
 
@@ -596,6 +635,11 @@ class ExperimentConfig(StrictModel):
     def _checks_across_fields(self) -> ExperimentConfig:
         if not self.spaces and self.ablation is None:
             raise ValueError("spaces is empty; list at least one space, e.g. spaces: [lr_only, lora_alpha]")
+        if self.effective_step is None and (matched := [s.name for s in self.spaces if s.matched]):
+            raise ValueError(
+                f"spaces {', '.join(matched)} match their range to effective_step, which is null; set "
+                "effective_step: {low, high} or give those spaces explicit ranges"
+            )
         synthetic = self.task.kind == TaskKind.SYNTHETIC_REGRESSION
         if synthetic != (self.model.name_or_path == BUILTIN_MLP):
             if synthetic:

@@ -18,6 +18,11 @@ def lora_scaling(alpha: float, rank: int, use_rslora: bool = False) -> float:
     return alpha / math.sqrt(rank) if use_rslora else alpha / rank
 
 
+def alpha_for_scaling(scaling: float, rank: int, use_rslora: bool = False) -> float:
+    """Inverse of :func:`lora_scaling`: the α that gives scaling ``s`` at ``rank``."""
+    return scaling / lora_scaling(1.0, rank, use_rslora)
+
+
 def alpha_from_c(c: float, rank: int) -> float:
     """The square-root law ``α = c · √r``."""
     return c * math.sqrt(rank)

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from lorasweep.config import Direction, load_experiment
+from lorasweep.config import Direction, FloatRange, SqrtRankAlpha, load_experiment
 from lorasweep.search.spaces import load_space
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
 
@@ -20,7 +20,10 @@ from conftest import TINY, run_cli
 def _store_law(url: str, c: float, ranks: list[int], task: str = "tiny_sentiment") -> None:
     """Studies of lora_alpha at ``ranks`` whose best trial has α = c·√r (a worse one beside it)."""
     exp = load_experiment(TINY, {"task.name": task})
-    space = load_space("lora_alpha")
+    # as a study stores it: concrete ranges (here c in 1..1024, as searched before ranges were matched)
+    space = load_space("lora_alpha").model_copy(
+        update={"alpha": SqrtRankAlpha(rule="sqrt_rank", c=FloatRange(low=1.0, high=1024.0))}
+    )
     with Storage.open(url, create=True) as st:
         st.upgrade()
         record = st.create_experiment(f"law-{task}", "", exp.model_dump(mode="json"))

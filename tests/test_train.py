@@ -15,7 +15,8 @@ TINY = Path(__file__).parent / "data" / "tiny.yaml"
 
 
 def _run(lr: float, alpha: float = 8.0, steps: int = 200, seed: int = 0) -> tuple[list[StepReport], object]:
-    exp = load_experiment(TINY, {"budget.max_steps": steps, "budget.eval_every": steps // 4})
+    # head_lr null: the new head trains at the trial's LR too, so the LR alone decides what is learned
+    exp = load_experiment(TINY, {"budget.max_steps": steps, "budget.eval_every": steps // 4, "training.head_lr": None})
     reports: list[StepReport] = []
     outcome = run_trial(exp, LoraParams(rank=4, alpha=alpha, lr=lr), seed, reports.append)
     return reports, outcome
@@ -75,10 +76,9 @@ class _LossScaled:
 def test_a_window_of_blown_up_loss_is_diverged_at_its_evaluation(window_factor: float | None) -> None:
     from lorasweep.trials.workload import prepare_workload
 
-    exp = load_experiment(
-        TINY, {"budget.max_steps": 40, "budget.eval_every": 10, "training.divergence_window_factor": window_factor}
-    )
-    # LR 1e-6 leaves the loss at its initial level, so steps 11-20 sit near 4x the first loss: above
+    overrides = {"budget.max_steps": 40, "budget.eval_every": 10, "training.head_lr": None}
+    exp = load_experiment(TINY, {**overrides, "training.divergence_window_factor": window_factor})
+    # LR 1e-6 (head included) leaves the loss at its initial level, so steps 11-20 sit near 4x the first loss: above
     # the window rule's 2x, below the step rule's 10x (a margin of 2x on both sides).
     work = _LossScaled(prepare_workload(exp.task, exp.model), after=10, factor=4.0)
     reports: list[StepReport] = []
@@ -177,9 +177,9 @@ def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | 
 
 
 def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
-    from lorasweep.search.spaces import distributions, load_space, resolve
+    from lorasweep.search.spaces import at_rank, distributions, load_space, resolve
 
-    space = load_space("loraplus")
+    space = at_rank(load_space("loraplus"), 4, load_experiment(TINY).effective_step)
     assert set(distributions(space)) == {"lr", "loraplus_lr_ratio"}
     lora = resolve(space, {"lr": 1e-3, "loraplus_lr_ratio": 8.0}, 4)
     assert lora.loraplus_lr_ratio == 8.0 and lora.alpha == 8
@@ -202,7 +202,15 @@ def test_bf16_base_keeps_float32_lora_weights_and_trains() -> None:
 
 def test_gradient_checkpointing_gives_the_same_training() -> None:
     plain, _ = _run(3e-3, steps=20)
-    exp = load_experiment(TINY, {"model.gradient_checkpointing": True, "budget.max_steps": 20, "budget.eval_every": 5})
+    exp = load_experiment(
+        TINY,
+        {
+            "model.gradient_checkpointing": True,
+            "budget.max_steps": 20,
+            "budget.eval_every": 5,
+            "training.head_lr": None,
+        },
+    )
     checkpointed: list[StepReport] = []
     run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), 0, checkpointed.append)
     assert [r.train_loss for r in checkpointed] == pytest.approx([r.train_loss for r in plain], rel=1e-4)

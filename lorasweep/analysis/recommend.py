@@ -17,7 +17,7 @@ from typing import Any
 from lorasweep.analysis.law import LawFit, fit_power_law
 from lorasweep.config import ExperimentConfig, SpaceConfig
 from lorasweep.search.ablation import arm_of
-from lorasweep.search.spaces import alpha_at_edge, distributions
+from lorasweep.search.spaces import alpha_at_edge, searched
 from lorasweep.store import Storage, TrialKind, TrialState
 
 
@@ -61,7 +61,7 @@ def _alpha_space(space_config: dict[str, Any]) -> SpaceConfig | None:
         space = SpaceConfig.model_validate(space_config)
     except ValueError:
         return None
-    return space if {"c", "alpha"} & set(distributions(space)) else None
+    return space if {"c", "alpha"} & set(searched(space)) and space.matched is None else None
 
 
 def sources(storage: Storage, task: str | None = None) -> list[Source]:

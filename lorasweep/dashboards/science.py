@@ -85,13 +85,15 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
 def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:
     """Ranks whose α* lies at the edge of the searched range: there the optimum may lie outside
     it, and the law reflects the range rather than the task."""
-    from lorasweep.search.spaces import alpha_at_edge
+    from lorasweep.search.spaces import alpha_at_edge, at_rank
 
     config = summary.config
     spaces = {s.name: s for s in config.spaces} if config is not None else {}
-    if space.name not in spaces:
+    if config is None or space.name not in spaces:
         return []
-    return [r for r, a in alpha_star.items() if alpha_at_edge(spaces[space.name], r, a)]
+    return [
+        r for r, a in alpha_star.items() if alpha_at_edge(at_rank(spaces[space.name], r, config.effective_step), r, a)
+    ]
 
 
 @dataclass(frozen=True)

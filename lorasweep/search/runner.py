@@ -22,7 +22,7 @@ from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.samplers import make_sampler
 from lorasweep.search.schedulers import make_scheduler
-from lorasweep.search.spaces import distributions
+from lorasweep.search.spaces import at_rank, distributions
 from lorasweep.search.tune import ProgressCallback, StoreCallback, StudySearch
 from lorasweep.store import (
     ExperimentRecord,
@@ -94,7 +94,12 @@ def ablation_plans(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
 
 
 def plan(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
-    return [StudyPlan(s, r, optuna_study_name(name, s.name, r)) for r in exp.ranks for s in exp.spaces]
+    """One study per (space, rank), each space as searched at its rank (matched ranges made explicit)."""
+    return [
+        StudyPlan(at_rank(s, r, exp.effective_step), r, optuna_study_name(name, s.name, r))
+        for r in exp.ranks
+        for s in exp.spaces
+    ]
 
 
 class Progress:
