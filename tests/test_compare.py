@@ -80,9 +80,10 @@ def test_json_summary_equals_what_optuna_reads_back(tiny_db: tuple[str, Path]) -
         assert optuna.trial.TrialState.RUNNING not in states
         if space["n_complete"]:
             assert space["best_value"] == pytest.approx(study.best_value)
-            assert space["best_params"][next(iter(study.best_params))] == pytest.approx(
-                next(iter(study.best_params.values()))
-            )
+            # ties on the best value (accuracy moves in steps of 1/128) make any of them Optuna's best_params
+            key = next(iter(study.best_params))
+            tied = [t.params[key] for t in study.trials if t.value is not None and t.value == study.best_value]
+            assert any(space["best_params"][key] == pytest.approx(v) for v in tied)
         assert space["wall_seconds"] > space["device_seconds"] > 0  # orchestration comes on top
         with Storage.open(url) as st:
             exp = st.experiment("tiny")
@@ -199,4 +200,6 @@ def test_every_trial_agrees_with_its_optuna_trial(tiny_db: tuple[str, Path]) -> 
             assert values[step] == pytest.approx(value)
         if t.state == TrialState.PRUNED:
             assert ot.intermediate_values[t.steps] == pytest.approx(t.final_value)  # the rung value
-    assert TrialState.PRUNED in seen_states  # ASHA stopped something: the pruned path was exercised
+    assert seen_states <= set(expected_state)
+    # whether ASHA stops a trial here rides on trained accuracies (1/128 apart), so the pruned path is
+    # checked with scripted values in tests/test_search_faults.py::test_asha_stops_trials_below_the_rung...

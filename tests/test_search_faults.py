@@ -25,7 +25,9 @@ def storage(tmp_path: Path) -> Storage:
 
 
 def test_exploding_trials_are_diverged_with_their_step_and_fail_in_optuna(storage: Storage) -> None:
-    explode = {"name": "explode", "lr": {"low": 2.0, "high": 4.0}, "alpha": {"rule": "fixed", "value": 4096.0}}
+    # LR 1e29..1e30: step 1's AdamW update moves every weight by ~LR, so step 2 overflows on every CPU
+    # (a merely large LR diverges or not depending on rounding: see lorasweep/trials/divergence.py)
+    explode = {"name": "explode", "lr": {"low": 1e29, "high": 1e30}, "alpha": {"rule": "fixed", "value": 4096.0}}
     sane = {"use": "lr_only"}
     exp = load_experiment(
         TINY, {"spaces": [explode, sane], "budget.trials": 2, "budget.max_steps": 40, "budget.eval_every": 10}
@@ -37,11 +39,50 @@ def test_exploding_trials_are_diverged_with_their_step_and_fail_in_optuna(storag
     assert len(exploded) == 2
     for t in exploded:
         assert t.state == TrialState.DIVERGED
-        assert t.diverged_step is not None and 1 <= t.diverged_step < 40
+        assert t.diverged_step == 2
         assert t.steps == t.diverged_step and t.final_value is None
     assert all(t.state != TrialState.DIVERGED for t in trials if t.study_id == studies["lr_only"].id)
     study = optuna.load_study(study_name="faults/explode/r4", storage=storage.url)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+
+
+def scripted_values(config: dict[str, Any], **kwargs: Any) -> None:
+    """The real Ray adapter and store, but the trial's values are scripted instead of trained:
+    Optuna trial 0 reports 0.9, every later trial 0.1 (so ASHA's rung at step 10 must stop them)."""
+    import math
+
+    import lorasweep.trials.trainable as adapter
+    from lorasweep.trials.train import StepReport, TrialEnd, TrialOutcome
+
+    def run_trial(exp, lora, seed, report, workload=None, checkpoint=None):  # type: ignore[no-untyped-def]
+        value = 0.9 if config[OPTUNA_NUMBER] == 0 else 0.1
+        steps = range(exp.budget.eval_every, exp.budget.max_steps + 1, exp.budget.eval_every)
+        reports = []
+        for step in steps:
+            end = TrialEnd.COMPLETE if step == exp.budget.max_steps else None
+            metrics = {"accuracy": value, "f1": value, "eval_loss": 1 - value}
+            reports.append(StepReport(step, metrics, math.nan, lora.lr, step * 16, step * 160, step * 0.01, end))
+            report(reports[-1])
+        return TrialOutcome(TrialEnd.COMPLETE, exp.budget.max_steps, reports[-1].metrics, reports=reports)
+
+    real, adapter.run_trial = adapter.run_trial, run_trial
+    try:
+        lorasweep_trainable(config, **kwargs)
+    finally:  # a reused worker process runs the real trial again
+        adapter.run_trial = real
+
+
+def test_asha_stops_trials_below_the_rung_and_both_stores_say_pruned(storage: Storage) -> None:
+    exp = load_experiment(TINY, {"spaces": ["lr_only"], "budget.trials": 4, "budget.max_steps": 20})
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Ray workers cannot import tests/
+    record = run_compare(exp, storage, "asha", trainable=scripted_values)
+    trials = sorted(storage.trials(record.id), key=lambda t: t.optuna_number)
+    assert trials[0].state == TrialState.COMPLETE and trials[0].final_value == 0.9
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert pruned and all(t.steps == 10 and t.final_value == 0.1 for t in pruned)  # stopped at the rung
+    study = optuna.load_study(study_name="asha/lr_only/r4", storage=storage.url)
+    by_number = {t.number: t.state for t in study.trials}
+    assert all(by_number[t.optuna_number] == optuna.trial.TrialState.PRUNED for t in pruned)
 
 
 def raise_on_odd_trials(config: dict[str, Any], **kwargs: Any) -> None:
