@@ -672,6 +672,9 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
             raise ConfigError(f"--params {key}={value!r} is outside space {sp.name}'s range [{dist.low}, {dist.high}]")
     if not verbose:
         _quiet()
+    import torch
+
+    torch.set_num_threads(max(1, int(exp.resources.cpus_per_trial)))  # as a Ray worker runs it: same kernels
     lora = resolve(sp, sampled, rank)
     click.echo(json.dumps({"lora": lora.as_dict()}))
     outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(_json_line(r.as_dict())))

@@ -214,7 +214,9 @@ def test_sft_trial_learns_the_answer(sft_dir: Path) -> None:
     outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), seed=0, report=reports.append, workload=work)
     final = outcome.final_metrics
     assert untrained["exact_match"] == 0.0
-    assert final["exact_match"] == 1.0
+    # every greedy token of 8 answers must come out right for 1.0: one near-tie on another CPU would flip
+    # it, so the test asks for 6 of 8 (and the loss bound below shows the answers were learned)
+    assert final["exact_match"] >= 0.75
     assert final["eval_loss"] < untrained["eval_loss"] / 3
     assert final["perplexity"] == pytest.approx(math.exp(final["eval_loss"]))
     assert reports[-1].tokens > reports[-1].examples == 60 * 8
