@@ -397,6 +397,11 @@ def _print_failures(console: Console, summary: Any) -> None:
     failed += [t for ts in summary.ablation_trials.values() for t in ts if t.state == TrialState.FAILED]
     if failed:
         console.print(f"[red]{len(failed)} trial(s) failed[/]; first error: {failed[0].error}", markup=True)
+    if summary.config is not None and summary.config.ablation is None:
+        from lorasweep.analysis.coverage import coverage_warnings
+
+        for warning in coverage_warnings(summary):
+            console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
 
 
 def _quiet() -> None:
@@ -496,7 +501,9 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
         if not as_json and out is None:
             from lorasweep.dashboards.table import experiment_table
 
-            Console().print(experiment_table(summary))
+            console = Console()
+            console.print(experiment_table(summary))
+            _print_failures(console, summary)
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lorasweep.analysis.coverage import coverage_warnings
 from lorasweep.analysis.law import REFERENCE_LAWS
 from lorasweep.dashboards.json_report import to_json
 from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law
@@ -339,7 +340,13 @@ def _table_html(summary: ExperimentSummary) -> str:
         return "—" if v is None else html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    body = "".join(
+    coverage = "".join(
+        "<td>"
+        + "<br>".join(f"r={r}: {lo:.2g}–{hi:.2g}" for r, (lo, hi) in (doc["spaces"][n]["coverage"] or {}).items())
+        + "</td>"
+        for n in names
+    )
+    body = f"<tr><th>s·LR searched</th>{coverage}</tr>" + "".join(
         f"<tr><th>{k}</th>" + "".join(f"<td>{cell(doc['spaces'][n][k])}</td>" for n in names) + "</tr>" for k in keys
     )
     params = "".join(
@@ -385,6 +392,8 @@ def write_html(summary: ExperimentSummary, out: Path) -> None:
     figs = ablation_figures(summary) if is_ablation else figures(summary)
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     title = html.escape(f"lorasweep: {summary.experiment.name}")
+    warnings = "" if is_ablation else "".join(f"<li>{html.escape(w)}</li>" for w in coverage_warnings(summary))
+    warnings = f'<div class="warnings"><b>Warnings</b><ul>{warnings}</ul></div>' if warnings else ""
     target = "—" if summary.target is None else f"{summary.target:.4g}"
     intro = (
         f"<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).</p>{_ablation_html(summary)}"
@@ -399,6 +408,7 @@ Target for the cost row: within {summary.within:.0%} of the best value found by 
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style>
 </head><body>
 <h1>{title}</h1>
+{warnings}
 {intro}
 {"".join(parts)}
 </body></html>"""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from lorasweep.analysis.coverage import coverage_warnings, coverages
 from lorasweep.dashboards.science import science_json
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.store import TrialState
 
 
 def to_json(summary: ExperimentSummary) -> dict[str, Any]:
-    """The ``lorasweep report --json`` document: the comparison, then the sections the data allows."""
+    """The ``lorasweep report --json`` document: the comparison, then the sections the data allows.
+    Each space's ``coverage`` is the s·LR interval it searched per rank; ``warnings`` are the report's."""
+    cov = coverages(summary)
     return {
         "experiment": summary.experiment.name,
         "status": summary.experiment.status.value,
@@ -32,8 +35,10 @@ def to_json(summary: ExperimentSummary) -> dict[str, Any]:
                 "wall_seconds": s.wall_seconds,
                 "cost_to_target": s.cost_to_target,
                 "optuna_studies": s.optuna_studies,
+                "coverage": cov[name].as_dict() if name in cov else None,
             }
             for name, s in summary.spaces.items()
         },
+        "warnings": coverage_warnings(summary),
         **science_json(summary),
     }

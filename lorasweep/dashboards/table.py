@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from lorasweep.analysis.coverage import SpaceCoverage, coverages
 from lorasweep.dashboards.science import Ablation, AblationPoint, ablation, seed_comparison
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
@@ -20,8 +21,15 @@ def _params(p: dict) -> str:
     return f"r={p['r']} α={p['alpha']:.4g} (c={p['c']:.3g})\nLR={p['lr']:.3g} s·LR={p['effective_step']:.3g}"
 
 
+def _coverage(c: SpaceCoverage | None) -> str:
+    if c is None:
+        return "—"
+    return "\n".join(f"r={r}: {lo:.2g}–{hi:.2g}" for r, (lo, hi) in sorted(c.ranges.items()))
+
+
 def comparison_table(summary: ExperimentSummary) -> Table:
     spaces = list(summary.spaces.values())
+    cov = coverages(summary)
     table = Table(title=f"{summary.experiment.name}: {summary.metric} ({summary.direction.value})", show_lines=True)
     table.add_column("")
     for s in spaces:  # ★: best within the target of the overall best (several stars mean a tie)
@@ -39,6 +47,7 @@ def comparison_table(summary: ExperimentSummary) -> Table:
                 for s in spaces
             ],
         ),
+        ("s·LR searched", [_coverage(cov.get(s.name)) for s in spaces]),
         ("device-seconds", [_num(s.device_seconds, ".1f") for s in spaces]),
         ("wall seconds", [_num(s.wall_seconds, ".1f") for s in spaces]),
         (
