@@ -100,14 +100,13 @@ class LawFit:
         Raises:
             ValueError: if the fit has no interval (``n = 2``) or ``rank`` is not > 0.
         """
-        self.predict(rank)  # validates rank
+        centre = self.predict(rank)  # validates rank
         if not self.has_interval or self.resid_se is None or self.x_mean is None or not self.sxx:
             raise ValueError(f"a fit of {self.n} points has no interval; fit 3 ranks or more")
         x0 = math.log(float(rank))
         se = self.resid_se * math.sqrt(1.0 + 1.0 / self.n + (x0 - self.x_mean) ** 2 / self.sxx)
         half = self._t(self.confidence if confidence is None else confidence) * se
-        centre = math.log(self.c) + self.p * x0
-        return math.exp(centre - half), math.exp(centre + half)
+        return centre * math.exp(-half), centre * math.exp(half)
 
     def contains_p(self, value: float) -> bool | None:
         """Whether the exponent ``value`` lies inside ``p_ci`` (inclusive); None without an interval."""
