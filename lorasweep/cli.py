@@ -280,8 +280,8 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
     overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
     summary = _search(args, overrides)
     law = rank_law(summary)
-    if law is None:
-        raise ConfigError(f"--space {space} does not vary α; pick a space that searches alpha or c")
+    if law is None:  # the space searches α (checked above): no trial ran at 2 ranks or more
+        raise ConfigError(f"--space {space} has trials at fewer than 2 ranks; nothing to fit: see the table above")
     click.echo(f"space: {law.space_reason}")
     for r, a in law.alpha_star.items():
         click.echo(f"alpha*(r={r}) = {a:.4g}  (c = {a / r**0.5:.4g})")

@@ -49,11 +49,11 @@ def _alpha_param(searched: set[str]) -> str | None:
     return "c" if "c" in searched else "alpha" if "alpha" in searched else None
 
 
-def _choose(names: list[str], what: str, why: str, others_of: list[str]) -> str:
-    """The reason text for choosing ``names[0]``: what it searches, why, and who else could have been."""
-    others = [n for n in others_of if n != names[0]]
+def _space_reason(name: str, why: str, candidates: list[str], what: str) -> str:
+    """Why ``name`` was chosen, naming the other ``candidates`` (spaces that are also ``what``)."""
+    others = [n for n in candidates if n != name]
     also = f"; also {what}, not used: {', '.join(others)}" if others else ""
-    return f"{names[0]} {why}{also}"
+    return f"{name} {why}{also}"
 
 
 def law_space(summary: ExperimentSummary) -> tuple[str, str] | None:
@@ -77,7 +77,7 @@ def law_space(summary: ExperimentSummary) -> tuple[str, str] | None:
     else:
         name = candidates[0]
         why = f"searches {_alpha_param(searched[name])} (with LR: no space searches alpha at a fixed LR)"
-    return name, _choose([name], "searching alpha over 2+ ranks", why, candidates)
+    return name, _space_reason(name, why, candidates, "searching alpha over 2+ ranks")
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def landscape_space(summary: ExperimentSummary) -> tuple[str, str] | None:
     if not candidates:
         return None
     why = f"searches LR and {_alpha_param(searched[candidates[0]])} together"
-    return candidates[0], _choose(candidates, "searching LR and alpha together", why, candidates)
+    return candidates[0], _space_reason(candidates[0], why, candidates, "searching LR and alpha together")
 
 
 def landscape(summary: ExperimentSummary) -> Landscape | None:
