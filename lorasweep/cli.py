@@ -272,7 +272,7 @@ def _ranks(text: str) -> list[int]:
 @click.option("--ranks", "ranks_text", default="4,8,16,32,64", show_default=True, help="Comma-separated ranks.")
 @_search_args
 def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
-    """Search α at each rank and fit α* = c·r^p with bootstrap intervals."""
+    """Search α at each rank and fit α* = c·r^p (OLS in log space, t-intervals from 3 ranks)."""
     from lorasweep.dashboards.science import rank_law
 
     if not {"c", "alpha"} & _searched(space):
@@ -280,10 +280,13 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
     overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
     summary = _search(args, overrides)
     law = rank_law(summary)
-    if law is None:
-        raise ConfigError(f"--space {space} does not vary α; pick a space that searches alpha or c")
+    if law is None:  # the space searches α (checked above): no trial ran at 2 ranks or more
+        raise ConfigError(f"--space {space} has trials at fewer than 2 ranks; nothing to fit: see the table above")
+    click.echo(f"space: {law.space_reason}")
     for r, a in law.alpha_star.items():
         click.echo(f"alpha*(r={r}) = {a:.4g}  (c = {a / r**0.5:.4g})")
+    for r, why in law.excluded.items():
+        click.echo(f"rank {r} left out of the fit: {why}")
     if law.at_edge:
         click.echo(
             f"warning: alpha* lies at the edge of the searched range at rank(s) {', '.join(map(str, law.at_edge))}; "
@@ -293,14 +296,14 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
         click.echo(f"no fit: {law.reason}")
         return
     f = law.fit
-    click.echo(
-        f"fit: alpha* = {f.c:.4g} · r^{f.p:.3f};  c in [{f.c_ci[0]:.4g}, {f.c_ci[1]:.4g}], "
-        f"p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}] (95 % bootstrap)"
-    )
-    click.echo(
-        f"p = 1 (alpha = r, 2r) is {'inside' if f.contains_p(1.0) else 'outside'} the interval; "
-        f"p = 0.5 (rsLoRA, the paper's 256·sqrt(r)) is {'inside' if f.contains_p(0.5) else 'outside'}"
-    )
+    if f.c_ci is not None and f.p_ci is not None:
+        click.echo(
+            f"fit: alpha* = {f.c:.4g} · r^{f.p:.3f};  c in [{f.c_ci[0]:.4g}, {f.c_ci[1]:.4g}], "
+            f"p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}] ({f.interval_method})"
+        )
+    else:
+        click.echo(f"fit: alpha* = {f.c:.4g} · r^{f.p:.3f}  (no interval: {f.interval_method})")
+    click.echo(law.verdict)
 
 
 @cli.command("landscape")
@@ -428,23 +431,33 @@ def _shown(url: str) -> str:
 @storage_option
 @click.option("--rank", type=click.IntRange(min=1), required=True, help="The LoRA rank you will train at.")
 @click.option("--task", default=None, metavar="NAME", help="Use only studies of this task.")
+@click.option("--rslora", is_flag=True, help="Recommend α for rsLoRA (s = α/√r), from rsLoRA studies; default s = α/r.")
 @click.option("--json", "as_json", is_flag=True, help="Print the recommendation as JSON.")
-def recommend_cmd(storage: str, rank: int, task: str | None, as_json: bool) -> None:
+def recommend_cmd(storage: str, rank: int, task: str | None, rslora: bool, as_json: bool) -> None:
     """Propose α (and the LR to use with it) for a rank, from the α* of stored studies."""
     from lorasweep.analysis.recommend import recommend
     from lorasweep.store import Storage
 
     with Storage.open(storage) as st:
         st.check_schema()
-        rec = recommend(st, rank, task)
+        rec = recommend(st, rank, task, use_rslora=rslora)
     if as_json:
         click.echo(json.dumps(rec.as_dict(), indent=2))
         return
+    if rec.sources:
+        click.echo(f"used ({len(rec.sources)}):")
     for src in rec.sources:
         edge = "  at the edge of its range" if src.at_edge else ""
         click.echo(
             f"  {src.study:<40} r={src.rank:<4} alpha*={src.alpha_star:<10.4g} LR={src.lr:.3g}  "
             f"(best {src.value:.4g}){edge}"
+        )
+    if rec.excluded:
+        click.echo(f"left out ({len(rec.excluded)}):")
+    for ex in rec.excluded:
+        click.echo(
+            f"  {ex.source.study:<40} r={ex.source.rank:<4} alpha*={ex.source.alpha_star:<10.4g} "
+            f"{ex.reason.value.replace('_', ' ')}: {ex.detail}"
         )
     edges = [s for s in rec.sources if s.at_edge]
     if edges:
@@ -452,15 +465,16 @@ def recommend_cmd(storage: str, rank: int, task: str | None, as_json: bool) -> N
             f"warning: {len(edges)} of {len(rec.sources)} studies found alpha* at the edge of the range they searched; "
             "the optimum may lie beyond it, so treat the law as a bound and widen those spaces"
         )
-    if rec.fit is not None and rec.alpha is not None and rec.alpha_ci is not None:
+    if rec.fit is not None and rec.alpha is not None:
         f = rec.fit
-        click.echo(
-            f"law from {f.n} studies: alpha* = {f.c:.4g} · r^{f.p:.3f}  (p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}])"
+        interval = f"p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}]" if f.p_ci is not None else "no interval"
+        click.echo(f"law from {f.n} studies: alpha* = {f.c:.4g} · r^{f.p:.3f}  ({interval}; {f.interval_method})")
+        shown = (
+            f"[{rec.alpha_ci[0]:.4g}, {rec.alpha_ci[1]:.4g}] (95 % prediction interval)"
+            if rec.alpha_ci is not None
+            else "(point estimate, no interval)"
         )
-        click.echo(
-            f"rank {rank}: alpha = {rec.alpha:.4g} [{rec.alpha_ci[0]:.4g}, {rec.alpha_ci[1]:.4g}] (95 %), "
-            f"with LR = {rec.lr:.3g}"
-        )
+        click.echo(f"rank {rank}: alpha = {rec.alpha:.4g} {shown}, with LR = {rec.lr:.3g}")
         return
     click.echo(f"not enough data: {rec.reason}")
     if rec.alpha is not None:

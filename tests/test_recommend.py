@@ -17,35 +17,52 @@ from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, Tria
 from conftest import TINY, run_cli
 
 
-def _store_law(url: str, c: float, ranks: list[int], task: str = "tiny_sentiment") -> None:
-    """Studies of lora_alpha at ``ranks`` whose best trial has α = c·√r (a worse one beside it)."""
-    exp = load_experiment(TINY, {"task.name": task})
+def _store_law(
+    url: str,
+    c: float,
+    ranks: list[int],
+    task: str = "tiny_sentiment",
+    *,
+    name: str | None = None,
+    seed: int = 0,
+    values: tuple[float, ...] = (0.9, 0.6),
+    rslora: bool = False,
+) -> None:
+    """Studies of lora_alpha at ``ranks`` whose best trial has α = c·√r (worse ones beside it at
+    3c·√r, 9c·√r, ...): one experiment ``name`` (default law-TASK) with ``seed``; ``values`` are
+    the trials' accuracies, best first; ``rslora``: the space scales by α/√r (named lora_alpha_rs)."""
+    exp = load_experiment(TINY, {"task.name": task, "seed": seed})
     # as a study stores it: concrete ranges (here c in 1..1024, as searched before ranges were matched)
     space = load_space("lora_alpha").model_copy(
         update={"alpha": SqrtRankAlpha(rule="sqrt_rank", c=FloatRange(low=1.0, high=1024.0))}
     )
+    if rslora:
+        space = space.model_copy(update={"name": "lora_alpha_rs", "use_rslora": True})
+    name = name or f"law-{task}"
     with Storage.open(url, create=True) as st:
         st.upgrade()
-        record = st.create_experiment(f"law-{task}", "", exp.model_dump(mode="json"))
+        record = st.create_experiment(name, "", exp.model_dump(mode="json"))
         for r in ranks:
             study = st.add_study(
                 record.id,
-                "lora_alpha",
+                space.name,
                 r,
-                f"law-{task}/lora_alpha/r{r}",
+                f"{name}/{space.name}/r{r}",
                 "accuracy",
                 Direction.MAXIMIZE,
                 space.model_dump(mode="json"),
             )
-            for i, (alpha, value) in enumerate([(c * math.sqrt(r), 0.9), (3 * c * math.sqrt(r), 0.6)]):
+            for i, value in enumerate(values):
+                alpha = 3**i * c * math.sqrt(r)
+                scaling = alpha / math.sqrt(r) if rslora else alpha / r
                 lora = {
                     "r": r,
                     "alpha": alpha,
                     "c": alpha / math.sqrt(r),
                     "lr": 2e-5,
-                    "scaling": alpha / r,
-                    "effective_step": 2e-5 * alpha / r,
-                    "use_rslora": False,
+                    "scaling": scaling,
+                    "effective_step": 2e-5 * scaling,
+                    "use_rslora": rslora,
                 }
                 tid = st.start_trial(TrialStart(study.id, f"{r}-{i}", i, {"c": lora["c"]}, lora, seed=0))
                 report = ReportRecord(tid, 10, value, 0.5, 2e-5, 160, 1600, 1.0, {"accuracy": value})
@@ -117,3 +134,91 @@ def test_recommend_warns_when_alpha_star_sits_at_the_edge_of_the_range(tmp_path:
     assert code == 0 and "warning: 2 of 2 studies found alpha* at the edge" in out
     code, out, _ = run_cli("recommend", "--storage", url, "--rank", "8", "--json")
     assert all(s["at_edge"] for s in json.loads(out)["sources"])
+
+
+def test_recommend_counts_a_repeated_search_once_and_says_which_it_kept(tmp_path: Path) -> None:
+    """The same seed-0 search of the same ranks stored three times (a re-run, a warm-started copy)
+    draws the same α*: it is one piece of evidence, not three. Another seed is another search."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _store_law(url, 256.0, [4, 8, 16], name="first", values=(0.9, 0.6))
+    _store_law(url, 256.0, [4, 8, 16], name="again", values=(0.9, 0.6, 0.55))  # more trials: it stands
+    _store_law(url, 256.0, [4, 8, 16], name="copy", values=(0.9, 0.6))
+    _store_law(url, 200.0, [4, 8, 16], name="seed1", seed=1)
+    code, out, err = run_cli("recommend", "--storage", url, "--rank", "32", "--json")
+    assert code == 0, err
+    rec = json.loads(out)
+    assert sorted((s["experiment"], s["rank"]) for s in rec["sources"]) == [
+        ("again", 4),
+        ("again", 8),
+        ("again", 16),
+        ("seed1", 4),
+        ("seed1", 8),
+        ("seed1", 16),
+    ]
+    left = {(e["experiment"], e["rank"]): e for e in rec["excluded"]}
+    assert set(left) == {(x, r) for x in ("first", "copy") for r in (4, 8, 16)}
+    assert all(e["reason"] == "repeated" for e in left.values())
+    assert left[("first", 8)]["detail"] == (
+        "repeats study again/lora_alpha/r8 of experiment again (same task, model, rank, seed, space and "
+        "searched ranges): counted once"
+    )
+    assert rec["law"]["n"] == 6 and rec["law"]["df"] == 4
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "32")
+    assert "used (6):" in out and "left out (6):" in out and "first/lora_alpha/r4" in out
+    assert "repeated: repeats study again/lora_alpha/r4 of experiment again" in out and "law from 6 studies" in out
+
+
+def test_recommend_pools_one_scaling_only(tmp_path: Path) -> None:
+    """rsLoRA's α* (s = α/√r) and PEFT's default (s = α/r) are different numbers for the same
+    update: by default only α/r studies are pooled; --rslora pools the rsLoRA ones only."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _store_law(url, 256.0, [4, 8, 16], name="plain")
+    _store_law(url, 16.0, [4, 8, 16], name="rs", rslora=True)
+    rec = json.loads(run_cli("recommend", "--storage", url, "--rank", "32", "--json")[1])
+    assert rec["scaling"] == "s = alpha/r" and {s["experiment"] for s in rec["sources"]} == {"plain"}
+    assert rec["law"]["c"] == pytest.approx(256.0) and rec["law"]["p"] == pytest.approx(0.5)
+    assert {(e["experiment"], e["reason"]) for e in rec["excluded"]} == {("rs", "other_scaling")}
+    assert rec["excluded"][0]["detail"].startswith("searched with rsLoRA s = alpha/sqrt(r); the recommendation is for")
+    rec = json.loads(run_cli("recommend", "--storage", url, "--rank", "32", "--rslora", "--json")[1])
+    assert rec["use_rslora"] is True and {s["experiment"] for s in rec["sources"]} == {"rs"}
+    assert rec["law"]["c"] == pytest.approx(16.0) and rec["alpha"] == pytest.approx(16.0 * math.sqrt(32))
+    assert {e["experiment"] for e in rec["excluded"]} == {"plain"}
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "32")
+    assert code == 0
+    assert out.count("other scaling: searched with rsLoRA") == 3 and "(run with --rslora for it)" in out
+    out = run_cli("recommend", "--storage", url, "--rank", "32", "--rslora")[1]
+    assert out.count("other scaling: searched with s = alpha/r;") == 3 and "(run without --rslora for it)" in out
+
+
+def test_recommend_leaves_out_studies_that_learned_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _store_law(url, 256.0, [4, 8, 16], name="good")
+    _store_law(url, 30.0, [32], name="chance", values=(0.47, 0.45))  # below chance: its α* is noise
+    rec = json.loads(run_cli("recommend", "--storage", url, "--rank", "32", "--json")[1])
+    assert {s["experiment"] for s in rec["sources"]} == {"good"} and rec["law"]["p"] == pytest.approx(0.5)
+    (left,) = rec["excluded"]
+    assert left["experiment"] == "chance" and left["reason"] == "learned_nothing" and left["learned"] is False
+    assert left["detail"].startswith("best accuracy 0.47 (60/128) is not above chance 1/2: one-sided binomial p = ")
+    assert all(s["learned"] is True for s in rec["sources"])
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "32")
+    assert code == 0 and "left out (1):" in out and "chance/lora_alpha/r32" in out
+    assert "learned nothing: best accuracy 0.47 (60/128) is not above chance 1/2" in out
+
+
+def test_recommend_from_studies_that_all_learned_nothing_recommends_nothing(tmp_path: Path) -> None:
+    """The issue's case: rank-law at 4, 8, 16 with 2 trials where every trial stayed below chance."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _store_law(url, 256.0, [4, 8, 16], values=(0.48, 0.4))
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "32")
+    assert code == 0 and "not enough data: no stored study is left to pool (3 left out)" in out
+    assert out.count("learned nothing") == 3 and "law from" not in out and "p = 0.5" not in out
+
+
+def test_recommend_from_two_ranks_gives_a_point_estimate_without_an_interval(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _store_law(url, 256.0, [4, 16])
+    rec = json.loads(run_cli("recommend", "--storage", url, "--rank", "8", "--json")[1])
+    assert rec["alpha"] == pytest.approx(256.0 * math.sqrt(8)) and rec["alpha_ci"] is None
+    assert rec["law"]["p_ci"] is None and rec["reason"] == "2 studies give a point estimate, no interval"
+    code, out, _ = run_cli("recommend", "--storage", url, "--rank", "8")
+    assert code == 0 and "rank 8: alpha = 724.1 (point estimate, no interval)" in out

@@ -74,7 +74,7 @@ def _inside(value: float, interval: tuple[float, float]) -> bool:
 
 
 def _edge(value: float, interval: tuple[float, float]) -> str | None:
-    """"bottom"/"top" when ``value`` lies within :data:`EDGE_SHARE` of the log-width of an edge."""
+    """Return "bottom" or "top" when ``value`` lies within :data:`EDGE_SHARE` of the log-width of an edge."""
     lo, hi = interval
     if hi <= lo or value <= 0:
         return None

@@ -176,30 +176,39 @@ def science_figures(summary: ExperimentSummary) -> list[go.Figure]:
     )
     figs.append(drift)
     law = rank_law(summary)
-    if law is not None and law.alpha_star:
+    if law is not None:  # drawn even with no α*: its title says why (e.g. no rank learned anything)
         fig = go.Figure()
         ranks = sorted(law.alpha_star)
-        fig.add_trace(
-            go.Scatter(x=ranks, y=[law.alpha_star[r] for r in ranks], mode="markers", name="α*(r)", marker={"size": 10})
-        )
-        dense = [ranks[0] * (ranks[-1] / ranks[0]) ** (i / 40) for i in range(41)]
-        if law.fit is not None:
-            f = law.fit
+        if ranks:
             fig.add_trace(
                 go.Scatter(
-                    x=dense,
-                    y=[f.predict(r) for r in dense],
-                    mode="lines",
-                    name=f"fit: {f.c:.3g}·r^{f.p:.2f} (p in [{f.p_ci[0]:.2f}, {f.p_ci[1]:.2f}])",
+                    x=ranks, y=[law.alpha_star[r] for r in ranks], mode="markers", name="α*(r)", marker={"size": 10}
                 )
             )
-        for ref in REFERENCE_LAWS:
-            c = ref.c if ref.c is not None else law.alpha_star[ranks[0]] / ranks[0] ** ref.p
-            fig.add_trace(
-                go.Scatter(x=dense, y=[c * r**ref.p for r in dense], mode="lines", name=ref.name, line={"dash": "dot"})
-            )
+            dense = [ranks[0] * (ranks[-1] / ranks[0]) ** (i / 40) for i in range(41)]
+            if law.fit is not None:
+                f = law.fit
+                fig.add_trace(
+                    go.Scatter(
+                        x=dense,
+                        y=[f.predict(r) for r in dense],
+                        mode="lines",
+                        name=f"fit: {f.c:.3g}·r^{f.p:.2f} "
+                        + (f"(p in [{f.p_ci[0]:.2f}, {f.p_ci[1]:.2f}])" if f.p_ci is not None else "(no interval)"),
+                    )
+                )
+            for ref in REFERENCE_LAWS:
+                c = ref.c if ref.c is not None else law.alpha_star[ranks[0]] / ranks[0] ** ref.p
+                fig.add_trace(
+                    go.Scatter(
+                        x=dense, y=[c * r**ref.p for r in dense], mode="lines", name=ref.name, line={"dash": "dot"}
+                    )
+                )
+        notes = [law.space_reason, law.verdict or law.reason or ""]
+        notes += [f"r={r} left out: {why}" for r, why in law.excluded.items()]
+        subtitles = "".join(f"<br><sup>{html.escape(n, quote=False)}</sup>" for n in notes if n)
         fig.update_layout(
-            title=f"α* vs rank ({law.space})",
+            title=f"α* vs rank ({law.space}){subtitles}",
             xaxis_title="rank r",
             yaxis_title="α*",
             xaxis_type="log",

@@ -1,8 +1,9 @@
 """The paper's questions, answered from an experiment's trials (computed once, drawn elsewhere).
 
-- :func:`rank_law`: for a space that varies α and ran at two or more ranks, α*(r) per rank and the
-  fit ``α* = c·r^p`` with bootstrap intervals, next to the usual reference laws.
-- :func:`landscape`: for a space that searches LR and α together, every trial as a point in the
+- :func:`rank_law`: for the space that searches α (preferably at a fixed LR) and ran at two or more
+  ranks, α*(r) per rank and the fit ``α* = c·r^p`` with OLS t-intervals, next to the usual
+  reference laws; ranks whose study learned nothing are left out, with the reason.
+- :func:`landscape`: for the space that searches LR and α together, every trial as a point in the
   (LR, α) plane and how much of the metric's spread the effective step ``s·LR`` alone explains
   (1.0: α and LR are interchangeable along lines of constant ``s·LR``).
 - :func:`drift_curves`: mean drift ratio per step, per space.
@@ -16,7 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from lorasweep.analysis.law import REFERENCE_LAWS, LawFit, fit_power_law
+from lorasweep.analysis.law import P_LINEAR, P_SQRT, REFERENCE_LAWS, LawFit, fit_power_law
+from lorasweep.analysis.learned import study_learned
 from lorasweep.analysis.stats import Interval, bootstrap_mean, paired_difference, verdict
 from lorasweep.config import Direction
 from lorasweep.cost import reaches
@@ -28,58 +30,156 @@ from lorasweep.store import TrialCurve, TrialRecord, TrialState
 ALPHA_STAR_TOP_K = 1
 
 
-def _varies_alpha(space: SpaceSummary) -> bool:
-    return len({round(t.c, 9) for t in space.trials}) > 1
-
-
 def _done(trials: list[TrialRecord]) -> list[TrialRecord]:
     return [t for t in trials if t.state == TrialState.COMPLETE and t.final_value is not None]
+
+
+def _searched(summary: ExperimentSummary) -> dict[str, set[str]]:
+    """Space name → the parameters its configuration searches (Optuna distributions), for the
+    spaces of the experiment's config that have a summary."""
+    from lorasweep.search.spaces import searched
+
+    config = summary.config
+    if config is None:
+        return {}
+    return {s.name: set(searched(s)) for s in config.spaces if s.name in summary.spaces}
+
+
+def _alpha_param(searched: set[str]) -> str | None:
+    return "c" if "c" in searched else "alpha" if "alpha" in searched else None
+
+
+def _space_reason(name: str, why: str, candidates: list[str], what: str) -> str:
+    """Why ``name`` was chosen, naming the other ``candidates`` (spaces that are also ``what``)."""
+    others = [n for n in candidates if n != name]
+    also = f"; also {what}, not used: {', '.join(others)}" if others else ""
+    return f"{name} {why}{also}"
+
+
+def law_space(summary: ExperimentSummary) -> tuple[str, str] | None:
+    """The space the rank law is fitted on, and why: decided from the parameters each space's
+    configuration searches, never from whether recorded α or c vary (α = 2r varies with the rank
+    but only restates its own rule). Candidates search α (``c`` or ``alpha``) and ran at two or
+    more ranks; a space with a fixed LR is preferred (α* then means α at that LR), then config
+    order. None if no space qualifies."""
+    searched = _searched(summary)
+    candidates = [
+        name
+        for name, params in searched.items()
+        if _alpha_param(params) is not None and len({t.r for t in summary.spaces[name].trials}) >= 2
+    ]
+    if not candidates:
+        return None
+    fixed_lr = [n for n in candidates if "lr" not in searched[n]]
+    if fixed_lr:
+        name = fixed_lr[0]
+        why = f"searches {_alpha_param(searched[name])} at a fixed LR"
+    else:
+        name = candidates[0]
+        why = f"searches {_alpha_param(searched[name])} (with LR: no space searches alpha at a fixed LR)"
+    return name, _space_reason(name, why, candidates, "searching alpha over 2+ ranks")
 
 
 @dataclass(frozen=True)
 class RankLaw:
     space: str
-    alpha_star: dict[int, float]
+    alpha_star: dict[int, float]  # per rank, from that rank's study alone (the ranks fitted)
     fit: LawFit | None
     reason: str | None = None  # why there is no fit
     at_edge: list[int] = field(default_factory=list)  # ranks whose α* is at the edge of the searched range
+    space_reason: str = ""  # why this space (see law_space)
+    excluded: dict[int, str] = field(default_factory=dict)  # rank → why its α* is left out of the fit
+    learned: dict[int, str] = field(default_factory=dict)  # rank → the learned-anything test's result
+
+    @property
+    def verdict(self) -> str | None:
+        """What the interval says about p = 0.5 against p = 1, in one line (None without a fit)."""
+        return law_verdict(self.fit) if self.fit is not None else None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "space": self.space,
+            "space_reason": self.space_reason,
             "alpha_star": {str(r): a for r, a in self.alpha_star.items()},
             "at_edge": self.at_edge,
+            "excluded": {str(r): why for r, why in self.excluded.items()},
+            "learned": {str(r): why for r, why in self.learned.items()},
         }
         if self.fit is None:
-            return {**out, "c": None, "c_ci": None, "p": None, "p_ci": None, "note": self.reason}
+            return {
+                **out,
+                "c": None,
+                "c_ci": None,
+                "p": None,
+                "p_ci": None,
+                "interval_method": None,
+                "p_ambiguous": None,
+                "note": self.reason,
+            }
         return {
             **out,
             **self.fit.as_dict(),
-            "p_1_inside": self.fit.contains_p(1.0),
-            "p_0.5_inside": self.fit.contains_p(0.5),
+            "p_1_inside": self.fit.contains_p(P_LINEAR),
+            "p_0.5_inside": self.fit.contains_p(P_SQRT),
+            "verdict": self.verdict,
             "references": [law.as_dict() for law in REFERENCE_LAWS],
         }
 
 
+def law_verdict(fit: LawFit) -> str:
+    """One line on what the fit's interval can tell: nothing (2 ranks), not p = 0.5 from p = 1
+    (both inside), or which of the two it holds."""
+    if not fit.has_interval:
+        return (
+            f"{fit.n} ranks give a point estimate only, no interval: search 3 ranks or more before "
+            "telling p = 0.5 from p = 1"
+        )
+    if fit.p_ambiguous:
+        return (
+            "the interval is too wide to tell p = 0.5 (sqrt(r)) from p = 1 (alpha ∝ r): both are inside; "
+            "search more ranks"
+        )
+    return (
+        f"p = 1 (alpha = r, 2r) is {'inside' if fit.contains_p(P_LINEAR) else 'outside'} the interval; "
+        f"p = 0.5 (rsLoRA, the paper's 256·sqrt(r)) is {'inside' if fit.contains_p(P_SQRT) else 'outside'}"
+    )
+
+
 def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankLaw | None:
-    """The law for the first space that varies α over two or more ranks (None if there is none)."""
-    for space in summary.spaces.values():
-        ranks = sorted({t.r for t in space.trials})
-        if len(ranks) < 2 or not _varies_alpha(space):
+    """The law on the space :func:`law_space` picks (None if no space searches α over two or more
+    ranks). α*(r) comes from rank r's trials alone; a rank whose study learned nothing
+    (:func:`~lorasweep.analysis.learned.study_learned`) is left out of the fit, with the reason."""
+    chosen = law_space(summary)
+    if chosen is None:
+        return None
+    name, space_reason = chosen
+    space = summary.spaces[name]
+    task = summary.config.task if summary.config is not None else None
+    alpha_star: dict[int, float] = {}
+    excluded: dict[int, str] = {}
+    learned: dict[int, str] = {}
+    for r in sorted({t.r for t in space.trials}):
+        trials = [t for t in space.trials if t.r == r]
+        done = _done(trials)
+        done.sort(key=lambda t: t.final_value, reverse=summary.direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+        if not done:
+            excluded[r] = "no complete trial"
             continue
-        alpha_star: dict[int, float] = {}
-        for r in ranks:
-            done = _done([t for t in space.trials if t.r == r])
-            done.sort(key=lambda t: t.final_value, reverse=summary.direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
-            if done:
-                top = done[:top_k]
-                alpha_star[r] = math.exp(sum(math.log(t.alpha) for t in top) / len(top))
-        edge = _at_edge(summary, space, alpha_star)
-        if len(alpha_star) < 2:
-            return RankLaw(space.name, alpha_star, None, "fewer than 2 ranks have a complete trial", edge)
-        fit = fit_power_law(list(alpha_star), list(alpha_star.values()))
-        return RankLaw(space.name, alpha_star, fit, None, edge)
-    return None
+        if task is not None:
+            check = study_learned(trials, summary.curves, summary.direction, summary.metric, task)
+            learned[r] = check.reason
+            if check.learned is False:
+                excluded[r] = f"learned nothing: {check.reason}"
+                continue
+        top = done[:top_k]
+        alpha_star[r] = math.exp(sum(math.log(t.alpha) for t in top) / len(top))
+    edge = _at_edge(summary, space, alpha_star)
+    if len(alpha_star) < 2:
+        left = "; ".join(f"r={r}: {why}" for r, why in excluded.items())
+        reason = f"fewer than 2 ranks left to fit ({left})" if left else "fewer than 2 ranks have a complete trial"
+        return RankLaw(name, alpha_star, None, reason, edge, space_reason, excluded, learned)
+    fit = fit_power_law(list(alpha_star), list(alpha_star.values()))
+    return RankLaw(name, alpha_star, fit, None, edge, space_reason, excluded, learned)
 
 
 def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:
@@ -104,10 +204,12 @@ class Landscape:
     effective_step_r2: float | None  # share of the metric's variance explained by s·LR alone
     alpha_r2: float | None  # ... by α alone
     lr_r2: float | None  # ... by LR alone
+    space_reason: str = ""  # why this space (see landscape_space)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "space": self.space,
+            "space_reason": self.space_reason,
             "rank": self.rank,
             "points": [
                 {"lr": t.lr, "alpha": t.alpha, "effective_step": t.effective_step, "value": t.final_value}
@@ -138,21 +240,37 @@ def binned_r2(xs: list[float], ys: list[float], bins: int) -> float | None:
     return 1.0 - within / total
 
 
+def landscape_space(summary: ExperimentSummary) -> tuple[str, str] | None:
+    """The first space (config order) whose configuration searches LR and α (``c`` or ``alpha``)
+    together, and why; decided from the searched parameters, not from recorded values (a
+    multi-rank ``lr_only`` records many α = 2r, but searches LR alone). None if none does."""
+    searched = _searched(summary)
+    candidates = [n for n, params in searched.items() if "lr" in params and _alpha_param(params) is not None]
+    if not candidates:
+        return None
+    why = f"searches LR and {_alpha_param(searched[candidates[0]])} together"
+    return candidates[0], _space_reason(candidates[0], why, candidates, "searching LR and alpha together")
+
+
 def landscape(summary: ExperimentSummary) -> Landscape | None:
-    """The first space that searched LR and α together, at its first rank (None if none did)."""
-    for space in summary.spaces.values():
-        if len({t.lr for t in space.trials}) < 2 or not _varies_alpha(space):
-            continue
-        rank = min(t.r for t in space.trials)
-        points = _done([t for t in space.trials if t.r == rank])
-        ys = [t.final_value for t in points]
-        bins = max(2, round(math.sqrt(len(points))))
+    """The LR × α plane of the space :func:`landscape_space` picks, at its first rank (None if no
+    space searches LR and α together)."""
+    chosen = landscape_space(summary)
+    if chosen is None:
+        return None
+    name, space_reason = chosen
+    space = summary.spaces[name]
+    if not space.trials:
+        return None
+    rank = min(t.r for t in space.trials)
+    points = _done([t for t in space.trials if t.r == rank])
+    ys = [t.final_value for t in points]
+    bins = max(2, round(math.sqrt(len(points))))
 
-        def r2(key: str, points: list[TrialRecord] = points, ys: list = ys, bins: int = bins) -> float | None:
-            return binned_r2([getattr(t, key) for t in points], ys, bins)
+    def r2(key: str) -> float | None:
+        return binned_r2([getattr(t, key) for t in points], ys, bins)  # type: ignore[arg-type]
 
-        return Landscape(space.name, rank, points, r2("effective_step"), r2("alpha"), r2("lr"))
-    return None
+    return Landscape(name, rank, points, r2("effective_step"), r2("alpha"), r2("lr"), space_reason)
 
 
 def drift_curves(summary: ExperimentSummary) -> dict[str, list[tuple[int, float]]]:

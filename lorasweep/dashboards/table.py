@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from lorasweep.analysis.coverage import SpaceCoverage, coverages
-from lorasweep.dashboards.science import Ablation, AblationPoint, ablation, seed_comparison
+from lorasweep.dashboards.science import Ablation, AblationPoint, RankLaw, ablation, rank_law, seed_comparison
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
 from lorasweep.store import TrialState
@@ -69,9 +69,25 @@ def comparison_table(summary: ExperimentSummary) -> Table:
         )
     for label, cells in rows:
         table.add_row(label, *cells)
+    captions = []
     if seeds is not None and seeds.verdict:
-        table.caption = f"Verdict over seeds: {seeds.verdict}"
+        captions.append(f"Verdict over seeds: {seeds.verdict}")
+    if (law := rank_law(summary)) is not None:
+        captions.append(rank_law_line(law))
+    if captions:
+        table.caption = "\n".join(captions)
     return table
+
+
+def rank_law_line(law: RankLaw) -> str:
+    """The rank law in one or two lines: the space and why, the fit, what its interval can tell."""
+    head = f"Rank law on {law.space_reason}"
+    if law.fit is None:
+        return f"{head}: no fit ({law.reason})"
+    f = law.fit
+    interval = f", p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}]" if f.p_ci is not None else ""
+    left = f"; left out: {', '.join(f'r={r}' for r in law.excluded)}" if law.excluded else ""
+    return f"{head}: alpha* = {f.c:.4g} · r^{f.p:.3f}{interval}{left}\n{law.verdict}"
 
 
 def _point_cells(p: AblationPoint | None) -> list[str]:
