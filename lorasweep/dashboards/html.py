@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from lorasweep.analysis.law import REFERENCE_LAWS
 from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law
+from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law, seed_comparison, verdict_text
 from lorasweep.dashboards.summary import MAX_CURVES, ExperimentSummary
 from lorasweep.search.ablation import Arm
 from lorasweep.store import TrialRecord, TrialState
@@ -323,6 +323,7 @@ def _table_html(summary: ExperimentSummary) -> str:
     names = list(doc["spaces"])
     keys = [
         "best_value",
+        "reached_target",
         "n_trials",
         "n_complete",
         "n_pruned",
@@ -348,7 +349,21 @@ def _table_html(summary: ExperimentSummary) -> str:
         + "</td>"
         for n in names
     )
-    return f"<table><tr><th></th>{head}</tr>{body}<tr><th>best_params</th>{params}</tr></table>"
+    seeds = ""
+    if (comparison := seed_comparison(summary)) is not None:
+        cells = "".join(f"<td>{html.escape(comparison.cell(n))}</td>" for n in names)
+        seeds = f"<tr><th>re-run on new seeds: mean [95% t-interval] (n)</th>{cells}</tr>"
+    return f"<table><tr><th></th>{head}</tr>{body}{seeds}<tr><th>best_params</th>{params}</tr></table>"
+
+
+def _verdict_html(summary: ExperimentSummary) -> str:
+    """The verdict (★ for the winner the seed verdict names), or why there is none."""
+    seeds = seed_comparison(summary)
+    text = verdict_text(summary, seeds)
+    if text is None:
+        return ""
+    star = f" ★ {html.escape(seeds.winner)}" if seeds is not None and seeds.winner is not None else ""
+    return f"<p><b>Verdict{star}:</b> {html.escape(text)}.</p>"
 
 
 def _ablation_html(summary: ExperimentSummary) -> str:
@@ -391,6 +406,7 @@ def write_html(summary: ExperimentSummary, out: Path) -> None:
         if is_ablation
         else f"""<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).
 Target for the cost row: within {summary.within:.0%} of the best value found by any space ({target}).</p>
+{_verdict_html(summary)}
 {_table_html(summary)}"""
     )
     page = f"""<!DOCTYPE html>

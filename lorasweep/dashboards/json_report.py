@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from lorasweep.dashboards.science import science_json
+from lorasweep.dashboards.science import science_json, seed_comparison, verdict_warnings
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.store import TrialState
 
 
 def to_json(summary: ExperimentSummary) -> dict[str, Any]:
-    """The ``lorasweep report --json`` document: the comparison, then the sections the data allows."""
-    return {
+    """The ``lorasweep report --json`` document: the comparison, then the sections the data allows,
+    then ``warnings`` (``{"code", "message"}``, e.g. ``too_few_seeds`` when no verdict is possible)."""
+    doc: dict[str, Any] = {
         "experiment": summary.experiment.name,
         "status": summary.experiment.status.value,
         "metric": summary.metric,
@@ -37,3 +38,5 @@ def to_json(summary: ExperimentSummary) -> dict[str, Any]:
         },
         **science_json(summary),
     }
+    doc.setdefault("warnings", []).extend(verdict_warnings(summary, seed_comparison(summary)))
+    return doc
