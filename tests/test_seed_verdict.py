@@ -230,4 +230,4 @@ def test_running_reruns_withhold_the_verdict(tmp_path: Path) -> None:
     summary = _experiment(tmp_path, {"lr_only": runs, "lora_alpha": _done(LORA_ALPHA)})
     seeds = seed_comparison(summary)
     assert seeds is not None and seeds.winner is None
-    assert seeds.verdict == "no verdict: 1 seed re-run is still running; no verdict until all finish"
+    assert seeds.verdict == "no verdict: 1 seed re-run is still running (the verdict waits for all of them)"
