@@ -334,7 +334,8 @@ def compare_reruns(
         notes = [f"{'; '.join(notes)}, counted at {counted_at:.4g} (the worst {metric} observed in the experiment)"]
     withheld = None
     if running:
-        withheld = f"{running} seed re-run{'s are' if running > 1 else ' is'} still running (the verdict waits for all of them)"
+        are = "s are" if running > 1 else " is"
+        withheld = f"{running} seed re-run{are} still running (the verdict waits for all of them)"
     elif incomplete and counted_at is None:
         withheld = (
             f"{incomplete} seed re-run{'s' * (incomplete > 1)} did not complete and no finite {metric} was "
