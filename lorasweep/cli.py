@@ -148,7 +148,7 @@ def _search_args(fn: Any) -> Any:
     "--resume",
     is_flag=True,
     help="Continue experiment --name after its driver died: keep what finished, run the rest of the budget "
-    "(the experiment's stored config is used).",
+    "(the experiment's stored config is used). With --seeds N, also add seed re-runs to a complete experiment.",
 )
 @click.option(
     "--warm-start",
@@ -159,8 +159,8 @@ def _search_args(fn: Any) -> Any:
 @_search_args
 def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool, warm_start: str | None) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
-    if resume:
-        _resume(args, extra={"--seeds": seeds, "--top-k": top_k, "--warm-start": warm_start})
+    if resume:  # --seeds N: re-run the best configs on N seeds, also once the experiment is complete
+        _resume(args, extra={"--top-k": top_k, "--warm-start": warm_start}, seeds=_count("seeds", seeds))
         return
     overrides: dict[str, Any] = {}
     if warm_start is not None:
@@ -172,8 +172,9 @@ def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool
     _search(args, overrides)
 
 
-def _resume(args: SearchArgs, extra: dict[str, Any]) -> Any:
-    """``--resume``: continue experiment ``args.name`` from the database, with its stored config."""
+def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -> Any:
+    """``--resume``: continue experiment ``args.name`` from the database, with its stored config
+    (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.runner.resumable`)."""
     if args.name is None:
         raise ConfigError("--resume needs --name NAME: the experiment to continue")
     given = {"--trials": args.trials, "--max-steps": args.max_steps, "--seed": args.seed, **extra}
@@ -184,7 +185,7 @@ def _resume(args: SearchArgs, extra: dict[str, Any]) -> Any:
     from lorasweep.store import Storage
 
     with Storage.open(args.storage) as st:
-        exp, ablation = resumable(st, args.name)
+        exp, ablation = resumable(st, args.name, seeds)
     return _search(args, {}, ablation=ablation, resume=exp)
 
 
@@ -404,7 +405,7 @@ def _print_failures(console: Console, summary: Any) -> None:
         from lorasweep.analysis.coverage import coverage_warnings
 
         for warning in coverage_warnings(summary):
-            console.print(f"[yellow]Warning:[/] {warning}", markup=True, highlight=False)
+            console.print(f"[yellow]Warning:[/] {warning['message']}", markup=True, highlight=False)
 
 
 def _quiet() -> None:

@@ -167,3 +167,35 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
     assert cut.state == TrialState.FAILED and cut.error == INTERRUPTED and not finished(cut)
     states = [t.state for t in optuna.load_study(study_name="c/lr_only/r4", storage=url).trials]
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
+
+
+def test_seed_reruns_can_be_added_to_a_complete_experiment(tmp_path: Path) -> None:
+    """``compare --resume --seeds N`` on a complete experiment runs only the re-runs: the search
+    trials and the studies' times stay as they were, and asking again adds nothing."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    args = ["compare", "--config", str(TINY), "--storage", url, "--name", "s", "--trials", "2"]
+    code, _, err = run_cli(*args, "--max-steps", "10")
+    assert code == 0, err
+    with Storage.open(url) as st:
+        record = st.experiment("s")
+        before, studies = st.trials(record.id), st.studies(record.id)
+    assert record.status.value == "complete" and not [t for t in before if t.kind == TrialKind.SEEDS]
+    code, _, err = run_cli("compare", "--resume", "--name", "s", "--storage", url, "--seeds", "0")
+    assert code == 2 and "--seeds must be at least 1" in err
+
+    code, out, err = run_cli("compare", "--resume", "--name", "s", "--storage", url, "--seeds", "3")
+    assert code == 0, err
+    assert "paired t-interval, 95 %, n = 3" in " ".join(out.split())
+    with Storage.open(url) as st:
+        record = st.experiment("s")
+        after, studies_after = st.trials(record.id), st.studies(record.id)
+    assert record.status.value == "complete"
+    assert [t for t in after if t.kind == TrialKind.SEARCH] == before
+    assert studies_after == studies  # a finished study keeps its end: wall times do not grow
+    reruns = [t for t in after if t.kind == TrialKind.SEEDS]
+    assert len(reruns) == 6 and {t.seed for t in reruns} == {1, 2, 3}  # top_k 1 per space, 3 seeds
+
+    code, _, err = run_cli("compare", "--resume", "--name", "s", "--storage", url, "--seeds", "3")
+    assert code == 0, err
+    with Storage.open(url) as st:
+        assert st.trials(st.experiment("s").id) == after  # nothing left to run

@@ -90,8 +90,17 @@ def test_seeds_rerun_the_best_configs_and_identical_spaces_get_no_clear_differen
         lo, hi = doc["seeds"][name]["ci"]
         assert lo <= doc["seeds"][name]["mean"] <= hi
     assert doc["seeds"]["lr_only"] == doc["seeds"]["lr_twin"]
-    assert doc["difference"] == {"mean": 0.0, "ci": [0.0, 0.0], "n": 3}
+    assert doc["difference"] == {
+        "mean": 0.0,
+        "ci": [0.0, 0.0],
+        "n": 3,
+        "sd": 0.0,
+        "confidence": 0.95,
+        "method": "paired t-interval",
+    }
     assert doc["verdict"].startswith("no clear difference between lr_only and lr_twin")
+    assert doc["seed_verdict"]["method"] == "paired t-interval, 95 %, n = 3" and doc["seed_verdict"]["winner"] is None
+    assert all(r["total"] == r["complete"] == 3 for r in doc["seed_verdict"]["reruns"].values())
     with Storage.open(url) as st:
         reruns = [t for t in st.trials(st.experiment("twins").id) if t.kind == TrialKind.SEEDS]
     assert len(reruns) == 6 and {t.seed for t in reruns} == {1, 2, 3}

@@ -90,11 +90,15 @@ def _interval(iv: tuple[float, float]) -> str:
     return f"{iv[0]:.2g}–{iv[1]:.2g}"
 
 
-def coverage_warnings(summary: ExperimentSummary) -> list[str]:
-    """Sentences for the report's warnings: unequal coverage, range-decided bests, bests at an edge,
-    an asymmetric head LR."""
+def coverage_warnings(summary: ExperimentSummary) -> list[dict[str, str]]:
+    """The report's warnings about fairness, as ``{"code", "message"}``: ``unequal_coverage``,
+    ``decided_by_ranges``, ``best_at_edge``, ``head_lr_per_trial``."""
     cov = coverages(summary)
-    out: list[str] = []
+    out: list[dict[str, str]] = []
+
+    def warn(code: str, message: str) -> None:
+        out.append({"code": code, "message": message})
+
     names = list(cov)
     ranks = sorted({r for c in cov.values() for r in c.ranges})
     for r in ranks:
@@ -102,30 +106,34 @@ def coverage_warnings(summary: ExperimentSummary) -> list[str]:
         for i, a in enumerate(present):
             for b in present[i + 1 :]:
                 if not _same(cov[a].ranges[r], cov[b].ranges[r]):
-                    out.append(
+                    warn(
+                        "unequal_coverage",
                         f"At r={r}, {a} and {b} searched different effective steps s·LR "
                         f"({_interval(cov[a].ranges[r])} vs {_interval(cov[b].ranges[r])}): the ranges, not only "
-                        "the methods, shape the result; make both spaces 'matched' to one effective_step range."
+                        "the methods, shape the result; make both spaces 'matched' to one effective_step range.",
                     )
         for a in present:
             if (step := cov[a].best_step.get(r)) is None:
                 continue
             for b in present:
                 if b != a and not _inside(step, cov[b].ranges[r]):
-                    out.append(
+                    warn(
+                        "decided_by_ranges",
                         f"At r={r}, {a}'s best (s·LR {step:.2g}) lies outside the s·LR that {b} searched "
                         f"({_interval(cov[b].ranges[r])}): {b} could not reach it, so this comparison is decided "
-                        "by the ranges, not the methods."
+                        "by the ranges, not the methods.",
                     )
             if (edge := _edge(step, cov[a].ranges[r])) is not None:
-                out.append(
+                warn(
+                    "best_at_edge",
                     f"At r={r}, {a}'s best (s·LR {step:.2g}) sits at the {edge} edge of the s·LR it searched "
-                    f"({_interval(cov[a].ranges[r])}): the optimum may lie beyond it; widen effective_step."
+                    f"({_interval(cov[a].ranges[r])}): the optimum may lie beyond it; widen effective_step.",
                 )
     config = summary.config
     if config is not None and config.training.head_lr is None and len(names) > 1:
-        out.append(
+        warn(
+            "head_lr_per_trial",
             "training.head_lr is null, so the new task head trained at each trial's LR, which differs between "
-            "the spaces: they differ in more than what they search; set head_lr (default 1e-3)."
+            "the spaces: they differ in more than what they search; set head_lr (default 1e-3).",
         )
     return out

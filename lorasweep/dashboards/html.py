@@ -15,10 +15,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lorasweep.analysis.coverage import coverage_warnings
 from lorasweep.analysis.law import REFERENCE_LAWS
 from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law
+from lorasweep.dashboards.science import ablation, drift_curves, landscape, rank_law, seed_comparison, verdict_text
 from lorasweep.dashboards.summary import MAX_CURVES, ExperimentSummary
 from lorasweep.search.ablation import Arm
 from lorasweep.store import TrialRecord, TrialState
@@ -333,6 +332,7 @@ def _table_html(summary: ExperimentSummary) -> str:
     names = list(doc["spaces"])
     keys = [
         "best_value",
+        "reached_target",
         "n_trials",
         "n_complete",
         "n_pruned",
@@ -364,7 +364,21 @@ def _table_html(summary: ExperimentSummary) -> str:
         + "</td>"
         for n in names
     )
-    return f"<table><tr><th></th>{head}</tr>{body}<tr><th>best_params</th>{params}</tr></table>"
+    seeds = ""
+    if (comparison := seed_comparison(summary)) is not None:
+        cells = "".join(f"<td>{html.escape(comparison.cell(n))}</td>" for n in names)
+        seeds = f"<tr><th>re-run on new seeds: mean [95% t-interval] (n)</th>{cells}</tr>"
+    return f"<table><tr><th></th>{head}</tr>{body}{seeds}<tr><th>best_params</th>{params}</tr></table>"
+
+
+def _verdict_html(summary: ExperimentSummary) -> str:
+    """The verdict (★ for the winner the seed verdict names), or why there is none."""
+    seeds = seed_comparison(summary)
+    text = verdict_text(summary, seeds)
+    if text is None:
+        return ""
+    star = f" ★ {html.escape(seeds.winner)}" if seeds is not None and seeds.winner is not None else ""
+    return f"<p><b>Verdict{star}:</b> {html.escape(text)}.</p>"
 
 
 def _ablation_html(summary: ExperimentSummary) -> str:
@@ -401,7 +415,8 @@ def write_html(summary: ExperimentSummary, out: Path) -> None:
     figs = ablation_figures(summary) if is_ablation else figures(summary)
     parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
     title = html.escape(f"lorasweep: {summary.experiment.name}")
-    warnings = "" if is_ablation else "".join(f"<li>{html.escape(w)}</li>" for w in coverage_warnings(summary))
+    notes = [] if is_ablation else [w for w in to_json(summary)["warnings"] if w["code"] != "too_few_seeds"]
+    warnings = "".join(f"<li>{html.escape(w['message'])}</li>" for w in notes)
     warnings = f'<div class="warnings"><b>Warnings</b><ul>{warnings}</ul></div>' if warnings else ""
     target = "—" if summary.target is None else f"{summary.target:.4g}"
     intro = (
@@ -409,6 +424,7 @@ def write_html(summary: ExperimentSummary, out: Path) -> None:
         if is_ablation
         else f"""<p>Metric: <b>{html.escape(summary.metric)}</b> ({summary.direction.value}).
 Target for the cost row: within {summary.within:.0%} of the best value found by any space ({target}).</p>
+{_verdict_html(summary)}
 {_table_html(summary)}"""
     )
     page = f"""<!DOCTYPE html>

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from lorasweep.analysis.coverage import coverage_warnings, coverages
-from lorasweep.dashboards.science import science_json
+from lorasweep.dashboards.science import science_json, seed_comparison, verdict_warnings
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.store import TrialState
 
 
 def to_json(summary: ExperimentSummary) -> dict[str, Any]:
-    """The ``lorasweep report --json`` document: the comparison, then the sections the data allows.
-    Each space's ``coverage`` is the s·LR interval it searched per rank; ``warnings`` are the report's."""
+    """The ``lorasweep report --json`` document: the comparison, then the sections the data allows,
+    then ``warnings`` (``{"code", "message"}``: unequal s·LR coverage, a comparison decided by the
+    ranges, a best at an edge, too few seeds, ...). Each space's ``coverage`` is the s·LR interval it
+    searched per rank."""
     cov = coverages(summary)
-    return {
+    doc: dict[str, Any] = {
         "experiment": summary.experiment.name,
         "status": summary.experiment.status.value,
         "metric": summary.metric,
@@ -42,3 +44,5 @@ def to_json(summary: ExperimentSummary) -> dict[str, Any]:
         "warnings": coverage_warnings(summary),
         **science_json(summary),
     }
+    doc.setdefault("warnings", []).extend(verdict_warnings(summary, seed_comparison(summary)))
+    return doc

@@ -5,7 +5,15 @@ from __future__ import annotations
 from rich.table import Table
 
 from lorasweep.analysis.coverage import SpaceCoverage, coverages
-from lorasweep.dashboards.science import Ablation, AblationPoint, RankLaw, ablation, rank_law, seed_comparison
+from lorasweep.dashboards.science import (
+    Ablation,
+    AblationPoint,
+    RankLaw,
+    ablation,
+    rank_law,
+    seed_comparison,
+    verdict_text,
+)
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
 from lorasweep.store import TrialState
@@ -30,13 +38,16 @@ def _coverage(c: SpaceCoverage | None) -> str:
 def comparison_table(summary: ExperimentSummary) -> Table:
     spaces = list(summary.spaces.values())
     cov = coverages(summary)
+    seeds = seed_comparison(summary)
+    winner = seeds.winner if seeds is not None else None
     table = Table(title=f"{summary.experiment.name}: {summary.metric} ({summary.direction.value})", show_lines=True)
     table.add_column("")
-    for s in spaces:  # ★: best within the target of the overall best (several stars mean a tie)
-        table.add_column(s.name + (" ★" if s.reached_target else ""), justify="right")
+    for s in spaces:  # ★: the space the seed verdict names better, and only that one
+        table.add_column(s.name + (" ★" if s.name == winner else ""), justify="right")
     target = f"within {summary.within:.0%} of best ({_num(summary.target)})"
     rows = [
         (f"best {summary.metric}", [_num(s.best_value) for s in spaces]),
+        (f"best reached target\n({target},\none search seed)", ["yes" if s.reached_target else "no" for s in spaces]),
         ("best params", [_params(s.best_params) for s in spaces]),
         (
             "trials",
@@ -56,22 +67,14 @@ def comparison_table(summary: ExperimentSummary) -> Table:
         ),
         ("Optuna studies", ["\n".join(s.optuna_studies) for s in spaces]),
     ]
-    seeds = seed_comparison(summary)
     if seeds is not None:
-        rows.append(
-            (
-                "re-run on new seeds\nmean [95% CI] (n)",
-                [
-                    f"{iv.mean:.4g} [{iv.lo:.4g}, {iv.hi:.4g}] ({iv.n})" if (iv := seeds.per_space.get(s.name)) else "—"
-                    for s in spaces
-                ],
-            )
-        )
+        rows.append(("re-run on new seeds\nmean [95% t-interval] (n)", [seeds.cell(s.name) for s in spaces]))
     for label, cells in rows:
         table.add_row(label, *cells)
     captions = []
-    if seeds is not None and seeds.verdict:
-        captions.append(f"Verdict over seeds: {seeds.verdict}")
+    if (text := verdict_text(summary, seeds)) is not None:
+        star = f" ★ marks {winner}." if winner is not None else ""
+        captions.append(f"Verdict: {text}.{star}")
     if (law := rank_law(summary)) is not None:
         captions.append(rank_law_line(law))
     if captions:

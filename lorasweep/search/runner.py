@@ -45,16 +45,24 @@ INTERRUPTED = "interrupted"
 SQLITE_CONCURRENCY = 4
 
 
-def resumable(storage: Storage, name: str) -> tuple[ExperimentConfig, bool]:
+def resumable(storage: Storage, name: str, seeds: int | None = None) -> tuple[ExperimentConfig, bool]:
     """The stored config of experiment ``name`` and whether it ran as an ablation; an error if
-    there is nothing to resume."""
+    there is nothing to resume. ``seeds`` (``compare --resume --seeds N``): re-run the best
+    configs on N seeds, which a complete experiment may also do (re-runs it has are kept)."""
     storage.check_schema()
     record = storage.experiment(name)
-    if record.status == ExperimentStatus.COMPLETE:
-        raise LorasweepError(f"experiment '{name}' is complete; nothing to resume (run a new one with another --name)")
+    if record.status == ExperimentStatus.COMPLETE and seeds is None:
+        raise LorasweepError(
+            f"experiment '{name}' is complete; nothing to resume (run a new one with another --name, "
+            "or add seed re-runs with --resume --seeds N)"
+        )
     exp = ExperimentConfig.model_validate(record.config)
     studies = storage.studies(record.id)
     ablation = exp.ablation is not None and (not exp.spaces or any(arm_of(s.space) for s in studies))
+    if seeds is not None:
+        if ablation:
+            raise LorasweepError(f"--seeds: experiment '{name}' is an ablation; it has no best configs to re-run")
+        exp = exp.model_copy(update={"seeds": exp.seeds.model_copy(update={"n": seeds})})
     return exp, ablation
 
 
@@ -367,7 +375,8 @@ def _run_study(
     )
     remaining = exp.budget.trials - done
     if remaining <= 0:
-        storage.finish_study(study_row.id)
+        if study_row.finished_at is None:  # a finished study keeps its end (and wall time)
+            storage.finish_study(study_row.id)
         return study_row.id
     points = warm_points(storage, exp, p) if exp.warm_start is not None and not study.trials else None
     # Each rank's sampler has its own seed (the first rank's is the experiment's), so ranks do not

@@ -1,0 +1,233 @@
+"""The seed verdict: calibrated (false-positive rate and power by simulation), failed or diverged
+re-runs counted against their space, and every report (table, JSON, HTML) saying the same thing.
+
+The reports are built from a store filled by hand (no training, no Ray): the numbers are chosen,
+so nothing here depends on floating-point trajectories of training."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from scipy import stats
+
+from lorasweep.analysis.stats import paired_difference, paired_t_power, verdict
+from lorasweep.config import load_experiment
+from lorasweep.dashboards.html import write_html
+from lorasweep.dashboards.json_report import to_json
+from lorasweep.dashboards.science import NO_SEEDS_VERDICT, seed_comparison
+from lorasweep.dashboards.summary import ExperimentSummary, summarize
+from lorasweep.dashboards.table import comparison_table
+from lorasweep.store import Storage, TrialFinish, TrialKind, TrialStart, TrialState
+
+TINY = Path(__file__).parent / "data" / "tiny.yaml"
+LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+
+# -- calibration ---------------------------------------------------------------------------------
+
+SIMS = 4000
+
+
+def _simulate(n: int, effect: float, rng: np.random.Generator) -> tuple[int, int]:
+    """(verdicts naming a, verdicts naming b) over SIMS experiments of ``n`` paired seeds with
+    a_i = m + u_i + e_ai + δ, b_i = m + u_i + e_bi: a per-seed component u_i shared by both
+    spaces (SD 0.05, five times the noise) and independent noise e (SD 0.01). δ = effect ·
+    SD(a_i - b_i), so ``effect`` is the standardized effect of the paired t-test."""
+    sd_e = 0.01
+    delta = effect * sd_e * math.sqrt(2)
+    a_wins = b_wins = 0
+    for _ in range(SIMS):
+        u = rng.normal(0.0, 0.05, n)
+        a = 0.8 + u + rng.normal(0.0, sd_e, n) + delta
+        b = 0.8 + u + rng.normal(0.0, sd_e, n)
+        winner = verdict(paired_difference(a, b), "a", "b", "maximize", "accuracy").winner
+        a_wins += winner == "a"
+        b_wins += winner == "b"
+    return a_wins, b_wins
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_false_positive_rate_is_nominal_at_few_seeds(n: int) -> None:
+    """Under the null (no difference) the verdict names a winner ~5 % of the time. With 4000
+    simulations the rate's Monte Carlo SD is sqrt(0.05 · 0.95 / 4000) = 0.0034; [0.03, 0.07]
+    is ±0.02 = ±5.8 SD, so a correct method fails this by chance with p ≈ 1e-8, while the
+    percentile bootstrap it replaces (0.25 at 3 seeds, 0.16 at 5, 0.09 at 10) fails it at every n."""
+    a_wins, b_wins = _simulate(n, 0.0, np.random.default_rng(17_000 + n))
+    fpr = (a_wins + b_wins) / SIMS
+    assert 0.03 <= fpr <= 0.07, fpr
+    # two-sided: each side about half of it (SD of one side's rate 0.0025; ±0.015 is ±6 SD)
+    assert abs(a_wins - b_wins) / SIMS <= 0.03, (a_wins, b_wins)
+
+
+@pytest.mark.parametrize(("n", "effect"), [(5, 1.5), (10, 1.0)])
+def test_power_matches_the_paired_t_test_theory(n: int, effect: float) -> None:
+    """At a true standardized effect of 1.5 SD of the paired difference with 5 seeds (1.0 with
+    10), the verdict names the better space as often as scipy's noncentral t says the paired
+    t-test rejects (theory: 0.80 and 0.80). Monte Carlo SD of the rate is at most
+    sqrt(0.25 / 4000) = 0.0079; ±0.035 is ±4.4 SD (fails by chance with p ≈ 1e-5)."""
+    crit = stats.t.ppf(0.975, n - 1)
+    nc = effect * math.sqrt(n)
+    theory = stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    assert theory == pytest.approx(paired_t_power(effect, n))
+    a_wins, b_wins = _simulate(n, effect, np.random.default_rng(27_000 + n))
+    assert abs(a_wins / SIMS - theory) <= 0.035, (a_wins / SIMS, theory)
+    assert b_wins / SIMS <= 0.002  # the wrong side is (almost) never named
+
+
+# -- reports from a store ------------------------------------------------------------------------
+
+
+def _trial(
+    st: Storage, study: int, key: str, state: TrialState, value: float | None, seed: int, kind: TrialKind
+) -> None:
+    trial = st.start_trial(TrialStart(study, key, None, {"lr": 1e-3}, LORA, seed=seed, kind=kind))
+    if state == TrialState.RUNNING:
+        return
+    final = value if state == TrialState.COMPLETE else None
+    st.finish_trial(trial, TrialFinish(state, final, value, 20, None, None, 1.0, 1.0, 16, 160, ()))
+
+
+def _experiment(
+    tmp_path: Path,
+    reruns: dict[str, list[tuple[TrialState, float | None]]],
+    search: dict[str, list[tuple[TrialState, float | None]]] | None = None,
+    overrides: dict | None = None,
+) -> ExperimentSummary:
+    """lr_only and lora_alpha with the given search trials and seed re-runs (i-th re-run on seed i+1)."""
+    search = search or {
+        "lr_only": [(TrialState.COMPLETE, 0.85), (TrialState.COMPLETE, 0.30)],
+        "lora_alpha": [(TrialState.COMPLETE, 0.75)],
+    }
+    exp = load_experiment(TINY, overrides)
+    st = Storage.open(f"sqlite:///{tmp_path / 'v.db'}", create=True)
+    st.upgrade()
+    record = st.create_experiment("v", "", exp.model_dump(mode="json"))
+    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    for space in ("lr_only", "lora_alpha"):
+        study = st.add_study(record.id, space, 4, f"v/{space}/r4", metric, direction, {}).id
+        for i, (state, value) in enumerate(search.get(space, [])):
+            _trial(st, study, f"{space}-search-{i}", state, value, 0, TrialKind.SEARCH)
+        for i, (state, value) in enumerate(reruns.get(space, [])):
+            _trial(st, study, f"{space}-seed-{i}", state, value, i + 1, TrialKind.SEEDS)
+    summary = summarize(st, st.experiment("v"))
+    st.close()
+    return summary
+
+
+def _reports(summary: ExperimentSummary, tmp_path: Path) -> tuple[str, dict, str]:
+    console = Console(width=200, record=True)
+    console.print(comparison_table(summary))
+    write_html(summary, tmp_path / "r.html")
+    text = console.export_text()
+    caption = " ".join(text[text.index("Verdict:") :].split())  # rich wraps the caption to the table
+    return text[: text.index("Verdict:")] + caption, to_json(summary), (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def _done(values: list[float]) -> list[tuple[TrialState, float | None]]:
+    return [(TrialState.COMPLETE, v) for v in values]
+
+
+LR_ONLY = [0.80, 0.82, 0.81, 0.83, 0.80]
+LORA_ALPHA = [0.70, 0.71, 0.69, 0.72, 0.70]
+
+
+def test_clear_winner_is_starred_in_every_report(tmp_path: Path) -> None:
+    summary = _experiment(tmp_path, {"lr_only": _done(LR_ONLY), "lora_alpha": _done(LORA_ALPHA)})
+    text, doc, page = _reports(summary, tmp_path)
+    seeds = doc["seed_verdict"]
+    assert seeds["winner"] == "lr_only" and seeds["method"] == "paired t-interval, 95 %, n = 5"
+    assert doc["verdict"].startswith("lr_only better by") and "(paired t-interval, 95 %, n = 5)" in doc["verdict"]
+    assert doc["difference"]["method"] == "paired t-interval" and doc["difference"]["n"] == 5
+    assert not [w for w in doc["warnings"] if w["code"] == "too_few_seeds"]
+    assert "lr_only ★" in text and "lora_alpha ★" not in text and "★ marks lr_only" in text
+    assert "Verdict ★ lr_only:" in page
+
+
+def test_a_diverged_rerun_of_the_winner_counts_against_it(tmp_path: Path) -> None:
+    """The same re-runs as above, but lr_only's re-run on seed 3 diverged: it counts at 0.30, the
+    worst accuracy observed anywhere in the experiment (a search trial of lr_only), and the
+    paired differences (+0.10, +0.11, -0.39, +0.11, +0.10) no longer name lr_only."""
+    runs = _done(LR_ONLY)
+    runs[2] = (TrialState.DIVERGED, 0.81)  # its best before diverging; a diverged run has no final value
+    summary = _experiment(tmp_path, {"lr_only": runs, "lora_alpha": _done(LORA_ALPHA)})
+    seeds = seed_comparison(summary)
+    assert seeds is not None
+    assert seeds.counted_at == 0.30 and seeds.per_seed["lr_only"][3] == 0.30
+    assert seeds.difference is not None and seeds.difference.n == 5  # the seed is kept, not dropped
+    assert seeds.winner is None
+    text, doc, page = _reports(summary, tmp_path)
+    note = "1 of 5 lr_only re-runs diverged, counted at 0.3 (the worst accuracy observed in the experiment)"
+    assert doc["verdict"].startswith("no clear difference between lr_only and lora_alpha") and note in doc["verdict"]
+    assert doc["seed_verdict"]["reruns"]["lr_only"]["n_diverged"] == 1
+    assert doc["seed_verdict"]["winner"] is None and doc["seed_verdict"]["counted_at"] == 0.30
+    assert any(w["code"] == "seed_reruns_incomplete" for w in doc["warnings"])
+    assert "★" not in text and "1 of 5 re-runs did not complete" in text
+    assert "re-runs diverged, counted at 0.3" in page and "Verdict ★" not in page
+
+
+def test_a_failed_rerun_counts_at_the_worst_value_when_minimizing(tmp_path: Path) -> None:
+    """Minimizing eval loss, the worst value is the largest one observed (here a search trial's
+    best value before it diverged): lora_alpha, clearly better on 5 seeds, keeps its lead only
+    if the failure is not counted in its favour."""
+    search = {"lr_only": [(TrialState.COMPLETE, 0.5), (TrialState.DIVERGED, 9.0)], "lora_alpha": _done([0.4])}
+    runs = {"lr_only": _done([0.50, 0.52, 0.51, 0.53, 0.50]), "lora_alpha": _done([0.40, 0.41, 0.39, 0.42, 0.40])}
+    runs["lora_alpha"][0] = (TrialState.FAILED, None)
+    summary = _experiment(tmp_path, runs, search, {"metric.name": "eval_loss"})
+    seeds = seed_comparison(summary)
+    assert seeds is not None
+    assert seeds.counted_at == 9.0 and seeds.per_seed["lora_alpha"][1] == 9.0
+    assert seeds.winner is None
+    assert "1 of 5 lora_alpha re-runs failed, counted at 9" in (seeds.verdict or "")
+
+
+def test_two_seeds_give_no_verdict_and_a_warning(tmp_path: Path) -> None:
+    summary = _experiment(tmp_path, {"lr_only": _done(LR_ONLY[:2]), "lora_alpha": _done(LORA_ALPHA[:2])})
+    text, doc, page = _reports(summary, tmp_path)
+    assert doc["seed_verdict"]["winner"] is None and doc["seed_verdict"]["seeds_needed"] == 3
+    assert doc["verdict"].startswith("no verdict possible between lr_only and lora_alpha from 2 paired seeds")
+    assert "1 more needed (lorasweep compare --seeds 3)" in doc["verdict"]
+    assert [w["code"] for w in doc["warnings"]] == ["too_few_seeds"]
+    assert doc["seeds"]["lr_only"]["ci"] is not None and doc["difference"]["n"] == 2
+    assert "★" not in text and "no verdict possible" in text
+    assert "Verdict ★" not in page and "no verdict possible" in page
+
+
+def test_one_search_seed_gives_no_winner_mark_and_says_how_to_get_one(tmp_path: Path) -> None:
+    """Without --seeds, lr_only's best (0.85) reached the target and lora_alpha's (0.75) did not:
+    the table says so in a row of its own, but stars nobody and says how to get a verdict."""
+    summary = _experiment(tmp_path, {})
+    text, doc, page = _reports(summary, tmp_path)
+    assert doc["spaces"]["lr_only"]["reached_target"] is True and doc["spaces"]["lora_alpha"]["reached_target"] is False
+    assert "★" not in text
+    row = next(line for line in text.splitlines() if "best reached target" in line)
+    assert "yes" in row and "no" in row
+    assert "no verdict possible from one search seed" in text and "lorasweep compare --seeds 5" in text
+    assert doc["warnings"] == [{"code": "too_few_seeds", "message": NO_SEEDS_VERDICT}]
+    assert "verdict" not in doc and "seed_verdict" not in doc
+    assert "no verdict possible from one search seed" in page
+
+
+def test_no_finite_value_anywhere_withholds_the_verdict(tmp_path: Path) -> None:
+    failed = [(TrialState.FAILED, None)] * 3
+    summary = _experiment(
+        tmp_path, {"lr_only": failed, "lora_alpha": failed}, {"lr_only": failed, "lora_alpha": failed}
+    )
+    seeds = seed_comparison(summary)
+    assert seeds is not None and seeds.winner is None and seeds.difference is None
+    assert seeds.verdict is not None and seeds.verdict.startswith(
+        "no verdict: 6 seed re-runs did not complete and no finite accuracy was observed anywhere in the experiment"
+    )
+    doc = to_json(summary)
+    assert "verdict_withheld" in [w["code"] for w in doc["warnings"]]
+
+
+def test_running_reruns_withhold_the_verdict(tmp_path: Path) -> None:
+    runs = _done(LR_ONLY)
+    runs[4] = (TrialState.RUNNING, None)
+    summary = _experiment(tmp_path, {"lr_only": runs, "lora_alpha": _done(LORA_ALPHA)})
+    seeds = seed_comparison(summary)
+    assert seeds is not None and seeds.winner is None
+    assert seeds.verdict == "no verdict: 1 seed re-run is still running (the verdict waits for all of them)"
