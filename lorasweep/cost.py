@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lorasweep.config import Direction
 
@@ -50,8 +51,47 @@ def best_so_far(
 def cost_to_target(
     values_and_costs: Sequence[tuple[float | None, float]], target: float, direction: Direction
 ) -> float | None:
-    """Device-seconds spent until the best value so far first reaches ``target`` (None if never)."""
-    for spent, best in best_so_far(values_and_costs, direction):
+    """:func:`cost_to_target_timed` for trials that ran one after another, in this order."""
+    runs, clock = [], 0.0
+    for value, cost in values_and_costs:
+        runs.append(TimedRun(value, cost, clock, clock + cost))
+        clock += cost
+    return cost_to_target_timed(runs, target, direction)
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    """One trial for the cost to a target: its value (None unless complete), its device-seconds and
+    when it ran (seconds on one clock; ``finished`` None while it runs)."""
+
+    value: float | None
+    device_seconds: float
+    started: float
+    finished: float | None
+
+
+def cost_to_target_timed(runs: Sequence[TimedRun], target: float, direction: Direction) -> float | None:
+    """Device-seconds spent until the best value first reaches ``target`` (None if never), on the
+    clock: trials that finished by then count in full, whatever their state; trials still running
+    then count the elapsed share of their device time (with concurrent trials, that time was spent
+    too). The same rule for every space, so concurrency cannot favour one."""
+    done = sorted((r for r in runs if r.finished is not None), key=lambda r: r.finished)  # type: ignore[arg-type,return-value]
+    best: float | None = None
+    for run in done:
+        if run.value is not None and math.isfinite(run.value) and (best is None or direction.better(run.value, best)):
+            best = run.value
         if reaches(best, target, direction):
-            return spent
+            return _spent_by(runs, run.finished)  # type: ignore[arg-type]
     return None
+
+
+def _spent_by(runs: Sequence[TimedRun], moment: float) -> float:
+    spent = 0.0
+    for r in runs:
+        if r.started >= moment:
+            continue
+        if r.finished is not None and r.finished <= moment:
+            spent += r.device_seconds
+        elif r.finished is not None and r.finished > r.started:
+            spent += r.device_seconds * (moment - r.started) / (r.finished - r.started)
+    return spent

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from lorasweep.config import Direction
 from lorasweep.cost import cost_to_target, device_seconds, target_value
 
@@ -22,3 +24,18 @@ def test_device_seconds_counts_the_device_share() -> None:
     assert device_seconds(10.0, 0.0) == 10.0  # CPU: one slot
     assert device_seconds(10.0, 0.5) == 5.0  # half a GPU
     assert device_seconds(10.0, 2.0) == 20.0
+
+
+def test_cost_to_target_counts_the_elapsed_time_of_trials_still_running() -> None:
+    from lorasweep.cost import TimedRun, cost_to_target_timed
+
+    runs = [
+        TimedRun(0.95, 10.0, started=0.0, finished=10.0),  # reaches the target at t = 10
+        TimedRun(0.5, 18.0, started=2.0, finished=20.0),  # running then: 8 of its 18 s were spent by t = 10
+        TimedRun(None, 4.0, started=3.0, finished=7.0),  # pruned before: counts in full
+        TimedRun(0.99, 5.0, started=12.0, finished=17.0),  # started after: not counted
+    ]
+    assert cost_to_target_timed(runs, 0.9, Direction.MAXIMIZE) == pytest.approx(10.0 + 8.0 + 4.0)
+    assert cost_to_target_timed(runs, 0.999, Direction.MAXIMIZE) is None
+    # one after another, the timed rule is the running sum
+    assert cost_to_target([(0.5, 3.0), (None, 2.0), (0.95, 4.0)], 0.9, Direction.MAXIMIZE) == 9.0

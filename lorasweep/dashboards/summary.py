@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorasweep.config import Direction, ExperimentConfig
-from lorasweep.cost import best_so_far, cost_to_target, reaches, target_value
+from lorasweep.cost import TimedRun, best_so_far, cost_to_target_timed, reaches, target_value
 from lorasweep.store import (
     ExperimentRecord,
     Storage,
@@ -108,6 +108,20 @@ def trial_params(t: TrialRecord) -> dict[str, Any]:
     }
 
 
+def _timed(trials: list[TrialRecord]) -> list[TimedRun]:
+    """Every trial of a space on the clock, for the cost to the target (pruned, failed, diverged and
+    interrupted trials included: their device time was spent)."""
+    return [
+        TimedRun(
+            t.final_value if t.state == TrialState.COMPLETE else None,
+            t.device_seconds,
+            t.started_at.timestamp(),
+            t.finished_at.timestamp() if t.finished_at is not None else None,
+        )
+        for t in trials
+    ]
+
+
 def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSummary:
     studies = storage.studies(experiment.id)
     every_trial = storage.trials(experiment.id)
@@ -157,7 +171,7 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             counts={state: sum(t.state == state for t in ts) for state in TrialState},
             device_seconds=sum(t.device_seconds for t in ts),
             wall_seconds=sum(s.wall_seconds for s in ss),
-            cost_to_target=cost_to_target(finished, target, direction) if target is not None else None,
+            cost_to_target=cost_to_target_timed(_timed(ts), target, direction) if target is not None else None,
             optuna_studies=[s.optuna_study_name for s in ss],
             trials=ts,
             best_so_far=best_so_far(finished, direction),
