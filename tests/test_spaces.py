@@ -5,12 +5,12 @@ import math
 import optuna
 import pytest
 
-from lorasweep.config import FloatRange, RankMultipleAlpha, SqrtRankAlpha, load_experiment
+from lorasweep.config import ExperimentConfig, FloatRange, RankMultipleAlpha, SqrtRankAlpha
 from lorasweep.errors import ConfigError
 from lorasweep.search.spaces import at_rank, builtin_space_names, coverage, distributions, load_space, resolve
 
-#: The default experiment's effective-step range (s·LR), which matched spaces cover at every rank.
-STEP = load_experiment("default").effective_step
+#: An experiment's default effective-step range (s·LR), which matched spaces cover at every rank.
+STEP = ExperimentConfig.model_fields["effective_step"].get_default(call_default_factory=True)
 assert STEP is not None and (STEP.low, STEP.high) == (2e-6, 2e-2)
 
 
