@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lorasweep.config import Direction
+from lorasweep.config import Direction, SpaceConfig
 from lorasweep.errors import ConfigError, LorasweepError
 
 DEFAULT_STORAGE = "sqlite:///lorasweep.db"
@@ -251,11 +251,11 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
         return summary
 
 
-def _searched(space: str) -> set[str]:
-    """The parameters a space (name or path) searches."""
-    from lorasweep.search.spaces import load_space, searched
+def _space(space: str) -> SpaceConfig:
+    """A space by name or path."""
+    from lorasweep.search.spaces import load_space
 
-    return set(searched(load_space(space)))
+    return load_space(space)
 
 
 def _ranks(text: str) -> list[int]:
@@ -276,7 +276,7 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
     """Search α at each rank and fit α* = c·r^p (OLS in log space, t-intervals from 3 ranks)."""
     from lorasweep.dashboards.science import rank_law
 
-    if not {"c", "alpha"} & _searched(space):
+    if not _space(space).searches_alpha:
         raise ConfigError(f"--space {space} does not search alpha; pick a space that searches alpha or c")
     overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
     summary = _search(args, overrides)
@@ -315,8 +315,8 @@ def landscape_cmd(args: SearchArgs, space: str, points: int) -> None:
     """Grid LR × α; show whether the metric follows the effective step s·LR."""
     from lorasweep.dashboards.science import landscape
 
-    searched = _searched(space)
-    if "lr" not in searched or not {"c", "alpha"} & searched:
+    sp = _space(space)
+    if not (sp.searches_lr and sp.searches_alpha):
         raise ConfigError(f"--space {space} does not search both LR and alpha; use joint or a space like it")
     overrides = {
         "spaces": [space],

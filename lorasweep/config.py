@@ -13,10 +13,10 @@ from __future__ import annotations
 import difflib
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from lorasweep.errors import ConfigError
+from lorasweep.scaling import alpha_from_c, c_from_alpha
 
 # ---------------------------------------------------------------------------------------------
 # Shared pieces
@@ -94,37 +95,96 @@ Name = Annotated[str, AfterValidator(_check_name)]
 # Search spaces: how (LR, α) are chosen for a trial of rank r
 
 
-class RankMultipleAlpha(StrictModel):
+class _AlphaRuleBase(StrictModel):
+    """What every α rule knows about itself, so no caller switches on rule types: which parameter
+    it samples (if any), its range, α for a sampled point, and that parameter for a given α.
+
+    Adding a rule = one subclass here, listed in :data:`AlphaRule`."""
+
+    #: the sampled parameter's name in trial params (``c``, ``alpha``), or None when α is fixed by the rule
+    param: ClassVar[str | None] = None
+    #: the field of the rule that holds the parameter (a number, a range, or ``matched``)
+    field: ClassVar[str | None] = None
+
+    def setting(self) -> float | FloatRange | str | None:
+        """The parameter's setting: a fixed number, a searched range, ``matched``, or None."""
+        return getattr(self, self.field) if self.field else None
+
+    def searched_range(self) -> FloatRange | None:
+        """The range the parameter is sampled from (None when fixed, or matched and not yet derived)."""
+        value = self.setting()
+        return value if isinstance(value, FloatRange) else None
+
+    def alpha(self, rank: int, sampled: Mapping[str, Any]) -> float:
+        """α at ``rank`` for a point whose sampled values are ``sampled``."""
+        raise NotImplementedError
+
+    def param_of(self, alpha: float, rank: int) -> float:
+        """The parameter value that gives ``alpha`` at ``rank`` (inverse of :meth:`alpha`)."""
+        raise ValueError(f"alpha rule {self.rule} samples no parameter")  # type: ignore[attr-defined]
+
+    def with_range(self, rng: FloatRange) -> _AlphaRuleBase:
+        """This rule with its parameter searched over ``rng`` (how a ``matched`` range is made explicit)."""
+        return self.model_copy(update={self.field: rng})
+
+    def _value(self, sampled: Mapping[str, Any]) -> float:
+        value = self.setting()
+        return float(sampled[self.param]) if isinstance(value, FloatRange) else float(value)  # type: ignore[arg-type,index]
+
+
+class RankMultipleAlpha(_AlphaRuleBase):
     """α tied to the rank, ``α = multiplier · r`` (the common heuristics α = r and α = 2r)."""
 
     rule: Literal["rank_multiple"]
     multiplier: PositiveFloat = Field(2.0, description="α = multiplier · r")
 
+    def alpha(self, rank: int, sampled: Mapping[str, Any]) -> float:
+        return self.multiplier * rank
 
-class FixedAlpha(StrictModel):
+
+class FixedAlpha(_AlphaRuleBase):
     """One α for every rank (e.g. the common fixed 16 or 32)."""
 
     rule: Literal["fixed"]
     value: PositiveFloat = Field(description="α")
 
+    def alpha(self, rank: int, sampled: Mapping[str, Any]) -> float:
+        return self.value
 
-class SqrtRankAlpha(StrictModel):
+
+class SqrtRankAlpha(_AlphaRuleBase):
     """The square-root law ``α = c · √r``; ``c`` is fixed or searched."""
 
+    param: ClassVar[str | None] = "c"
+    field: ClassVar[str | None] = "c"
     rule: Literal["sqrt_rank"]
     c: PositiveFloat | FloatRange | Matched = Field(
         description="c in α = c·√r: a number, {low, high, log}, or matched (the range that covers the experiment's "
         "effective_step at each rank)"
     )
 
+    def alpha(self, rank: int, sampled: Mapping[str, Any]) -> float:
+        return alpha_from_c(self._value(sampled), rank)
 
-class SearchedAlpha(StrictModel):
+    def param_of(self, alpha: float, rank: int) -> float:
+        return c_from_alpha(alpha, rank)
+
+
+class SearchedAlpha(_AlphaRuleBase):
     """α searched directly, independent of the rank."""
 
+    param: ClassVar[str | None] = "alpha"
+    field: ClassVar[str | None] = "range"
     rule: Literal["search"]
     range: FloatRange | Matched = Field(
         description="α range: {low, high, log}, or matched (covers the experiment's effective_step at each rank)"
     )
+
+    def alpha(self, rank: int, sampled: Mapping[str, Any]) -> float:
+        return self._value(sampled)
+
+    def param_of(self, alpha: float, rank: int) -> float:
+        return alpha
 
 
 AlphaRule = Annotated[RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | SearchedAlpha, Field(discriminator="rule")]
@@ -149,11 +209,21 @@ class SpaceConfig(StrictModel):
     def step_fields(self) -> dict[str, PositiveFloat | FloatRange | str]:
         """The fields that set the effective step s·LR: ``lr`` and the α rule's ``c`` or ``range``."""
         out: dict[str, PositiveFloat | FloatRange | str] = {"lr": self.lr}
-        if isinstance(self.alpha, SqrtRankAlpha):
-            out["alpha.c"] = self.alpha.c
-        elif isinstance(self.alpha, SearchedAlpha):
-            out["alpha.range"] = self.alpha.range
+        if self.alpha.field is not None:
+            out[f"alpha.{self.alpha.field}"] = self.alpha.setting()  # type: ignore[assignment]
         return out
+
+    @property
+    def searches_lr(self) -> bool:
+        """Whether the LR is sampled: a range, or matched."""
+        return self.lr == MATCHED or isinstance(self.lr, FloatRange)
+
+    @property
+    def searches_alpha(self) -> bool:
+        """Whether α (or c) is sampled: a range, or matched."""
+        return self.alpha.param is not None and (
+            self.alpha.setting() == MATCHED or self.alpha.searched_range() is not None
+        )
 
     @property
     def matched(self) -> str | None:

@@ -35,7 +35,7 @@ from lorasweep.analysis.law import LawFit, fit_power_law
 from lorasweep.analysis.learned import study_learned
 from lorasweep.config import ExperimentConfig, SpaceConfig
 from lorasweep.search.ablation import arm_of
-from lorasweep.search.spaces import alpha_at_edge, distributions, searched
+from lorasweep.search.spaces import alpha_at_edge, distributions
 from lorasweep.store import Storage, TrialKind, TrialState
 
 
@@ -118,7 +118,7 @@ def _alpha_space(space_config: dict[str, Any]) -> SpaceConfig | None:
         space = SpaceConfig.model_validate(space_config)
     except ValueError:
         return None
-    return space if {"c", "alpha"} & set(searched(space)) and space.matched is None else None
+    return space if space.searches_alpha and space.matched is None else None
 
 
 def _search_key(config: ExperimentConfig, rank: int, space: SpaceConfig) -> str:

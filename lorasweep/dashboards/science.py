@@ -22,7 +22,7 @@ from typing import Any
 from lorasweep.analysis.law import P_LINEAR, P_SQRT, REFERENCE_LAWS, LawFit, fit_power_law
 from lorasweep.analysis.learned import study_learned
 from lorasweep.analysis.stats import CONFIDENCE, MIN_SEEDS, Interval, mean_interval, paired_difference, verdict
-from lorasweep.config import Direction
+from lorasweep.config import Direction, SpaceConfig
 from lorasweep.cost import reaches
 from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
 from lorasweep.search.ablation import Arm, arm_of, point_k
@@ -36,19 +36,12 @@ def _done(trials: list[TrialRecord]) -> list[TrialRecord]:
     return [t for t in trials if t.state == TrialState.COMPLETE and t.final_value is not None]
 
 
-def _searched(summary: ExperimentSummary) -> dict[str, set[str]]:
-    """Space name → the parameters its configuration searches (Optuna distributions), for the
-    spaces of the experiment's config that have a summary."""
-    from lorasweep.search.spaces import searched
-
+def _configs(summary: ExperimentSummary) -> dict[str, SpaceConfig]:
+    """The experiment's space configs that have a summary, by name (config order)."""
     config = summary.config
     if config is None:
         return {}
-    return {s.name: set(searched(s)) for s in config.spaces if s.name in summary.spaces}
-
-
-def _alpha_param(searched: set[str]) -> str | None:
-    return "c" if "c" in searched else "alpha" if "alpha" in searched else None
+    return {s.name: s for s in config.spaces if s.name in summary.spaces}
 
 
 def _space_reason(name: str, why: str, candidates: list[str], what: str) -> str:
@@ -64,21 +57,21 @@ def law_space(summary: ExperimentSummary) -> tuple[str, str] | None:
     but only restates its own rule). Candidates search α (``c`` or ``alpha``) and ran at two or
     more ranks; a space with a fixed LR is preferred (α* then means α at that LR), then config
     order. None if no space qualifies."""
-    searched = _searched(summary)
+    spaces = _configs(summary)
     candidates = [
         name
-        for name, params in searched.items()
-        if _alpha_param(params) is not None and len({t.r for t in summary.spaces[name].trials}) >= 2
+        for name, space in spaces.items()
+        if space.searches_alpha and len({t.r for t in summary.spaces[name].trials}) >= 2
     ]
     if not candidates:
         return None
-    fixed_lr = [n for n in candidates if "lr" not in searched[n]]
+    fixed_lr = [n for n in candidates if not spaces[n].searches_lr]
     if fixed_lr:
         name = fixed_lr[0]
-        why = f"searches {_alpha_param(searched[name])} at a fixed LR"
+        why = f"searches {spaces[name].alpha.param} at a fixed LR"
     else:
         name = candidates[0]
-        why = f"searches {_alpha_param(searched[name])} (with LR: no space searches alpha at a fixed LR)"
+        why = f"searches {spaces[name].alpha.param} (with LR: no space searches alpha at a fixed LR)"
     return name, _space_reason(name, why, candidates, "searching alpha over 2+ ranks")
 
 
@@ -246,11 +239,11 @@ def landscape_space(summary: ExperimentSummary) -> tuple[str, str] | None:
     """The first space (config order) whose configuration searches LR and α (``c`` or ``alpha``)
     together, and why; decided from the searched parameters, not from recorded values (a
     multi-rank ``lr_only`` records many α = 2r, but searches LR alone). None if none does."""
-    searched = _searched(summary)
-    candidates = [n for n, params in searched.items() if "lr" in params and _alpha_param(params) is not None]
+    spaces = _configs(summary)
+    candidates = [n for n, space in spaces.items() if space.searches_lr and space.searches_alpha]
     if not candidates:
         return None
-    why = f"searches LR and {_alpha_param(searched[candidates[0]])} together"
+    why = f"searches LR and {spaces[candidates[0]].alpha.param} together"
     return candidates[0], _space_reason(candidates[0], why, candidates, "searching LR and alpha together")
 
 

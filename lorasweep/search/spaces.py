@@ -12,20 +12,9 @@ from typing import Any
 
 import optuna
 
-from lorasweep.config import (
-    MATCHED,
-    AlphaRule,
-    FixedAlpha,
-    FloatRange,
-    RankMultipleAlpha,
-    SearchedAlpha,
-    SpaceConfig,
-    SqrtRankAlpha,
-    builtin_names,
-    load_space,
-)
+from lorasweep.config import MATCHED, FloatRange, SpaceConfig, builtin_names, load_space
 from lorasweep.errors import ConfigError
-from lorasweep.scaling import LoraParams, alpha_for_scaling, alpha_from_c, c_from_alpha, lora_scaling
+from lorasweep.scaling import LoraParams, alpha_for_scaling, lora_scaling
 
 __all__ = [
     "alpha_at_edge",
@@ -58,24 +47,21 @@ def at_rank(space: SpaceConfig, rank: int, effective_step: FloatRange | None) ->
         raise ConfigError(f"space {space.name}: {field} is matched but the experiment has no effective_step range")
     lo, hi, log = effective_step.low, effective_step.high, effective_step.log
     if field == "lr":  # α follows from the rule: LR = s·LR / s
-        s = lora_scaling(_alpha(space.alpha, {}, rank), rank, space.use_rslora)
+        s = lora_scaling(space.alpha.alpha(rank, {}), rank, space.use_rslora)
         return space.model_copy(update={"lr": FloatRange(low=lo / s, high=hi / s, log=log)})
     lr = float(space.lr)  # type: ignore[arg-type]  # validation: matched is the only searched step field
     alpha_lo = alpha_for_scaling(lo / lr, rank, space.use_rslora)
     alpha_hi = alpha_for_scaling(hi / lr, rank, space.use_rslora)
-    if field == "alpha.c":
-        c = FloatRange(low=c_from_alpha(alpha_lo, rank), high=c_from_alpha(alpha_hi, rank), log=log)
-        rule = space.alpha.model_copy(update={"c": c})
-    else:
-        rule = space.alpha.model_copy(update={"range": FloatRange(low=alpha_lo, high=alpha_hi, log=log)})
-    return space.model_copy(update={"alpha": rule})
+    rule = space.alpha
+    rng = FloatRange(low=rule.param_of(alpha_lo, rank), high=rule.param_of(alpha_hi, rank), log=log)
+    return space.model_copy(update={"alpha": rule.with_range(rng)})
 
 
 def searched(space: SpaceConfig) -> list[str]:
     """The names of the parameters ``space`` samples (``lr``, ``c``, ``alpha``, ``loraplus_lr_ratio``),
     matched ones included."""
-    names = {"lr": "lr", "alpha.c": "c", "alpha.range": "alpha"}
-    out = [names[k] for k, v in space.step_fields.items() if v == MATCHED or isinstance(v, FloatRange)]
+    out = ["lr"] if space.searches_lr else []
+    out += [space.alpha.param] if space.searches_alpha and space.alpha.param else []
     return out + (["loraplus_lr_ratio"] if isinstance(space.loraplus_lr_ratio, FloatRange) else [])
 
 
@@ -102,26 +88,11 @@ def distributions(space: SpaceConfig) -> dict[str, optuna.distributions.BaseDist
     if isinstance(space.lr, FloatRange):
         out["lr"] = _dist(space.lr)
     rule = space.alpha
-    if isinstance(rule, SqrtRankAlpha) and isinstance(rule.c, FloatRange):
-        out["c"] = _dist(rule.c)
-    if isinstance(rule, SearchedAlpha):
-        out["alpha"] = _dist(rule.range)
+    if rule.param is not None and (rng := rule.searched_range()) is not None:
+        out[rule.param] = _dist(rng)
     if isinstance(space.loraplus_lr_ratio, FloatRange):
         out["loraplus_lr_ratio"] = _dist(space.loraplus_lr_ratio)
     return out
-
-
-def _alpha(rule: AlphaRule, sampled: dict[str, Any], rank: int) -> float:
-    """α at ``rank`` under ``rule``, given the sampled values (of ``c`` or ``alpha`` when searched)."""
-    if isinstance(rule, RankMultipleAlpha):
-        return rule.multiplier * rank
-    if isinstance(rule, FixedAlpha):
-        return rule.value
-    if isinstance(rule, SqrtRankAlpha):
-        return alpha_from_c(float(sampled["c"]) if isinstance(rule.c, FloatRange) else float(rule.c), rank)
-    if isinstance(rule, SearchedAlpha):
-        return float(sampled["alpha"])
-    raise TypeError(f"unknown alpha rule {rule!r}")  # pragma: no cover - the schema admits only the rules above
 
 
 def resolve(space: SpaceConfig, sampled: dict[str, Any], rank: int) -> LoraParams:
@@ -132,7 +103,7 @@ def resolve(space: SpaceConfig, sampled: dict[str, Any], rank: int) -> LoraParam
         ratio = float(sampled["loraplus_lr_ratio"])
     return LoraParams(
         rank=rank,
-        alpha=_alpha(space.alpha, sampled, rank),
+        alpha=space.alpha.alpha(rank, sampled),
         lr=lr,
         use_rslora=space.use_rslora,
         loraplus_lr_ratio=ratio,
@@ -148,10 +119,8 @@ def alpha_at_edge(space: SpaceConfig, rank: int, alpha: float) -> bool:
     in: there the optimum may lie outside the range. False for spaces that do not search α."""
     import math
 
-    dists = distributions(space)
-    key = "c" if "c" in dists else "alpha" if "alpha" in dists else None
-    if key is None:
+    rng = space.alpha.searched_range()
+    if rng is None:
         return False
-    low, high = dists[key].low, dists[key].high  # type: ignore[attr-defined]
-    value = alpha / math.sqrt(rank) if key == "c" else alpha
-    return min(math.log(value / low), math.log(high / value)) < EDGE_SHARE * math.log(high / low)
+    value = space.alpha.param_of(alpha, rank)
+    return min(math.log(value / rng.low), math.log(rng.high / value)) < EDGE_SHARE * math.log(rng.high / rng.low)
