@@ -254,11 +254,18 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             record = run_compare(exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None)
         summary = summarize(st, record)
         Console().print(experiment_table(summary))
-        report_line = f"lorasweep report --storage {_shown(st.url)} --experiment {exp_name} --out report.html"
+        report_line = _report_command(st.url, exp_name)
         _none_completed(summary, report_line)
         _print_failures(console, summary)
         console.print(f"Report: {report_line}", soft_wrap=True)
         return summary
+
+
+def _report_command(url: str, experiment: str) -> str:
+    """The command that shows an experiment's report: ready to paste, every password masked."""
+    import shlex
+
+    return f"lorasweep report --storage {shlex.quote(_shown(url))} --experiment {experiment} --out report.html"
 
 
 def _none_completed(summary: Any, report_line: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import re
 from collections.abc import Iterable
 from importlib import resources
@@ -37,16 +38,19 @@ from lorasweep.errors import ConfigError
 # Shared pieces
 
 
-def _not_bool(value: Any) -> Any:
-    """YAML reads ``true``/``yes``/``on`` as booleans, and Python counts True as 1: refuse them."""
+def _number(value: Any) -> Any:
+    """YAML reads ``true``/``yes``/``on`` as booleans, and Python counts True as 1: refuse them;
+    and ``.inf``/``.nan``, which no range or count can be."""
     if isinstance(value, bool):
         raise ValueError(f"a number goes here, not {str(value).lower()}; write a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number (.inf and .nan are not); write a number")
     return value
 
 
-#: The config's numbers: never a boolean, and floats are finite (``.inf``/``.nan`` are refused).
-Int = Annotated[int, BeforeValidator(_not_bool)]
-Float = Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
+#: The config's numbers: never a boolean, never infinite or NaN.
+Int = Annotated[int, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
 #: Seeds go to numpy (< 2³²) after per-rank and per-re-run offsets are added: 31 bits leave room.
 MAX_SEED = 2**31 - 1
 
