@@ -384,9 +384,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize(
-    ("host", "warned"), [("0.0.0.0", True), ("::", True), ("127.0.0.1", False), ("localhost", False)]
-)
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False), ("localhost", False)])
 def test_dashboard_on_a_network_address_warns_in_one_line(
     stored: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, host: str, warned: bool
 ) -> None:
@@ -408,6 +406,13 @@ def test_dashboard_on_a_network_address_warns_in_one_line(
         assert warnings == []
     assert served and served[0].readonly
     assert _state(path) == before
+
+
+def test_which_hosts_are_this_machine_only() -> None:
+    from lorasweep.cli import _loopback
+
+    assert all(map(_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost", "LOCALHOST"]))
+    assert not any(map(_loopback, ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", "my-host"]))
 
 
 def test_out_under_a_file_or_in_a_missing_folder(stored: tuple[str, Path], tmp_path: Path) -> None:
