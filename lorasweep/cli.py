@@ -21,8 +21,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lorasweep.config import Direction, SpaceConfig
-from lorasweep.errors import ConfigError, LorasweepError
+from lorasweep.config import MAX_SEED, Direction, SpaceConfig
+from lorasweep.errors import ConfigError, LorasweepError, SearchFailedError
 
 DEFAULT_STORAGE = "sqlite:///lorasweep.db"
 
@@ -87,10 +87,16 @@ def default_name(config: str) -> str:
     return f"{stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
-def _count(name: str, value: int | None, minimum: int = 1) -> int | None:
+def _count(name: str, value: int | None, minimum: int = 1, maximum: int | None = None) -> int | None:
     if value is not None and value < minimum:
         raise ConfigError(f"--{name} must be at least {minimum}, got {value}")
+    if value is not None and maximum is not None and value > maximum:
+        raise ConfigError(f"--{name} must be at most {maximum}, got {value}; pick a smaller one")
     return value
+
+
+def _seed(value: int | None) -> int | None:
+    return _count("seed", value, minimum=0, maximum=MAX_SEED)
 
 
 def _search_options(fn: Any) -> Any:
@@ -184,7 +190,7 @@ def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -
     from lorasweep.search.runner import resumable
     from lorasweep.store import Storage
 
-    with Storage.open(args.storage) as st:
+    with Storage.open(args.storage, readonly=True) as st:
         exp, ablation = resumable(st, args.name, seeds)
     return _search(args, {}, ablation=ablation, resume=exp)
 
@@ -204,7 +210,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             overrides["budget.trials"] = args.trials
         if _count("max-steps", args.max_steps) is not None:
             overrides["budget.max_steps"] = args.max_steps
-        if _count("seed", args.seed, minimum=0) is not None:
+        if _seed(args.seed) is not None:
             overrides["seed"] = args.seed
         if args.name is not None:
             overrides["name"] = args.name
@@ -213,6 +219,8 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
 
     from lorasweep.store import Storage
 
+    if verbose:
+        _verbose_log()
     with Storage.open(storage, create=True) as st:
         if not verbose:
             _quiet()
@@ -246,9 +254,31 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             record = run_compare(exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None)
         summary = summarize(st, record)
         Console().print(experiment_table(summary))
+        report_line = _report_command(st.url, exp_name)
+        _none_completed(summary, report_line)
         _print_failures(console, summary)
-        console.print(f"Report: lorasweep report --storage {_shown(storage)} --experiment {exp_name} --out report.html")
+        console.print(f"Report: {report_line}", soft_wrap=True)
         return summary
+
+
+def _report_command(url: str, experiment: str) -> str:
+    """The command that shows an experiment's report: ready to paste, every password masked."""
+    import shlex
+
+    return f"lorasweep report --storage {shlex.quote(_shown(url))} --experiment {experiment} --out report.html"
+
+
+def _none_completed(summary: Any, report_line: str) -> None:
+    """A search in which every trial raised (bad data path, out of memory, ...) is an error: exit 1."""
+    from lorasweep.store import TrialState
+
+    trials = [t for s in summary.spaces.values() for t in s.trials]
+    trials += [t for ts in summary.ablation_trials.values() for t in ts]
+    if trials and all(t.state == TrialState.FAILED for t in trials):
+        first = " ".join((trials[0].error or "no error recorded").split())
+        raise SearchFailedError(
+            f"no trial completed: all {len(trials)} failed; the first with: {first} (see {report_line})"
+        )
 
 
 def _space(space: str) -> SpaceConfig:
@@ -256,6 +286,12 @@ def _space(space: str) -> SpaceConfig:
     from lorasweep.search.spaces import load_space
 
     return load_space(space)
+
+
+def _given_path(name_or_path: str) -> str:
+    """A file named on the command line is relative to the working directory, not to the config."""
+    path = Path(name_or_path).expanduser()
+    return str(path.absolute()) if path.suffix in (".yaml", ".yml") and path.is_file() else name_or_path
 
 
 def _ranks(text: str) -> list[int]:
@@ -278,7 +314,7 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
 
     if not _space(space).searches_alpha:
         raise ConfigError(f"--space {space} does not search alpha; pick a space that searches alpha or c")
-    overrides = {"spaces": [space], "ranks": _ranks(ranks_text)}
+    overrides = {"spaces": [_given_path(space)], "ranks": _ranks(ranks_text)}
     summary = _search(args, overrides)
     law = rank_law(summary)
     if law is None:  # the space searches α (checked above): no trial ran at 2 ranks or more
@@ -319,7 +355,7 @@ def landscape_cmd(args: SearchArgs, space: str, points: int) -> None:
     if not (sp.searches_lr and sp.searches_alpha):
         raise ConfigError(f"--space {space} does not search both LR and alpha; use joint or a space like it")
     overrides = {
-        "spaces": [space],
+        "spaces": [_given_path(space)],
         "sampler": {"name": "grid", "options": {"points_per_param": points}},
         "scheduler": {"name": "fifo"},
         "budget.trials": args.trials or points * points,
@@ -422,6 +458,34 @@ def _quiet() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 
+def _verbose_log() -> None:
+    """--verbose: lorasweep's own log (database retries, warnings) on stderr."""
+    import logging
+
+    logger = logging.getLogger("lorasweep")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+def _out_path(out: Path, what: str) -> Path:
+    """``--out`` as an absolute path whose folder exists and is writable (checked before anything runs)."""
+    out = out.expanduser().absolute()
+    folder = out.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise LorasweepError(f"--out {out}: {existing} is a file, not a folder; give a path inside a folder")
+    if existing != folder:
+        raise LorasweepError(f"--out {out}: folder {folder} does not exist; create it or pick another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise LorasweepError(
+            f"--out {out}: folder {folder} is not writable; pick another {what} or fix its permissions"
+        )
+    return out
+
+
 def _shown(url: str) -> str:
     from lorasweep.store import safe_url
 
@@ -439,7 +503,7 @@ def recommend_cmd(storage: str, rank: int, task: str | None, rslora: bool, as_js
     from lorasweep.analysis.recommend import recommend
     from lorasweep.store import Storage
 
-    with Storage.open(storage) as st:
+    with Storage.open(storage, readonly=True) as st:
         st.check_schema()
         rec = recommend(st, rank, task, use_rslora=rslora)
     if as_json:
@@ -501,9 +565,9 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
     from lorasweep.dashboards.summary import summarize
     from lorasweep.store import Storage
 
-    if out is not None and not out.parent.exists():
-        raise LorasweepError(f"--out {out}: folder {out.parent} does not exist; create it or pick another path")
-    with Storage.open(storage) as st:
+    if out is not None:
+        out = _out_path(out, "file")
+    with Storage.open(storage, readonly=True) as st:
         st.check_schema()
         summary = summarize(st, st.experiment(experiment))
         if as_json:
@@ -511,8 +575,11 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
         if out is not None:
             from lorasweep.dashboards.html import write_html
 
-            write_html(summary, out)
-            _err().print(f"Wrote {out}")
+            try:
+                write_html(summary, out)
+            except OSError as e:
+                raise LorasweepError(f"--out {out}: cannot be written ({e.strerror}); pick another path") from e
+            _err().print(f"Wrote {out}", soft_wrap=True)
         if not as_json and out is None:
             from lorasweep.dashboards.table import experiment_table
 
@@ -536,11 +603,13 @@ def export(storage: str, experiment: str | None, space: str, out: Path) -> None:
     from lorasweep.export import export_best
     from lorasweep.store import Storage
 
-    if not out.parent.exists():
-        raise LorasweepError(f"--out {out}: folder {out.parent} does not exist; create it or pick another path")
-    with Storage.open(storage) as st:
+    out = _out_path(out, "folder")
+    with Storage.open(storage, readonly=True) as st:
         st.check_schema()
-        done = export_best(st, experiment, space, out)
+        try:
+            done = export_best(st, experiment, space, out)
+        except OSError as e:
+            raise LorasweepError(f"--out {out}: cannot be written ({e.strerror}); pick another folder") from e
     t = done.trial
     click.echo(
         f"wrote {out}: adapter of Optuna trial #{t.optuna_number} (best {t.best_value:.4g}), r={t.r}, "
@@ -561,10 +630,53 @@ def dashboard(storage: str, host: str, port: int) -> None:
     from lorasweep.dashboards.optuna_dashboard import serve
     from lorasweep.store import Storage
 
-    with Storage.open(storage) as st:
+    _check_listen(host, port)
+    with Storage.open(storage, readonly=True) as st:
         st.check_schema()
-        _err().print(f"optuna-dashboard on http://{host}:{port} (Ctrl-C to stop)")
-        serve(st, host=host, port=port)
+        if not _loopback(host):
+            click.echo(
+                f"warning: --host {host}: the dashboard can write to the database (rename, delete, annotate studies) "
+                "and is reachable from the network, without a password; use --host 127.0.0.1 unless you mean it",
+                err=True,
+            )
+        click.echo(f"optuna-dashboard on http://{host}:{port} (Ctrl-C to stop)", err=True)
+        try:
+            serve(st, host=host, port=port)
+        except OSError as e:  # the port was taken between the check and the start
+            raise LorasweepError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); pick another") from e
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to an outside address
+        return False
+
+
+def _check_listen(host: str, port: int) -> None:
+    """The dashboard's address must be free and bindable, before anything else starts."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise LorasweepError(f"--host {host}: not an address of this machine ({reason}); use e.g. 127.0.0.1") from e
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server does
+        try:
+            sock.bind(address)
+        except OSError as e:
+            raise LorasweepError(
+                f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); pick another port with --port "
+                "or stop what uses it"
+            ) from e
 
 
 # -- spaces -------------------------------------------------------------------------------------
@@ -670,7 +782,7 @@ def tasks_validate(path: Path) -> None:
 @click.option("--space", default="lr_only", show_default=True, metavar="NAME|PATH")
 @click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default: the first of ranks).")
 @click.option("--params", default="{}", metavar="JSON", help="Sampled values, e.g. '{\"lr\": 0.003}'.")
-@click.option("--seed", type=click.IntRange(min=0), default=None)
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None)
 @click.option("--verbose", is_flag=True)
 def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
     """Run one trial without Ray and print its reports as JSON lines."""
@@ -683,15 +795,23 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
     sp = at_rank(load_space(space), rank, exp.effective_step)
     try:
         sampled = json.loads(params)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"--params is not JSON ({e.msg}); write e.g. '{{\"lr\": 0.003}}'") from e
+    except ValueError as e:  # JSONDecodeError, or an integer of more digits than Python converts
+        reason = e.msg if isinstance(e, json.JSONDecodeError) else str(e).split(";")[0]
+        raise ConfigError(f"--params is not JSON lorasweep can read ({reason}); write e.g. '{{\"lr\": 0.003}}'") from e
     dists = distributions(sp)
     if not isinstance(sampled, dict) or set(sampled) != set(dists):
-        raise ConfigError(f"--params for space {sp.name} needs exactly the keys {sorted(dists)}; got {params}")
+        raise ConfigError(f"--params for space {sp.name} needs exactly the keys {sorted(dists)}; got {_clip(params)}")
     for key, dist in dists.items():
         value = sampled[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not dist._contains(float(value)):
-            raise ConfigError(f"--params {key}={value!r} is outside space {sp.name}'s range [{dist.low}, {dist.high}]")
+        try:
+            inside = not isinstance(value, bool) and isinstance(value, int | float) and dist._contains(float(value))
+        except OverflowError:  # an integer too large for a float
+            inside = False
+        if not inside:
+            raise ConfigError(
+                f"--params {key}={_clip(repr(value))} is outside space {sp.name}'s range [{dist.low}, {dist.high}]; "
+                "give a number inside it"
+            )
     if not verbose:
         _quiet()
     import torch
@@ -701,6 +821,11 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
     click.echo(json.dumps({"lora": lora.as_dict()}))
     outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(_json_line(r.as_dict())))
     click.echo(_json_line({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """A value a user typed, shortened for a one-line message."""
+    return text if len(text) <= limit else f"{text[: limit - 12]}... ({len(text)} characters)"
 
 
 def _json_line(doc: dict[str, Any]) -> str:
@@ -743,7 +868,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except LorasweepError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

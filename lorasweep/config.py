@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -22,6 +23,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -37,6 +39,23 @@ from lorasweep.scaling import alpha_from_c, c_from_alpha
 # Shared pieces
 
 
+def _number(value: Any) -> Any:
+    """YAML reads ``true``/``yes``/``on`` as booleans, and Python counts True as 1: refuse them;
+    and ``.inf``/``.nan``, which no range or count can be."""
+    if isinstance(value, bool):
+        raise ValueError(f"a number goes here, not {str(value).lower()}; write a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number (.inf and .nan are not); write a number")
+    return value
+
+
+#: The config's numbers: never a boolean, never infinite or NaN.
+Int = Annotated[int, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
+#: Seeds go to numpy (< 2³²) after per-rank and per-re-run offsets are added: 31 bits leave room.
+MAX_SEED = 2**31 - 1
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors; models are immutable once validated."""
 
@@ -46,8 +65,8 @@ class StrictModel(BaseModel):
 class FloatRange(StrictModel):
     """A searched float: ``low..high``, log-uniform unless ``log: false``."""
 
-    low: float = Field(gt=0, description="lower bound (> 0)")
-    high: float = Field(gt=0, description="upper bound (> low)")
+    low: Float = Field(gt=0, description="lower bound (> 0)")
+    high: Float = Field(gt=0, description="upper bound (> low)")
     log: bool = Field(True, description="sample log-uniformly")
 
     @model_validator(mode="after")
@@ -57,7 +76,7 @@ class FloatRange(StrictModel):
         return self
 
 
-PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveFloat = Annotated[Float, Field(gt=0)]
 
 #: A searched parameter whose range is derived, per rank, from the experiment's ``effective_step``
 #: range (see :func:`lorasweep.search.spaces.at_rank`): every such space covers the same s·LR.
@@ -76,12 +95,14 @@ def _non_default(model: BaseModel) -> list[str]:
 
 #: The model name of the synthetic regression task's MLP (built by the task itself).
 BUILTIN_MLP = "builtin:mlp"
+#: ``model.name_or_path: package:MODULE``: a pip package that ships the weights.
+PACKAGE_PREFIX = "package:"
 #: Experiment and space names: they become parts of Optuna study names (EXPERIMENT/SPACE/rR).
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 
 
 def _check_name(value: str | None) -> str | None:
-    if value is not None and not re.match(NAME_PATTERN, value):
+    if value is not None and not re.fullmatch(NAME_PATTERN, value):
         raise ValueError(
             "names use letters, digits, '.', '_' and '-' and start with a letter or digit (they become parts of "
             "Optuna study names); rename it"
@@ -367,11 +388,13 @@ class TaskConfig(StrictModel):
         validate_default=True,
         description="generated: a generator from lorasweep.trials.data; synthetic_regression: mlp_shift",
     )
-    num_labels: int | None = Field(None, ge=2, validate_default=True, description="classes (classification tasks)")
-    n_train: int = Field(ge=1)
-    n_eval: int = Field(ge=1)
-    max_length: int = Field(64, ge=4, description="tokens per example, truncated beyond")
-    data_seed: int = Field(0, description="seed of the generated data (fixed: the task, not the trial)")
+    num_labels: Int | None = Field(None, ge=2, validate_default=True, description="classes (classification tasks)")
+    n_train: Int = Field(ge=1)
+    n_eval: Int = Field(ge=1)
+    max_length: Int = Field(64, ge=4, description="tokens per example, truncated beyond")
+    data_seed: Int = Field(
+        0, ge=0, le=MAX_SEED, description="seed of the generated data (fixed: the task, not the trial)"
+    )
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
     data: DataSource | None = Field(
         None, validate_default=True, description="classification, causal_lm_sft: where the data is"
@@ -381,7 +404,7 @@ class TaskConfig(StrictModel):
         True, description="causal_lm_sft: wrap prompt and completion in the tokenizer's chat template, if it has one"
     )
     answer: AnswerConfig | None = Field(None, description="causal_lm_sft: how exact match extracts the answer")
-    max_new_tokens: int = Field(64, ge=1, description="causal_lm_sft: tokens generated per eval prompt (exact match)")
+    max_new_tokens: Int = Field(64, ge=1, description="causal_lm_sft: tokens generated per eval prompt (exact match)")
     packing: bool = Field(
         False, description="causal_lm_sft: pack several examples into each max_length row (no padding waste)"
     )
@@ -513,7 +536,7 @@ class ModelConfig(StrictModel):
     )
     config: dict[str, Any] | None = Field(None, description="build from this config (random weights)")
     target_modules: list[str] | Literal["all-linear"] = Field(default_factory=lambda: ["query", "value"])
-    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    lora_dropout: Float = Field(0.0, ge=0.0, lt=1.0)
     trust_remote_code: bool = False
     dtype: Literal["float32", "bfloat16"] = Field(
         "float32",
@@ -529,14 +552,14 @@ class SamplerConfig(StrictModel):
 
 class SchedulerConfig(StrictModel):
     name: SchedulerName = SchedulerName.ASHA
-    grace_period: int = Field(20, ge=1, description="ASHA: steps before a trial can be stopped")
-    reduction_factor: float = Field(2.0, gt=1.0, description="ASHA: keep 1/reduction_factor per rung")
+    grace_period: Int = Field(20, ge=1, description="ASHA: steps before a trial can be stopped")
+    reduction_factor: Float = Field(2.0, gt=1.0, description="ASHA: keep 1/reduction_factor per rung")
 
 
 class BudgetConfig(StrictModel):
-    trials: int = Field(8, ge=1, description="trials per space and rank")
-    max_steps: int = Field(60, ge=1, description="optimizer steps per trial")
-    eval_every: int = Field(10, ge=1, description="evaluate and report every k steps")
+    trials: Int = Field(8, ge=1, description="trials per space and rank")
+    max_steps: Int = Field(60, ge=1, description="optimizer steps per trial")
+    eval_every: Int = Field(10, ge=1, description="evaluate and report every k steps")
 
 
 class LrDecay(enum.StrEnum):
@@ -546,29 +569,29 @@ class LrDecay(enum.StrEnum):
 
 
 class TrainingConfig(StrictModel):
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(256, ge=1)
-    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    batch_size: Int = Field(32, ge=1)
+    eval_batch_size: Int = Field(256, ge=1)
+    warmup_ratio: Float = Field(0.1, ge=0.0, lt=1.0)
     lr_decay: LrDecay = LrDecay.LINEAR
-    weight_decay: float = Field(0.0, ge=0.0)
-    max_grad_norm: float | None = Field(None, gt=0)
-    head_lr: float | None = Field(
+    weight_decay: Float = Field(0.0, ge=0.0)
+    max_grad_norm: Float | None = Field(None, gt=0)
+    head_lr: Float | None = Field(
         1e-3,
         gt=0,
         description="LR of the new task head (trained in full), the same in every space so that spaces differ only "
         "in what they search; null: the trial's LR (then the head's LR differs between spaces, and reports warn)",
     )
-    divergence_factor: float = Field(
+    divergence_factor: Float = Field(
         10.0, gt=1.0, description="a loss above factor × the first loss (or NaN/inf) ends the trial as diverged"
     )
-    divergence_window_factor: float | None = Field(
+    divergence_window_factor: Float | None = Field(
         2.0,
         gt=1.0,
         description="a mean loss between two evaluations above factor × the first loss ends the trial as "
         "diverged (null: off); see lorasweep/trials/divergence.py",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    diagnostics_every: int = Field(5, ge=0, description="measure signal and drift every N optimizer steps (0: off)")
+    diagnostics_every: Int = Field(5, ge=0, description="measure signal and drift every N optimizer steps (0: off)")
     group_by_length: bool = Field(
         False, description="draw batches of similar length (less padding; the order is still fixed by the seed)"
     )
@@ -576,8 +599,8 @@ class TrainingConfig(StrictModel):
 
 
 class ResourcesConfig(StrictModel):
-    cpus_per_trial: float = Field(2.0, gt=0)
-    gpus_per_trial: float = Field(0.0, ge=0, description="a fraction (e.g. 0.5) packs trials on one GPU")
+    cpus_per_trial: Float = Field(2.0, gt=0)
+    gpus_per_trial: Float = Field(0.0, ge=0, description="a fraction (e.g. 0.5) packs trials on one GPU")
 
 
 class RayConfig(StrictModel):
@@ -588,7 +611,7 @@ class RayConfig(StrictModel):
         description="where Ray keeps trial results: a local folder, a shared filesystem for multi-node "
         "runs, or an object-store URI (s3://..., gs://...); default ~/ray_results",
     )
-    max_failures: int = Field(
+    max_failures: Int = Field(
         0, ge=0, description="re-run a trial whose worker died (node lost, out of memory) up to this many times"
     )
     checkpoints: bool = Field(
@@ -616,12 +639,12 @@ class MetricConfig(StrictModel):
 
 
 class TargetConfig(StrictModel):
-    within: float = Field(0.01, ge=0.0, lt=1.0, description="cost to reach within this fraction of the best value")
+    within: Float = Field(0.01, ge=0.0, lt=1.0, description="cost to reach within this fraction of the best value")
 
 
 class SeedsConfig(StrictModel):
-    n: int = Field(0, ge=0, description="re-run each space's top configs on this many new seeds (0: off)")
-    top_k: int = Field(1, ge=1, description="how many of each space's best configs to re-run")
+    n: Int = Field(0, ge=0, description="re-run each space's top configs on this many new seeds (0: off)")
+    top_k: Int = Field(1, ge=1, description="how many of each space's best configs to re-run")
 
 
 #: The ablation's default multipliers: 1, 2, 4, …, 256.
@@ -632,12 +655,12 @@ class AblationConfig(StrictModel):
     """The matched-step ablation: from a base (rank, α, LR), one arm multiplies α by each k, the
     other multiplies the LR by each k; same seed, data and steps at every point."""
 
-    rank: int = Field(8, ge=1, description="LoRA rank of every point")
+    rank: Int = Field(8, ge=1, description="LoRA rank of every point")
     alpha: PositiveFloat = Field(16.0, description="base α (the alpha arm runs α·k)")
     lr: PositiveFloat = Field(1e-3, description="base learning rate (the lr arm runs LR·k)")
     ks: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_KS), min_length=2)
     use_rslora: bool = Field(False, description="scale by α/√r instead of α/r")
-    target: float | None = Field(
+    target: Float | None = Field(
         None, description="metric value that counts as reached (default: the base point's final value)"
     )
 
@@ -654,7 +677,7 @@ class WarmStartConfig(StrictModel):
     (``compare --warm-start EXPERIMENT``): Optuna evaluates them first, then samples as usual."""
 
     experiment: Name = Field(min_length=1, description="an experiment in the same database")
-    top_k: int = Field(2, ge=1, description="best complete trials to take from each earlier study")
+    top_k: Int = Field(2, ge=1, description="best complete trials to take from each earlier study")
 
 
 class ExperimentConfig(StrictModel):
@@ -664,15 +687,15 @@ class ExperimentConfig(StrictModel):
     description: str = ""
     task: TaskConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
-    ranks: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [8], min_length=1)
+    ranks: list[Annotated[Int, Field(ge=1)]] = Field(default_factory=lambda: [8], min_length=1)
     spaces: list[SpaceConfig] = Field(default_factory=list, description="the spaces to compare (≥ 1)")
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
-    max_concurrent_trials: int = Field(1, ge=1)
+    max_concurrent_trials: Int = Field(1, ge=1)
     ray: RayConfig = Field(default_factory=RayConfig)
     metric: MetricConfig = Field(default_factory=MetricConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
@@ -759,9 +782,9 @@ def find_file(kind: str, name_or_path: str | Path, base: Path | None = None) -> 
         return Path(str(resources.files("lorasweep").joinpath(_PACKAGE_DIRS[kind], f"{text}.yaml")))
     path = Path(text).expanduser()
     if base is not None and not path.is_absolute() and (base / path).is_file():
-        return base / path
+        return (base / path).absolute()
     if path.is_file():
-        return path
+        return path.absolute()
     if path.exists():
         raise ConfigError(f"{path}: is not a file; give the path of a {kind} YAML file")
     raise ConfigError(
@@ -769,16 +792,81 @@ def find_file(kind: str, name_or_path: str | Path, base: Path | None = None) -> 
     )
 
 
+#: The largest config file lorasweep reads (the built-in ones are ~2 KB).
+MAX_YAML_BYTES = 1 << 20
+
+
+class _AliasError(yaml.YAMLError):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without aliases: ``*name`` can multiply a 1 KB file into a config of many megabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise _AliasError(self.peek_event().start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+
+def _duplicate_key(node: yaml.Node, path: tuple[str, ...] = ()) -> tuple[str, int, int] | None:
+    """The first key given twice in one mapping: ``(dotted key, its line, the earlier line)``."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+            line = key.start_mark.line + 1
+            if name in seen:
+                return ".".join((*path, name)), line, seen[name]
+            seen[name] = line
+            if (found := _duplicate_key(value, (*path, name))) is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            if (found := _duplicate_key(item, (*path, str(i)))) is not None:
+                return found
+    return None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file as a mapping: UTF-8, at most MAX_YAML_BYTES, no duplicate keys, no aliases."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror}); check the path and permissions") from e
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{path}: is larger than {MAX_YAML_BYTES // 1024} KiB, too large for a config file; give the right file"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line} is not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8"
+        ) from e
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and (dup := _duplicate_key(node)) is not None:
+            key, line, first = dup
+            raise ConfigError(f"{path}: line {line}: key '{key}' is given twice (also on line {first}); keep one")
+        data = loader.construct_document(node) if node is not None else None
+    except _AliasError as e:
+        raise ConfigError(
+            f"{path}: line {e.line}: aliases (*name) are not supported in lorasweep files; write the value out"
+        ) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{path}:{where} is not valid YAML ({problem}); fix the syntax") from e
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be read ({e.strerror}); check the path and permissions") from e
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(f"{path}: a value cannot be read ({str(e).splitlines()[0]}); fix it") from e
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: must be a YAML mapping (key: value lines), got {type(data).__name__}")
     return data
@@ -863,21 +951,56 @@ def load_task(name_or_path: str | Path, base: Path | None = None) -> TaskConfig:
     return validate(str(path), TaskConfig, _with_data_paths(read_yaml(path), path.parent))
 
 
-def _with_data_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """A task's local data files are found next to its YAML file (then in the working directory)."""
+#: Suffixes that mark a ``data.path`` as a local file even before it exists (else: a hub id).
+_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+def _local(value: str, folder: Path | None, *, always: bool = False, kind: str = "exists") -> str:
+    """A local path named in a YAML file, made absolute (Ray runs trials in other directories):
+    next to the file that names it (``folder``), else in the working directory. A value that
+    exists in neither stays as it is (a hub id) unless ``always`` says it is a path anyway."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return str(path)
+    check = Path.is_dir if kind == "dir" else Path.exists
+    if folder is not None and check(folder / path):
+        return str(folder / path)
+    if check(path):
+        return str(path.absolute())
+    if always or value.startswith(("./", "../", "~")):
+        return str((folder or Path.cwd()) / path)
+    return value
+
+
+def _with_data_paths(raw: dict[str, Any], folder: Path | None) -> dict[str, Any]:
+    """A task's local data files, absolute: found next to its YAML file (then in the working directory)."""
     data = raw.get("data")
     if not isinstance(data, dict):
         return raw
-
-    def local(p: Any) -> Any:
-        return str(folder / p) if isinstance(p, str) and not Path(p).is_absolute() and (folder / p).exists() else p
-
     data = dict(data)
-    if "path" in data:
-        data["path"] = local(data["path"])
+    if isinstance(path := data.get("path"), str):
+        data["path"] = _local(path, folder, always=path.lower().endswith(_DATA_SUFFIXES))
     if isinstance(data.get("data_files"), dict):
-        data["data_files"] = {k: local(v) for k, v in data["data_files"].items()}
+        data["data_files"] = {
+            k: _local(v, folder, always=True) if isinstance(v, str) else v for k, v in data["data_files"].items()
+        }
     return {**raw, "data": data}
+
+
+def _with_local_paths(data: dict[str, Any], folder: Path | None) -> dict[str, Any]:
+    """An experiment's local paths, absolute: the inline task's data, a model directory, and
+    ``ray.storage_path`` (relative to the YAML file, else the working directory)."""
+    data = dict(data)
+    if isinstance(data.get("task"), dict):
+        data["task"] = _with_data_paths(data["task"], folder)
+    model = data.get("model")
+    name = model.get("name_or_path") if isinstance(model, dict) else None
+    if isinstance(model, dict) and isinstance(name, str) and not name.startswith((PACKAGE_PREFIX, "builtin:")):
+        data["model"] = {**model, "name_or_path": _local(name, folder, kind="dir")}
+    ray = data.get("ray")
+    if isinstance(ray, dict) and isinstance(storage := ray.get("storage_path"), str) and "://" not in storage:
+        data["ray"] = {**ray, "storage_path": str((folder or Path.cwd()) / Path(storage).expanduser())}
+    return data
 
 
 def _base(source: str) -> Path | None:
@@ -925,8 +1048,7 @@ def experiment_from_dict(
     task = data.get("task")
     if isinstance(task, str):
         data["task"] = _in(source, "task", load_task, task, _base(source)).model_dump(mode="json")
-    elif isinstance(task, dict) and (base := _base(source)) is not None:
-        data["task"] = _with_data_paths(task, base)
+    data = _with_local_paths(data, _base(source))
     spaces = data.get("spaces")
     if isinstance(spaces, list):
         data["spaces"] = [_resolve_space_entry(source, i, e) for i, e in enumerate(spaces)]

@@ -10,6 +10,9 @@ from __future__ import annotations
 class LorasweepError(Exception):
     """Bad input or environment: the message names what is wrong and how to fix it."""
 
+    #: the CLI's exit status
+    exit_code = 2
+
 
 class ConfigError(LorasweepError):
     """An experiment, space or task file (or a CLI override) is invalid."""
@@ -17,3 +20,9 @@ class ConfigError(LorasweepError):
 
 class StorageError(LorasweepError):
     """The database cannot be reached, is not a lorasweep database, or lacks what was asked for."""
+
+
+class SearchFailedError(LorasweepError):
+    """A search ran but no trial completed (each raised): the run is stored, the command fails."""
+
+    exit_code = 1

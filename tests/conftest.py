@@ -23,8 +23,11 @@ def sqlite_dump(path: Path) -> list[str]:
     """Every row of every table, to show that a command changed nothing."""
     if not path.exists():
         return []
-    with sqlite3.connect(path) as conn:
+    conn = sqlite3.connect(path)
+    try:
         return list(conn.iterdump())
+    finally:
+        conn.close()  # (a with block only commits: the WAL files would stay until garbage collection)
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

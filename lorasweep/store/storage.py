@@ -14,6 +14,8 @@ import itertools
 import logging
 import math
 import operator
+import os
+import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -83,8 +85,9 @@ def is_transient(error: BaseException) -> bool:
 CONNECT_WAITS = (0.25, 0.5, 1.0)
 
 
-def retrying(fn: Callable[[], T], what: str, waits: tuple[float, ...] = RETRY_WAITS) -> T:
-    """Run ``fn`` (one transaction); on a transient error wait and run it again (see RETRY_WAITS)."""
+def retrying(fn: Callable[[], T], what: str, waits: tuple[float, ...] = RETRY_WAITS, level: int = logging.WARNING) -> T:
+    """Run ``fn`` (one transaction); on a transient error wait and run it again (see RETRY_WAITS).
+    Each retry is logged at ``level``."""
     for wait in (*waits, None):
         try:
             return fn()
@@ -95,7 +98,7 @@ def retrying(fn: Callable[[], T], what: str, waits: tuple[float, ...] = RETRY_WA
                 raise
             text = str(getattr(cause, "orig", cause)).strip()
             reason = text.splitlines()[0] if text else type(cause).__name__
-            log.warning("database unavailable while %s (%s); retrying in %.2g s", what, reason, wait)
+            log.log(level, "database unavailable while %s (%s); retrying in %.2g s", what, reason, wait)
             time.sleep(wait)
     raise AssertionError("unreachable")
 
@@ -125,7 +128,7 @@ def optuna_storage(storage: Storage) -> Any:
     rdb = retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), "opening the Optuna storage")
     rdb.engine_kwargs = {**kwargs, "connect_args": connect_args}  # the live engine keeps the password
     if sqlite:  # the same connection settings as lorasweep's own engine, from the next connection on
-        event.listen(rdb.engine, "connect", _sqlite_pragmas)
+        event.listen(rdb.engine, "connect", _sqlite_busy_timeout if storage.readonly else _sqlite_pragmas)
         rdb.engine.dispose()
     return rdb
 
@@ -159,10 +162,12 @@ def _columns(cls: type, table: Any) -> list[Any]:
 class Storage:
     """lorasweep's tables in one database (SQLite file or PostgreSQL), shared with Optuna."""
 
-    def __init__(self, engine: Engine, url: str, password: str | None = None) -> None:
+    def __init__(self, engine: Engine, url: str, password: str | None = None, readonly: bool = False) -> None:
         self.engine = engine
         self.url = url  # never holds a password (see lorasweep.store.secrets)
         self._password = password
+        #: opened by a command that only reads: SQLite is opened read-only, its journal mode untouched
+        self.readonly = readonly
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -177,27 +182,35 @@ class Storage:
     # -- opening --------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, create: bool = False) -> Storage:
+    def open(cls, url: str, create: bool = False, readonly: bool = False) -> Storage:
         """Connect to ``url``; a bad or unreachable URL is a :class:`StorageError` (password hidden).
 
-        A SQLite file that does not exist is created only with ``create`` (commands that write)."""
+        A SQLite file that does not exist is created only with ``create`` (commands that write).
+        ``readonly`` (commands that only read): a SQLite file is opened read-only, so neither its
+        rows nor its journal mode change. A SQLite file must be empty or hold only lorasweep's and
+        Optuna's tables (another application's database is refused, untouched), and a command that
+        writes needs a writable folder (SQLite keeps its journal next to the file)."""
         shown = safe_url(url)
         try:
             url, password = resolve_password(url)
             parsed = make_url(url)
-        except ArgumentError as e:
+        except (ArgumentError, ValueError) as e:  # ValueError: e.g. a port that is not a number
             raise StorageError(
                 f"--storage '{shown}' is not a database URL; use sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB"
             ) from e
         kwargs: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite":
+        sqlite = parsed.get_backend_name() == "sqlite"
+        if sqlite:
             database = parsed.database or ""
-            if database and database != ":memory:":
-                path = Path(database)
-                if not path.parent.exists():
-                    raise StorageError(f"--storage {shown}: folder {path.parent} does not exist; create it first")
-                if not create and not path.exists():
-                    raise StorageError(f"--storage {shown}: no such database file; run lorasweep compare first")
+            if database and database != ":memory:" and not database.startswith("file:"):
+                path = Path(database).expanduser().absolute()  # Ray's workers unpickle it in other folders
+                _check_sqlite_file(shown, path, create=create, readonly=readonly)
+                url = parsed.set(database=str(path)).render_as_string(hide_password=False)
+                if readonly:
+                    uri = f"{path.as_uri()}?mode=ro"
+                    kwargs["creator"] = lambda: sqlite3.connect(
+                        uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+                    )
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True  # a connection the server dropped is replaced, not used
@@ -207,13 +220,13 @@ class Storage:
             engine = create_engine(url, **kwargs)
         except (ArgumentError, ImportError) as e:
             raise StorageError(f"--storage {shown}: {e}; use sqlite:///FILE.db or postgresql+psycopg://...") from e
-        if parsed.get_backend_name() == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        storage = cls(engine, url, password)
+        if sqlite:
+            event.listen(engine, "connect", _sqlite_busy_timeout if readonly else _sqlite_pragmas)
+        storage = cls(engine, url, password, readonly=readonly)
         if not storage.exists():
             return storage  # SQLite creates the file on first write; nothing is written before that
-        try:
-            retrying(lambda: engine.connect().close(), "connecting", CONNECT_WAITS)
+        try:  # a wrong host or port fails in seconds; its retries are not news (the error follows)
+            retrying(lambda: engine.connect().close(), "connecting", CONNECT_WAITS, logging.DEBUG)
         except SQLAlchemyError as e:
             engine.dispose()
             reason = str(getattr(e, "orig", e)).strip().splitlines()[0]
@@ -523,6 +536,66 @@ class Storage:
         )
         with self._session() as s:
             return [(int(a), int(b), float(c), int(d)) for a, b, c, d in s.connection().execute(query).all()]
+
+
+def _foreign_tables(path: Path) -> list[str]:
+    """The tables of a SQLite file that neither lorasweep nor Optuna made (read-only, changes nothing)."""
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    ours = {t for t in names if t.startswith("lorasweep_") or t.startswith("sqlite_")}
+    if not names - ours:
+        return []
+    from optuna.storages._rdb.models import BaseModel as OptunaTables
+
+    optuna_tables = {*OptunaTables.metadata.tables, "alembic_version"}
+    return sorted(names - ours - optuna_tables)
+
+
+def _check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) -> None:
+    """Refuse, before anything connects, a SQLite path that cannot work: a missing or read-only
+    folder (for a command that writes), a file that is not SQLite, another application's database."""
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise StorageError(f"--storage {shown}: folder {folder} {what}; create it first or pick another path")
+    if not path.exists():
+        if not create:
+            raise StorageError(f"--storage {shown}: no such database file; run lorasweep compare first")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"--storage {shown}: folder {folder} is not writable; pick a writable folder or fix its permissions"
+            )
+        return
+    if path.is_dir():
+        raise StorageError(f"--storage {shown}: {path} is a folder; give the path of a database file")
+    if not readonly and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)):
+        where = path if not os.access(path, os.W_OK) else f"folder {folder} (SQLite writes its journal there)"
+        raise StorageError(f"--storage {shown}: {where} is not writable; fix its permissions or copy the database")
+    if path.stat().st_size == 0:
+        return  # an empty file is a new database
+    try:
+        foreign = _foreign_tables(path)
+    except sqlite3.DatabaseError as e:
+        raise StorageError(
+            f"--storage {shown}: {path} is not a SQLite database ({e}); point --storage at a lorasweep database "
+            "or a new file"
+        ) from e
+    if foreign:
+        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise StorageError(
+            f"--storage {shown}: {path} holds tables lorasweep did not create ({listed}): another application's "
+            "database; give lorasweep a file of its own"
+        )
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    """A read-only connection waits for writers like the others, and changes nothing else."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -18,10 +18,8 @@ from typing import Any
 
 import torch
 
-from lorasweep.config import ModelConfig
+from lorasweep.config import PACKAGE_PREFIX, ModelConfig
 from lorasweep.errors import ConfigError
-
-PACKAGE_PREFIX = "package:"
 
 
 class Head(enum.StrEnum):
