@@ -675,7 +675,7 @@ def tasks_validate(path: Path) -> None:
 def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
     """Run one trial without Ray and print its reports as JSON lines."""
     from lorasweep.config import load_experiment
-    from lorasweep.search.spaces import at_rank, distributions, load_space, resolve
+    from lorasweep.search.spaces import at_rank, contains, distributions, load_space, resolve
     from lorasweep.trials.train import run_trial
 
     exp = load_experiment(config)
@@ -690,7 +690,7 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
         raise ConfigError(f"--params for space {sp.name} needs exactly the keys {sorted(dists)}; got {params}")
     for key, dist in dists.items():
         value = sampled[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not dist._contains(float(value)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not contains(dist, float(value)):
             raise ConfigError(f"--params {key}={value!r} is outside space {sp.name}'s range [{dist.low}, {dist.high}]")
     if not verbose:
         _quiet()
