@@ -10,11 +10,13 @@ import optuna
 import pytest
 from ray import cloudpickle
 
-from lorasweep.config import load_experiment
+from lorasweep.config import SpaceConfig, load_experiment
 from lorasweep.search.plan import Progress, StudyPlan
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, STUDY
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.runner import run_compare
+from lorasweep.search.samplers import make_sampler
+from lorasweep.search.spaces import distributions
 from lorasweep.store import Storage, TrialKind, TrialState
 
 from conftest import TINY, run_cli
@@ -161,6 +163,11 @@ def test_studies_are_interleaved_in_one_run_and_asha_judges_each_study_on_its_ow
         states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
         assert [o.state for o in sorted(ot.trials, key=lambda o: o.number)] == [states[t.state.value] for t in own]
         assert study.finished_at is not None
+        # interleaving leaves each study's sampler alone: the points a study asked are those its
+        # sampler (same seed) asks when the study runs by itself
+        dists = distributions(SpaceConfig.model_validate(study.space_config))
+        alone = optuna.create_study(sampler=make_sampler(exp.sampler, exp.seed, dists, 4))
+        assert [t.params for t in own] == [pytest.approx(alone.ask(dists).params) for _ in own]
 
     # one bar per study, both started before any trial ran, each advanced by its own trials
     assert progress.events[:2] == [("started", "lr_only"), ("started", "lora_alpha")]
