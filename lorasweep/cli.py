@@ -787,7 +787,7 @@ def tasks_validate(path: Path) -> None:
 def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
     """Run one trial without Ray and print its reports as JSON lines."""
     from lorasweep.config import load_experiment
-    from lorasweep.search.spaces import at_rank, distributions, load_space, resolve
+    from lorasweep.search.spaces import at_rank, contains, distributions, load_space, resolve
     from lorasweep.trials.train import run_trial
 
     exp = load_experiment(config)
@@ -804,7 +804,7 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
     for key, dist in dists.items():
         value = sampled[key]
         try:
-            inside = not isinstance(value, bool) and isinstance(value, int | float) and dist._contains(float(value))
+            inside = not isinstance(value, bool) and isinstance(value, int | float) and contains(dist, float(value))
         except OverflowError:  # an integer too large for a float
             inside = False
         if not inside:

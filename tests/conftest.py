@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,21 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny.yaml"
+
+
+def _ray_running() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and hasattr(ray, "is_initialized") and ray.is_initialized()
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_in_slow_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that starts Ray in this process must be marked slow, so that ``pytest -m 'not slow'``
+    stays a fast inner loop. (Tests that start Ray in another process are marked by hand.)"""
+    before = _ray_running()
+    yield
+    if not before and _ray_running() and request.node.get_closest_marker("slow") is None:
+        pytest.fail(f"{request.node.nodeid} starts Ray: mark it @pytest.mark.slow", pytrace=False)
 
 
 @pytest.fixture

@@ -122,6 +122,7 @@ def test_bad_ablation_options(tmp_path: Path, option: str, value: str) -> None:
     assert code == 2 and f"--{option.lstrip('-')}" in err, err
 
 
+@pytest.mark.slow
 def test_ablation_runs_both_arms_and_marks_an_exploding_run_diverged(tmp_path: Path) -> None:
     cfg = _config(tmp_path)
     url = f"sqlite:///{tmp_path / 'a.db'}"

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import DATA, TINY, run_cli, sqlite_dump
 
+pytestmark = pytest.mark.slow  # every test here starts Ray
+
 BAD = DATA / "bad"
 
 

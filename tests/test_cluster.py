@@ -21,6 +21,8 @@ from lorasweep.store import Storage, TrialState
 
 from conftest import TINY, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts Ray
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: Ray's own worker ports are 10002-19999; everything we choose lies elsewhere.

@@ -17,6 +17,8 @@ from lorasweep.store import Storage, TrialState
 
 from conftest import TINY, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts Ray
+
 SPACES = ["lr_only", "lora_alpha"]
 
 

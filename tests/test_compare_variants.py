@@ -12,6 +12,8 @@ from lorasweep.store import Storage, TrialState
 
 from conftest import TINY, run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts Ray
+
 
 def test_minimized_metric_over_two_ranks_with_fifo_and_random(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'v.db'}"

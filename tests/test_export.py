@@ -19,6 +19,8 @@ from lorasweep.trials.workload import prepare_workload
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # every test here starts Ray
+
 
 def test_exported_adapter_loads_and_scores_what_the_trial_reported(tiny_db: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = tiny_db

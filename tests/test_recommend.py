@@ -97,6 +97,7 @@ def test_recommend_says_plainly_when_there_is_too_little_data(tmp_path: Path) ->
     assert "no stored study for task other searched alpha" in out
 
 
+@pytest.mark.slow
 def test_warm_start_evaluates_the_earlier_best_points_first(tiny_db: tuple[str, Path], tmp_path: Path) -> None:
     _, path = tiny_db
     copy = tmp_path / "warm.db"

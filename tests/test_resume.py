@@ -15,9 +15,9 @@ import pytest
 from ray import cloudpickle
 
 from lorasweep.config import load_experiment
+from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.runner import INTERRUPTED, finished, run_compare
 from lorasweep.store import Storage, TrialKind, TrialState
-from lorasweep.trials.trainable import lorasweep_trainable
 
 from conftest import TINY, run_cli
 
@@ -39,6 +39,7 @@ def _wait_for(url: str, name: str, done: int, timeout: float = 300) -> None:
     raise AssertionError(f"experiment {name} never reached {done} finished trials")
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_keeps_finished_trials_and_runs_the_rest(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'k.db'}"
     driver = subprocess.Popen(
@@ -112,6 +113,7 @@ def die_on_first_attempt(config: dict[str, Any], **kwargs: Any) -> None:
     lorasweep_trainable(config, **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_failures", [0, 1])
 def test_a_killed_worker_is_retried_per_max_failures_and_recorded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_failures: int
@@ -169,6 +171,7 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
 
 
+@pytest.mark.slow
 def test_seed_reruns_can_be_added_to_a_complete_experiment(tmp_path: Path) -> None:
     """``compare --resume --seeds N`` on a complete experiment runs only the re-runs: the search
     trials and the studies' times stay as they were, and asking again adds nothing."""

@@ -21,6 +21,7 @@ def test_binned_r2_measures_how_much_one_coordinate_explains() -> None:
     assert binned_r2([1.0, 2.0], [0.0, 1.0], bins=2) is None
 
 
+@pytest.mark.slow
 def test_rank_law_command_on_runs_that_learned_nothing_fits_no_law(tmp_path: Path) -> None:
     """End to end through Ray and the store: 10 steps at LR 2e-5 leave the tiny model at chance
     (about 66/128 right; 200 steps at LR 1e-2 reach 0.85, tests/test_train.py), so no rank's α*
@@ -47,6 +48,7 @@ def test_rank_law_command_on_runs_that_learned_nothing_fits_no_law(tmp_path: Pat
     assert "vs rank (lora_alpha)" in text and "r=2 left out: learned nothing" in text
 
 
+@pytest.mark.slow
 def test_landscape_command_grids_lr_by_alpha(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'land.db'}"
     args = ["landscape", "--config", str(TINY), "--storage", url, "--name", "land", "--points", "3"]
@@ -71,6 +73,7 @@ def test_landscape_command_grids_lr_by_alpha(tmp_path: Path) -> None:
     assert "landscape (joint, r=4)" in text and "Drift ratio" in text
 
 
+@pytest.mark.slow
 def test_seeds_rerun_the_best_configs_and_identical_spaces_get_no_clear_difference(tmp_path: Path) -> None:
     """Two copies of one space search identically, so their re-runs on new seeds are identical:
     the paired difference is exactly 0 and the verdict must say so."""

@@ -244,6 +244,7 @@ def test_bad_sft_setups_fail_before_any_trial(sft_dir: Path, tmp_path: Path) -> 
         check_setup(_experiment(sft_dir, model=bert))
 
 
+@pytest.mark.slow
 def test_compare_and_export_an_sft_adapter(sft_dir: Path, tmp_path: Path) -> None:
     """The whole path through Ray Tune: compare, then export the best adapter; it loads back
     with PEFT onto the base model and scores the eval loss the trial reported."""

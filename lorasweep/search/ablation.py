@@ -11,6 +11,7 @@ import enum
 from typing import Any
 
 from lorasweep.config import AblationConfig, FloatRange, SearchedAlpha, SpaceConfig
+from lorasweep.search.ray_adapter.keys import SEED
 
 #: The prefix of an arm's space name (``ablation_alpha``, ``ablation_lr``).
 SPACE_PREFIX = "ablation_"
@@ -43,8 +44,6 @@ def arm_of(space_name: str) -> Arm | None:
 
 def arm_points(abl: AblationConfig, arm: Arm, seed: int) -> list[dict[str, Any]]:
     """One trial config per k: the sampled-parameter values of :func:`arm_space` and the seed."""
-    from lorasweep.trials.trainable import SEED  # (imports torch: only where trials are made)
-
     return [
         {
             "lr": abl.lr * k if arm is Arm.LR else abl.lr,

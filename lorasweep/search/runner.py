@@ -1,7 +1,10 @@
 """``lorasweep compare``: for each rank and each space, one Optuna study searched by Ray Tune.
 
 Every space gets the same budget: the same number of trials, steps, sampler (and seed),
-scheduler, seed and data order. Studies run one after another, so each owns the same resources.
+scheduler, seed and data order. All studies run in one Tune run, interleaved (see
+:mod:`lorasweep.search.ray_adapter.tuner`), so machine load and noise fall on every space alike.
+This module decides what to run and keeps the records straight (resume, warm start, seed
+re-runs); Ray is driven only through :mod:`lorasweep.search.ray_adapter`.
 """
 
 from __future__ import annotations
@@ -9,21 +12,20 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
-from lorasweep.config import Direction, ExperimentConfig, SpaceConfig
+from lorasweep.config import Direction, ExperimentConfig
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
+from lorasweep.search.plan import Progress, RunContext, StudyPlan, StudyRun, optuna_study_name
+from lorasweep.search.ray_adapter import tuner
+from lorasweep.search.ray_adapter.keys import SEED
+from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.samplers import make_sampler
-from lorasweep.search.schedulers import make_scheduler
-from lorasweep.search.spaces import at_rank, distributions
-from lorasweep.search.tune import ProgressCallback, StoreCallback, StudySearch
+from lorasweep.search.spaces import at_rank, contains, distributions
 from lorasweep.store import (
     ExperimentRecord,
     ExperimentStatus,
@@ -35,7 +37,20 @@ from lorasweep.store import (
     optuna_storage,
 )
 from lorasweep.trials.train import check_setup
-from lorasweep.trials.trainable import POINT, SEED, lorasweep_trainable
+
+__all__ = [
+    "INTERRUPTED",
+    "Progress",
+    "StudyPlan",
+    "finished",
+    "optuna_study_name",
+    "plan",
+    "preflight",
+    "resumable",
+    "run_compare",
+    "seed_points",
+    "warm_points",
+]
 
 log = logging.getLogger("lorasweep.search")
 
@@ -74,24 +89,6 @@ def finished(trial: TrialRecord) -> bool:
     return not (trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED))
 
 
-def optuna_study_name(experiment: str, space: str, rank: int) -> str:
-    """One Optuna study per (experiment, space, rank); experiment names are unique in a database."""
-    return f"{experiment}/{space}/r{rank}"
-
-
-@dataclass(frozen=True)
-class StudyPlan:
-    space: SpaceConfig
-    rank: int
-    study_name: str
-    kind: TrialKind = TrialKind.SEARCH
-
-    @property
-    def label(self) -> str:
-        suffix = {TrialKind.SEEDS: " seeds", TrialKind.ABLATION: " ×k"}.get(self.kind, "")
-        return f"{self.space.name} r={self.rank}{suffix}"
-
-
 def ablation_plans(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
     """The two arms of ``lorasweep ablation`` as studies (no Optuna study: the points are fixed)."""
     assert exp.ablation is not None
@@ -108,48 +105,6 @@ def plan(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
         for r in exp.ranks
         for s in exp.spaces
     ]
-
-
-class Progress:
-    """What the search tells whoever shows progress (the CLI draws bars from it)."""
-
-    def study_started(self, plan: StudyPlan, total: int) -> None: ...
-    def trial_done(self, plan: StudyPlan, state: TrialState, value: float | None) -> None: ...
-    def study_done(self, plan: StudyPlan) -> None: ...
-
-
-def _init_ray(exp: ExperimentConfig, verbose: bool) -> None:
-    import ray
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-    if not ray.is_initialized():
-        # RAY_ADDRESS (set by `ray job submit`, or by the user: an address or "auto") names the
-        # cluster; without it lorasweep starts a local Ray of its own. (Ray's own default would
-        # also join whatever cluster was started last on this machine, even a stopped one.)
-        address = os.environ.get("RAY_ADDRESS")
-        local = {"include_dashboard": False} if not address else {}
-        ray.init(
-            address=address or "local",
-            log_to_driver=verbose,
-            configure_logging=True,
-            logging_level=logging.INFO if verbose else logging.ERROR,
-            **local,
-        )
-    cpus = ray.cluster_resources().get("CPU", 0)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if exp.resources.cpus_per_trial > cpus:
-        raise LorasweepError(
-            f"resources.cpus_per_trial is {exp.resources.cpus_per_trial} but the Ray cluster has {cpus:g} CPUs; "
-            "lower cpus_per_trial"
-        )
-    if exp.resources.gpus_per_trial > gpus:
-        raise LorasweepError(
-            f"resources.gpus_per_trial is {exp.resources.gpus_per_trial} but the Ray cluster has {gpus:g} GPUs; "
-            "set gpus_per_trial: 0 or run on a cluster with GPUs"
-        )
 
 
 def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
@@ -199,7 +154,7 @@ def preflight(
             "but use PostgreSQL (--storage postgresql+psycopg://...) for clusters and dashboards under load",
             exp.max_concurrent_trials,
         )
-    _init_ray(exp, verbose)
+    tuner.init_ray(exp, verbose)
     return plans
 
 
@@ -214,16 +169,17 @@ def run_compare(
     resume: bool = False,
 ) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` (or, with ablation ``plans``, the ablation's
-    points) and record it as experiment ``name``.
+    points) and record it as experiment ``name``. The studies run in one Tune run, interleaved;
+    then, with ``seeds.n``, every study's seed re-runs in another.
 
     With ``resume`` the experiment exists already (its driver died): trials left RUNNING are
     marked failed (interrupted) in both stores, and only the budget that did not finish is run;
     finished trials are kept as they are.
 
     ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
-    function each trial runs (benchmarks swap in a no-op one); it gets the sampled config and the
-    keywords ``experiment_json``, ``space_json``, ``rank``, ``verbose``."""
-    progress = progress or Progress()
+    function each trial runs (benchmarks swap in a no-op one); it gets the sampled config (with
+    the keys of :mod:`lorasweep.search.ray_adapter.keys`, among them the trial's study) and the
+    keywords ``experiment_json``, ``studies_json``, ``verbose``."""
     plans = plans if plans is not None else preflight(exp, storage, name, verbose)
     ot_storage = optuna_storage(storage)
     if resume:
@@ -233,23 +189,18 @@ def run_compare(
     else:
         storage.upgrade()
         record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
-    experiment_json = exp.model_dump_json()
+    ctx = RunContext(exp, storage, record, ot_storage, trainable, progress or Progress(), verbose)
     status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
     try:
         if plans and plans[0].kind == TrialKind.ABLATION:
-            for p in plans:
-                _run_ablation_arm(exp, storage, record, p, experiment_json, progress, verbose, trainable)
+            _run_ablation(ctx, plans)
         else:
-            study_ids = {
-                p.study_name: _run_study(
-                    exp, storage, record, p, ot_storage, experiment_json, progress, verbose, trainable
-                )
-                for p in plans
-            }
-            for p in plans if exp.seeds.n else []:
-                _run_seeds(
-                    exp, storage, record, p, study_ids[p.study_name], experiment_json, progress, verbose, trainable
-                )
+            runs = [_search_run(ctx, p) for p in plans]
+            open_runs = [run for run in runs if run.trials > 0]
+            if open_runs:
+                tuner.run_searches(ctx, open_runs)
+            if exp.seeds.n:
+                _run_seeds(ctx, runs)
         status = ExperimentStatus.COMPLETE
     except KeyboardInterrupt:
         status, reason = ExperimentStatus.INTERRUPTED, INTERRUPTED
@@ -287,9 +238,11 @@ def _close_open_trials(
         if ot is not None and ot.state.is_finished():
             storage.finish_trial(t.id, _finish_from_optuna(ot))
     storage.fail_running_trials(record.id, reason)
-    for study in studies.values():
+    for name, study in studies.items():
+        study_id = ot_storage.get_study_id_from_name(name)
         for ot in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            ot_storage.set_trial_state_values(ot._trial_id, optuna.trial.TrialState.FAIL)
+            trial_id = ot_storage.get_trial_id_from_study_id_trial_number(study_id, ot.number)
+            ot_storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
 
 
 def _finish_from_optuna(ot: optuna.trial.FrozenTrial) -> TrialFinish:
@@ -306,122 +259,36 @@ def _finish_from_optuna(ot: optuna.trial.FrozenTrial) -> TrialFinish:
     return TrialFinish(state, value, value, steps, None, error, 0.0, 0.0, 0, 0, ())
 
 
-def _run_config(exp: ExperimentConfig, name: str, verbose: bool, callbacks: list[Any]) -> Any:
-    """Ray Tune's run settings: where results go, how often a dead trial is re-run, callbacks."""
-    from ray import tune
-
-    return tune.RunConfig(
-        name=f"{name}-{int(time.time())}".replace("/", "_"),
-        storage_path=exp.ray.storage_path,
-        failure_config=tune.FailureConfig(max_failures=exp.ray.max_failures),
-        # a trial checkpoints only when its value improved: keeping one keeps its best adapter
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        verbose=2 if verbose else 0,
-        callbacks=callbacks,
-    )
-
-
-def _with_resources(
-    exp: ExperimentConfig, p: StudyPlan, experiment_json: str, verbose: bool, trainable_fn: Callable[..., None]
-) -> Any:
-    """The Tune trainable of one study: the trial function with its settings and resources."""
-    from ray import tune
-
-    return tune.with_resources(
-        tune.with_parameters(
-            trainable_fn,
-            experiment_json=experiment_json,
-            space_json=p.space.model_dump_json(),
-            rank=p.rank,
-            verbose=verbose,
-        ),
-        {"cpu": exp.resources.cpus_per_trial, "gpu": exp.resources.gpus_per_trial},
-    )
-
-
-def _run_study(
-    exp: ExperimentConfig,
-    storage: Storage,
-    record: ExperimentRecord,
-    p: StudyPlan,
-    ot_storage: optuna.storages.RDBStorage,
-    experiment_json: str,
-    progress: Progress,
-    verbose: bool,
-    trainable_fn: Callable[..., None],
-) -> int:
-    """Search one (space, rank) study; return its row id. A study that exists already (resume)
-    runs only the trials its budget has left."""
-    from ray import tune
-
-    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
-    dists = distributions(p.space)
+def _search_run(ctx: RunContext, p: StudyPlan) -> StudyRun:
+    """Set up one (space, rank) study (its Optuna study and its row) and say what this run does
+    for it. A study that exists already (resume) runs only the trials its budget has left; one
+    that has none left is ended (if it was not) and runs nothing."""
+    exp, storage, record = ctx.exp, ctx.storage, ctx.record
     study = optuna.create_study(
-        storage=ot_storage, study_name=p.study_name, direction=direction.value, load_if_exists=True
+        storage=ctx.ot_storage, study_name=p.study_name, direction=ctx.direction.value, load_if_exists=True
     )
     for key, value in {
         "experiment": record.name,
         "space": p.space.name,
         "rank": p.rank,
-        "metric": metric,
-        "direction": direction.value,
+        "metric": ctx.metric,
+        "direction": ctx.direction.value,
     }.items():
         study.set_user_attr(key, value)
-    study_row = storage.add_study(
-        record.id, p.space.name, p.rank, p.study_name, metric, direction, p.space.model_dump(mode="json")
+    row = storage.add_study(
+        record.id, p.space.name, p.rank, p.study_name, ctx.metric, ctx.direction, p.space.model_dump(mode="json")
     )
-    done = sum(
-        finished(t) for t in storage.trials(record.id) if t.study_id == study_row.id and t.kind == TrialKind.SEARCH
-    )
+    done = sum(finished(t) for t in storage.trials(record.id) if t.study_id == row.id and t.kind == TrialKind.SEARCH)
     remaining = exp.budget.trials - done
     if remaining <= 0:
-        if study_row.finished_at is None:  # a finished study keeps its end (and wall time)
-            storage.finish_study(study_row.id)
-        return study_row.id
-    points = warm_points(storage, exp, p) if exp.warm_start is not None and not study.trials else None
+        if row.finished_at is None:  # a finished study keeps its end (and wall time)
+            storage.finish_study(row.id)
+        return StudyRun(p, row.id, 0, done)
+    points = warm_points(storage, exp, p) if exp.warm_start is not None and not study.trials else []
     # Each rank's sampler has its own seed (the first rank's is the experiment's), so ranks do not
     # all try the same candidates; a resumed study's is seeded past the trials it has.
     sampler_seed = exp.seed + 1000 * exp.ranks.index(p.rank) + len(study.trials)
-    search = StudySearch(
-        space=dists,
-        metric=metric,
-        mode=direction.ray_mode,
-        sampler=make_sampler(exp.sampler, sampler_seed, dists, exp.budget.trials),
-        storage=ot_storage,
-        study_name=p.study_name,
-        points_to_evaluate=points or None,
-    )
-    trainable = _with_resources(exp, p, experiment_json, verbose, trainable_fn)
-    progress.study_started(p, remaining)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric=metric,
-            mode=direction.ray_mode,
-            search_alg=search,
-            scheduler=make_scheduler(exp.scheduler, exp.budget),
-            num_samples=remaining,
-            max_concurrent_trials=exp.max_concurrent_trials,
-            reuse_actors=True,
-        ),
-        run_config=_run_config(
-            exp,
-            f"{record.name}-{p.space.name}-r{p.rank}",
-            verbose,
-            [
-                StoreCallback(
-                    storage, study_row.id, p.space, p.rank, exp.seed, metric, direction, exp.resources.gpus_per_trial
-                ),
-                ProgressCallback(lambda state, value: progress.trial_done(p, state, value), metric),
-            ],
-        ),
-    )
-    try:
-        tuner.fit()
-    finally:
-        storage.finish_study(study_row.id)
-    progress.study_done(p)
-    return study_row.id
+    return StudyRun(p, row.id, remaining, done, sampler_seed, tuple(points))
 
 
 def warm_points(storage: Storage, exp: ExperimentConfig, p: StudyPlan) -> list[dict[str, Any]]:
@@ -445,7 +312,7 @@ def warm_points(storage: Storage, exp: ExperimentConfig, p: StudyPlan) -> list[d
     points = []
     for t in done[: exp.warm_start.top_k]:
         point = {k: float(t.params[k]) for k in dists if k in t.params}
-        if len(point) == len(dists) and all(d._contains(point[k]) for k, d in dists.items()):
+        if len(point) == len(dists) and all(contains(d, point[k]) for k, d in dists.items()):
             points.append(point)
     return points
 
@@ -460,101 +327,57 @@ def seed_points(exp: ExperimentConfig, trials: list[TrialRecord]) -> list[dict[s
     return [{**t.params, SEED: s} for t in done[: exp.seeds.top_k] for s in seeds]
 
 
-def _run_seeds(
-    exp: ExperimentConfig,
-    storage: Storage,
-    record: ExperimentRecord,
-    p: StudyPlan,
-    study_id: int,
-    experiment_json: str,
-    progress: Progress,
-    verbose: bool,
-    trainable_fn: Callable[..., None],
-) -> None:
-    """Re-run the study's best configs on new seeds, recorded as SEEDS trials of the same study."""
-    points = seed_points(exp, [t for t in storage.trials(record.id) if t.study_id == study_id])
-    plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
-    _run_points(exp, storage, record, plan, study_id, points, experiment_json, progress, verbose, trainable_fn)
-
-
-def _run_ablation_arm(
-    exp: ExperimentConfig,
-    storage: Storage,
-    record: ExperimentRecord,
-    p: StudyPlan,
-    experiment_json: str,
-    progress: Progress,
-    verbose: bool,
-    trainable_fn: Callable[..., None],
-) -> None:
-    """One arm of the ablation: a study whose trials are the arm's fixed points."""
-    assert exp.ablation is not None
-    arm = arm_of(p.space.name)
-    assert arm is not None
-    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
-    study = storage.add_study(
-        record.id, p.space.name, p.rank, p.study_name, metric, direction, p.space.model_dump(mode="json")
-    )
-    try:
-        points = arm_points(exp.ablation, arm, exp.seed)
-        _run_points(exp, storage, record, p, study.id, points, experiment_json, progress, verbose, trainable_fn)
-    finally:
-        storage.finish_study(study.id)
-
-
 def _point_key(point: dict[str, Any]) -> str:
     return json.dumps({k: round(float(v), 12) for k, v in point.items()}, sort_keys=True)
 
 
-def _run_points(
-    exp: ExperimentConfig,
-    storage: Storage,
-    record: ExperimentRecord,
-    plan: StudyPlan,
-    study_id: int,
-    points: list[dict[str, Any]],
-    experiment_json: str,
-    progress: Progress,
-    verbose: bool,
-    trainable_fn: Callable[..., None],
-) -> None:
-    """Run fixed trial configs (a Ray grid over whole points), recorded as ``plan.kind`` trials
-    of study ``study_id``."""
-    from ray import tune
-
+def _points_run(ctx: RunContext, p: StudyPlan, study_id: int, points: list[dict[str, Any]]) -> StudyRun:
+    """The points of ``p`` this run still has to run (resume: those that did not finish)."""
     done = {
         _point_key({**t.params, SEED: t.seed})
-        for t in storage.trials(record.id)
-        if t.study_id == study_id and t.kind == plan.kind and finished(t)
+        for t in ctx.storage.trials(ctx.record.id)
+        if t.study_id == study_id and t.kind == p.kind and finished(t)
     }
-    points = [pt for pt in points if _point_key(pt) not in done]  # resume: what did not finish
-    if not points:
-        return
-    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
-    trainable = _with_resources(exp, plan, experiment_json, verbose, trainable_fn)
-    progress.study_started(plan, len(points))
-    tune.Tuner(
-        trainable,
-        param_space={POINT: tune.grid_search(points)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=exp.max_concurrent_trials, reuse_actors=True),
-        run_config=_run_config(
-            exp,
-            plan.study_name,
-            verbose,
-            [
-                StoreCallback(
-                    storage,
-                    study_id,
-                    plan.space,
-                    plan.rank,
-                    exp.seed,
-                    metric,
-                    direction,
-                    exp.resources.gpus_per_trial,
-                    plan.kind,
-                ),
-                ProgressCallback(lambda state, value: progress.trial_done(plan, state, value), metric),
-            ],
-        ),
-    ).fit()
-    progress.study_done(plan)
+    todo = tuple(pt for pt in points if _point_key(pt) not in done)
+    return StudyRun(p, study_id, len(todo), points=todo)
+
+
+def _run_seeds(ctx: RunContext, searches: list[StudyRun]) -> None:
+    """Re-run every study's best configs on new seeds, in one Tune run, recorded as SEEDS trials
+    of the same studies."""
+    trials = ctx.storage.trials(ctx.record.id)
+    runs = []
+    for search in searches:
+        p = search.plan
+        points = seed_points(ctx.exp, [t for t in trials if t.study_id == search.study_id])
+        plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
+        runs.append(_points_run(ctx, plan, search.study_id, points))
+    if any(run.trials for run in runs):
+        tuner.run_points(ctx, [run for run in runs if run.trials], "seeds")
+
+
+def _run_ablation(ctx: RunContext, plans: list[StudyPlan]) -> None:
+    """Both arms of the ablation, each a study whose trials are the arm's fixed points, in one
+    Tune run."""
+    abl = ctx.exp.ablation
+    assert abl is not None
+    runs = []
+    for p in plans:
+        arm = arm_of(p.space.name)
+        assert arm is not None
+        row = ctx.storage.add_study(
+            ctx.record.id,
+            p.space.name,
+            p.rank,
+            p.study_name,
+            ctx.metric,
+            ctx.direction,
+            p.space.model_dump(mode="json"),
+        )
+        run = _points_run(ctx, p, row.id, arm_points(abl, arm, ctx.exp.seed))
+        if run.trials:
+            runs.append(run)
+        elif row.finished_at is None:
+            ctx.storage.finish_study(row.id)
+    if runs:
+        tuner.run_points(ctx, runs, "ablation")

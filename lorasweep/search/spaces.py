@@ -8,6 +8,7 @@ the trial's :class:`~lorasweep.scaling.LoraParams` for a given rank.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -20,6 +21,7 @@ __all__ = [
     "alpha_at_edge",
     "at_rank",
     "builtin_space_names",
+    "contains",
     "coverage",
     "distributions",
     "load_space",
@@ -34,6 +36,13 @@ def builtin_space_names() -> list[str]:
 
 def _dist(r: FloatRange) -> optuna.distributions.FloatDistribution:
     return optuna.distributions.FloatDistribution(r.low, r.high, log=r.log)
+
+
+def contains(dist: optuna.distributions.BaseDistribution, value: float) -> bool:
+    """Whether ``value`` lies in ``dist``, a float range as :func:`distributions` makes them."""
+    if not isinstance(dist, optuna.distributions.FloatDistribution) or dist.step is not None:
+        raise TypeError(f"contains: {dist!r} is not a continuous float range")
+    return math.isfinite(value) and dist.low <= value <= dist.high
 
 
 def at_rank(space: SpaceConfig, rank: int, effective_step: FloatRange | None) -> SpaceConfig:
@@ -117,8 +126,6 @@ EDGE_SHARE = 0.1
 def alpha_at_edge(space: SpaceConfig, rank: int, alpha: float) -> bool:
     """Whether ``alpha`` (at ``rank``) lies at the edge of the range ``space`` searches α (or c)
     in: there the optimum may lie outside the range. False for spaces that do not search α."""
-    import math
-
     rng = space.alpha.searched_range()
     if rng is None:
         return False

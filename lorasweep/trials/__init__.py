@@ -1,1 +1,2 @@
-"""One trial: model + PEFT LoRA, training loop, evaluation; and its Ray adapter."""
+"""One trial: model + PEFT LoRA, training loop, evaluation. No Ray in here: the Tune function
+around it is :mod:`lorasweep.search.ray_adapter.trainable`."""

@@ -31,10 +31,10 @@ from torch import nn
 
 from lorasweep.config import AnswerConfig, AnswerRule, ModelConfig, TaskConfig
 from lorasweep.errors import ConfigError
+from lorasweep.trials.base import Workload
 from lorasweep.trials.data import TrainBatch, batch_indices
 from lorasweep.trials.model import Head, base_model, load_tokenizer
 from lorasweep.trials.sources import Pairs, load_pairs
-from lorasweep.trials.workload import Workload
 
 IGNORE = -100  # label of a token the loss skips (transformers' convention)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")

@@ -1,7 +1,7 @@
 """One trial: build the model with a LoRA adapter, train it, evaluate every k steps, report.
 
 This is a plain function with no Ray or database in it (``lorasweep trial`` runs it alone); the
-Ray adapter in :mod:`lorasweep.trials.trainable` forwards each :class:`StepReport` to Tune.
+Ray adapter in :mod:`lorasweep.search.ray_adapter.trainable` forwards each :class:`StepReport` to Tune.
 Read :func:`run_trial` top to bottom: it is the whole training loop.
 """
 

@@ -1,7 +1,7 @@
 """What a trial trains on, per task kind: the base model, the batches, the loss and the metrics.
 
 :func:`run_trial <lorasweep.trials.train.run_trial>` is one loop for every task kind; the kind
-specific parts live behind :class:`Workload`:
+specific parts live behind :class:`~lorasweep.trials.base.Workload`:
 
 - :class:`ClassificationWorkload` (``kind: generated`` or ``classification``): a transformers
   sequence-classification model and tokenized text (or text pairs), accuracy / macro F1 / eval loss;
@@ -16,76 +16,21 @@ specific parts live behind :class:`Workload`:
 
 from __future__ import annotations
 
-import abc
 import copy
 from collections.abc import Iterator
-from typing import Any
 
 import torch
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from peft import TaskType
 from torch import nn
 
-from lorasweep.config import TASK_METRICS, ExperimentConfig, ModelConfig, TaskConfig, TaskKind
+from lorasweep.config import ExperimentConfig, ModelConfig, TaskConfig, TaskKind
 from lorasweep.errors import ConfigError
 from lorasweep.trials import data as task_data
 from lorasweep.trials import synthetic
+from lorasweep.trials.base import Workload, add_lora
 from lorasweep.trials.data import TrainBatch
 from lorasweep.trials.model import Head, base_model, check_model, load_tokenizer
 from lorasweep.trials.sources import Examples, load_examples, load_pairs
-
-Batch = dict[str, torch.Tensor]
-
-
-def add_lora(
-    model: nn.Module, cfg: ModelConfig, rank: int, alpha: float, use_rslora: bool, task_type: Any
-) -> PeftModel:
-    """Wrap ``model`` with a PEFT LoRA adapter. PEFT owns the scaling (α/r or α/√r)."""
-    lora = LoraConfig(
-        task_type=task_type,
-        r=rank,
-        lora_alpha=alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules,
-        use_rslora=use_rslora,
-    )
-    try:
-        return get_peft_model(model, lora)
-    except ValueError as e:
-        raise ConfigError(
-            f"model.target_modules {cfg.target_modules}: {str(e).splitlines()[0].split('. ')[0]}; "
-            "name modules that exist in this architecture or use all-linear"
-        ) from e
-
-
-class Workload(abc.ABC):
-    """The task-specific half of a trial."""
-
-    task: TaskConfig
-    peft_task_type: TaskType | None = None
-
-    @property
-    def metric_names(self) -> tuple[str, ...]:
-        return TASK_METRICS[self.task.kind]
-
-    @abc.abstractmethod
-    def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
-        """A fresh trainable copy of the frozen base (``seed`` fixes any newly initialized head)."""
-
-    def with_lora(self, model_cfg: ModelConfig, seed: int, rank: int, alpha: float, use_rslora: bool) -> PeftModel:
-        model = self.base_model(model_cfg, seed)
-        torch.manual_seed(seed)  # LoRA init (A random, B zero) and dropout
-        return add_lora(model, model_cfg, rank, alpha, use_rslora, self.peft_task_type)
-
-    @abc.abstractmethod
-    def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        """Endless shuffled training batches; the order is fixed by ``seed`` (``group_by_length``:
-        batches of similar length, where lengths vary)."""
-
-    @abc.abstractmethod
-    def evaluate(
-        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
-    ) -> dict[str, float]:
-        """Every metric of :attr:`metric_names` on the eval split."""
 
 
 class ClassificationWorkload(Workload):

@@ -1,14 +1,17 @@
-"""The Ray Tune adapter around :func:`lorasweep.trials.train.run_trial`.
+"""The Tune function around :func:`lorasweep.trials.train.run_trial`.
 
 Ray only orchestrates: this function rebuilds the trial's settings from plain data, runs the
-trial and forwards each report to ``ray.tune.report``. Under ``reuse_actors=True`` one worker
-process runs many trials, so the model, tokenizer and tokenized task are loaded once per process
-(see the caches in :mod:`lorasweep.trials.model` and :func:`_workload`).
+trial and forwards each report to ``ray.tune.report``. Every study of an experiment runs in one
+Tune run, so the trial's config names its study (:data:`~.keys.STUDY`), which gives the space and
+the rank. Under ``reuse_actors=True`` one worker process runs many trials, of every study, so the
+model, tokenizer and tokenized task are loaded once per process (see the caches in
+:mod:`lorasweep.trials.model` and :func:`_workload`).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import math
 import shutil
 import tempfile
@@ -17,17 +20,11 @@ from typing import Any
 import torch
 
 from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, TaskConfig
+from lorasweep.search.ray_adapter.keys import sampled_params, trial_seed, trial_study
 from lorasweep.search.spaces import resolve
 from lorasweep.trials.model import quiet_transformers
 from lorasweep.trials.train import StepReport, run_trial
 from lorasweep.trials.workload import Workload, prepare_workload
-
-#: Keys of a trial's config that are not sampled parameters: the Optuna trial number (search
-#: trials) and the seed (seed re-runs; search trials use the experiment's seed).
-OPTUNA_NUMBER = "optuna_number"
-SEED = "seed"
-#: A seed re-run's config nests its point here (Ray's grid search runs over whole points).
-POINT = "point"
 
 
 @functools.lru_cache(maxsize=2)
@@ -41,31 +38,24 @@ def _experiment(experiment_json: str) -> ExperimentConfig:
     return ExperimentConfig.model_validate_json(experiment_json)
 
 
-def sampled_params(config: dict[str, Any]) -> dict[str, Any]:
-    """The sampler's choices in a Tune trial config (everything but lorasweep's own keys)."""
-    config = flat_config(config)
-    return {k: v for k, v in config.items() if k not in (OPTUNA_NUMBER, SEED)}
-
-
-def flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A seed re-run's ``{"point": {...params, "seed": s}}`` as plain keys; other configs as they are."""
-    return {**config[POINT]} if POINT in config else config
-
-
-def trial_seed(config: dict[str, Any], default: int) -> int:
-    return int(flat_config(config).get(SEED, default))
+@functools.lru_cache(maxsize=4)
+def _studies(studies: str) -> dict[str, tuple[SpaceConfig, int]]:
+    """Each study's space and rank, by study name."""
+    return {k: (SpaceConfig.model_validate(v["space"]), int(v["rank"])) for k, v in json.loads(studies).items()}
 
 
 def lorasweep_trainable(
-    config: dict[str, Any], *, experiment_json: str, space_json: str, rank: int, verbose: bool = False
+    config: dict[str, Any], *, experiment_json: str, studies_json: str, verbose: bool = False
 ) -> None:
-    """Tune function trainable: one LoRA fine-tuning run, reported every ``eval_every`` steps."""
+    """Tune function trainable: one LoRA fine-tuning run, reported every ``eval_every`` steps.
+    ``studies_json`` (:func:`~lorasweep.search.ray_adapter.tuner.describe_studies`) gives the
+    space and rank of the trial's study."""
     from ray import tune
 
     if not verbose:
         quiet_transformers()
     exp = _experiment(experiment_json)
-    space = SpaceConfig.model_validate_json(space_json)
+    space, rank = _studies(studies_json)[trial_study(config)]
     torch.set_num_threads(max(1, int(exp.resources.cpus_per_trial)))
     lora = resolve(space, sampled_params(config), rank)
     workload = _workload(exp.task.model_dump_json(), exp.model.model_dump_json())

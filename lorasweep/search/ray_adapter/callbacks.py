@@ -1,10 +1,11 @@
-"""The glue between Ray Tune, Optuna and the store, all in the driver process.
+"""Tune callbacks, in the driver process, for every study of one Tune run (each trial's config
+names its study):
 
-- :class:`StudySearch` is Ray's ``OptunaSearch`` with lorasweep's trial states: a trial the
-  scheduler stopped early is PRUNED in the Optuna study (not COMPLETE), a diverged one FAIL.
 - :class:`StoreCallback` writes each trial and its reports to the store (one writer: the driver,
-  so SQLite is never written by many processes; reports are written in one batch per trial).
-- :class:`ProgressCallback` feeds a progress display.
+  so SQLite is never written by many processes; reports are written in one batch per trial), and
+  ends each study's row when its last trial ends;
+- :class:`ProgressCallback` feeds a progress display, per study.
+
 :func:`trial_state` is the one place that decides a trial's state from what it reported.
 """
 
@@ -12,21 +13,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import optuna
 from ray.tune import Callback
-from ray.tune.search.optuna import OptunaSearch
 
-from lorasweep.config import Direction, SpaceConfig
+from lorasweep.config import Direction
 from lorasweep.cost import device_seconds
+from lorasweep.search.plan import Progress, StudyRun
+from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, sampled_params, trial_seed, trial_study
 from lorasweep.search.spaces import resolve
-from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState
-from lorasweep.store.storage import retrying
+from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
 from lorasweep.trials.train import TrialEnd
-from lorasweep.trials.trainable import OPTUNA_NUMBER, sampled_params, trial_seed
 
 
 def trial_state(last_result: dict[str, Any] | None, errored: bool) -> TrialState:
@@ -62,112 +60,38 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-class StudySearch(OptunaSearch):
-    """OptunaSearch that tells Optuna lorasweep's states, keys intermediate values by optimizer
-    step, and hands the Optuna trial number to the trial."""
+class _PerStudy(Callback):
+    """Counts each study's finished trials; :meth:`study_ended` runs when a study's last one ends."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._reported: dict[str, set[int]] = {}
+    def __init__(self, runs: list[StudyRun]) -> None:
+        self.runs = {run.key: run for run in runs}
+        self.finished = dict.fromkeys(self.runs, 0)
+        self.ended: set[str] = set()
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        attempts = 0
+    def _count(self, key: str) -> None:
+        self.finished[key] += 1
+        if self.finished[key] == self.runs[key].trials:
+            self.ended.add(key)
+            self.study_ended(self.runs[key])
 
-        def ask() -> dict[str, Any] | None:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1:
-                self._fail_orphans()
-            return OptunaSearch.suggest(self, trial_id)
-
-        config = retrying(ask, "asking Optuna for a trial")
-        if config is None:
-            return None
-        return {**config, OPTUNA_NUMBER: self._ot_trials[trial_id].number}
-
-    def _fail_orphans(self) -> None:
-        """An ask cut off by a database outage may have created a trial that no Ray trial runs:
-        close it as FAIL before asking again."""
-        known = {t._trial_id for t in self._ot_trials.values()}
-        for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            if t._trial_id not in known:
-                self._ot_study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-
-    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        self._report(trial_id, result)
-
-    def _report(self, trial_id: str, result: dict[str, Any]) -> None:
-        """One intermediate value per evaluation, at its step; a diverged trial's NaN is not one."""
-        value, step = _finite(result.get(self.metric)), result.get("step")
-        steps = self._reported.setdefault(trial_id, set())
-        if value is not None and step is not None and int(step) not in steps:
-            ot_trial = self._ot_trials[trial_id]
-            retrying(lambda: ot_trial.report(value, int(step)), "reporting to Optuna")
-            steps.add(int(step))
-
-    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials:
-            return
-        state = trial_state(result, error)
-        if state == TrialState.PRUNED and result:
-            # Ray does not pass the result that the scheduler stopped on to the searcher's
-            # on_trial_result; record it so that Optuna's pruned value is the rung value.
-            self._report(trial_id, result)
-        self._reported.pop(trial_id, None)
-        if state == TrialState.COMPLETE:
-            self._tell(trial_id, _finite((result or {}).get(self.metric)), optuna.trial.TrialState.COMPLETE)
-        elif state == TrialState.PRUNED:  # Optuna keeps the last intermediate value
-            self._tell(trial_id, None, optuna.trial.TrialState.PRUNED)
-        else:  # failed or diverged
-            self._tell(trial_id, None, optuna.trial.TrialState.FAIL)
-
-    def _tell(self, trial_id: str, value: float | None, state: optuna.trial.TrialState) -> None:
-        """Finish the Optuna trial, retried through a database outage (Ray's OptunaSearch would
-        log the error and leave the trial RUNNING)."""
-        ot_trial = self._ot_trials[trial_id]
-        if state == optuna.trial.TrialState.COMPLETE and value is None:
-            state = optuna.trial.TrialState.FAIL  # complete but no finite value: nothing to rank
-
-        attempts = 0
-
-        def tell() -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
-                return  # a retry whose first attempt landed
-            self._ot_study.tell(ot_trial, value, state=state)
-
-        retrying(tell, "recording a trial in Optuna")
-        self._completed_trials.add(trial_id)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Ray pickles the searcher into ``tuner.pkl``; the study and its storage (a database
-        handle) stay out of it, so no URL or password is written there."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_ot_study")}
-
-    def save(self, checkpoint_path: str) -> None:
-        """Write nothing. Ray saves searchers for ``Tuner.restore``, which lorasweep does not use
-        (the database is the record); OptunaSearch's pickle would hold the RDBStorage, and with it
-        the database URL and its password."""
+    def study_ended(self, run: StudyRun) -> None: ...
 
 
-class StoreCallback(Callback):
-    """Records every trial of one study, with its reports, in lorasweep's tables."""
+class StoreCallback(_PerStudy):
+    """Records every trial of the run's studies, with its reports, in lorasweep's tables."""
 
     def __init__(
         self,
         storage: Storage,
-        study_id: int,
-        space: SpaceConfig,
-        rank: int,
+        runs: list[StudyRun],
         seed: int,
         metric: str,
         direction: Direction,
         gpus_per_trial: float,
-        kind: TrialKind = TrialKind.SEARCH,
     ) -> None:
-        self.storage, self.study_id, self.space, self.rank, self.seed = storage, study_id, space, rank, seed
-        self.metric, self.direction, self.gpus_per_trial, self.kind = metric, direction, gpus_per_trial, kind
+        super().__init__(runs)
+        self.storage, self.seed, self.metric, self.direction = storage, seed, metric, direction
+        self.gpus_per_trial = gpus_per_trial
         self._ids: dict[str, int] = {}
         self._started: dict[str, float] = {}
         self._reports: dict[str, list[ReportRecord]] = {}
@@ -178,20 +102,25 @@ class StoreCallback(Callback):
         with it the URL's password) stays out of that pickle."""
         return {k: v for k, v in self.__dict__.items() if k != "storage"}
 
+    def study_ended(self, run: StudyRun) -> None:
+        if run.plan.ends_study:
+            self.storage.finish_study(run.study_id)
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if trial.trial_id in self._ids:  # re-started after a recovery: the same row
             return
+        run = self.runs[trial_study(trial.config)]
         params = sampled_params(trial.config)
-        lora = resolve(self.space, params, self.rank)
+        lora = resolve(run.plan.space, params, run.plan.rank)
         self._ids[trial.trial_id] = self.storage.start_trial(
             TrialStart(
-                study_id=self.study_id,
+                study_id=run.study_id,
                 ray_trial_id=trial.trial_id,
                 optuna_number=trial.config.get(OPTUNA_NUMBER),
                 params=params,
                 lora=lora.as_dict(),
                 seed=trial_seed(trial.config, self.seed),
-                kind=self.kind,
+                kind=run.plan.kind,
             )
         )
         self._started[trial.trial_id] = time.perf_counter()
@@ -253,22 +182,32 @@ class StoreCallback(Callback):
                 checkpoint=trial.checkpoint.path if trial.checkpoint is not None else None,
             ),
         )
+        self._count(trial_study(trial.config))
 
 
-class ProgressCallback(Callback):
-    """Calls ``on_done(state, value)`` when a trial finishes (the CLI's progress bars)."""
+class ProgressCallback(_PerStudy):
+    """Tells ``progress`` when a trial of a study finishes, and when the study's last one has."""
 
-    def __init__(self, on_done: Callable[[TrialState, float | None], None], metric: str) -> None:
-        self.on_done, self.metric = on_done, metric
+    def __init__(self, progress: Progress, runs: list[StudyRun], metric: str) -> None:
+        super().__init__(runs)
+        self.progress, self.metric = progress, metric
 
     def __getstate__(self) -> dict[str, Any]:
-        """Ray pickles the Tuner's callbacks; the display callback is not part of a restore."""
-        return {"metric": self.metric}
+        """Ray pickles the Tuner's callbacks; the display is not part of a restore."""
+        return {k: v for k, v in self.__dict__.items() if k != "progress"}
+
+    def study_ended(self, run: StudyRun) -> None:
+        self.progress.study_done(run.plan)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         state = trial_state(trial.last_result, errored=False)
         value = _finite((trial.last_result or {}).get(self.metric)) if state == TrialState.COMPLETE else None
-        self.on_done(state, value)
+        self._done(trial, state, value)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.on_done(TrialState.FAILED, None)
+        self._done(trial, TrialState.FAILED, None)
+
+    def _done(self, trial: Any, state: TrialState, value: float | None) -> None:
+        key = trial_study(trial.config)
+        self.progress.trial_done(self.runs[key].plan, state, value)
+        self._count(key)

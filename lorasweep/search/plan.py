@@ -1,0 +1,105 @@
+"""What a run of ``compare`` (or ``ablation``) is made of, as plain data the runner and the Ray
+adapter (:mod:`lorasweep.search.ray_adapter`) share:
+
+- :class:`StudyPlan`: one (space, rank) study, or its seed re-runs, or an ablation arm;
+- :class:`StudyRun`: a study's part of one Tune run (its row, how many trials, what to evaluate);
+- :class:`Progress`: what the run tells whoever shows progress;
+- :class:`RunContext`: the settings every step of one run shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import optuna
+
+from lorasweep.config import Direction, ExperimentConfig, SpaceConfig
+from lorasweep.store import ExperimentRecord, Storage, TrialKind, TrialState
+
+
+def optuna_study_name(experiment: str, space: str, rank: int) -> str:
+    """One Optuna study per (experiment, space, rank); experiment names are unique in a database."""
+    return f"{experiment}/{space}/r{rank}"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    space: SpaceConfig
+    rank: int
+    study_name: str
+    kind: TrialKind = TrialKind.SEARCH
+
+    @property
+    def label(self) -> str:
+        suffix = {TrialKind.SEEDS: " seeds", TrialKind.ABLATION: " ×k"}.get(self.kind, "")
+        return f"{self.space.name} r={self.rank}{suffix}"
+
+    @property
+    def ends_study(self) -> bool:
+        """Whether the end of this plan's trials is its study's end (a search or an ablation arm);
+        seed re-runs are added to a study that has ended, whose end (and wall time) they keep."""
+        return self.kind != TrialKind.SEEDS
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One study's part of a Tune run.
+
+    ``trials`` is how many trials this run starts for it; ``done`` how many of its trials finished
+    in an earlier run (``compare --resume``), which interleaving counts. A search study has its
+    sampler's seed and the points its sampler evaluates first (``warm_start``); a study of fixed
+    points (seed re-runs, an ablation arm) has its ``points``, one per trial."""
+
+    plan: StudyPlan
+    study_id: int
+    trials: int
+    done: int = 0
+    sampler_seed: int | None = None
+    warm_points: tuple[dict[str, Any], ...] = ()
+    points: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The study's name in a Tune run: what each trial's config says it belongs to."""
+        return self.plan.study_name
+
+
+class Progress:
+    """What the search tells whoever shows progress (the CLI draws bars from it)."""
+
+    def study_started(self, plan: StudyPlan, total: int) -> None: ...
+    def trial_done(self, plan: StudyPlan, state: TrialState, value: float | None) -> None: ...
+    def study_done(self, plan: StudyPlan) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """One run of an experiment: its config, where it is recorded, who watches it, and the Tune
+    function each trial runs (benchmarks and tests swap in their own)."""
+
+    exp: ExperimentConfig
+    storage: Storage
+    record: ExperimentRecord
+    ot_storage: optuna.storages.RDBStorage
+    trainable: Callable[..., None]
+    progress: Progress = field(default_factory=Progress)
+    verbose: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def metric(self) -> str:
+        return self.exp.metric.name.value
+
+    @property
+    def direction(self) -> Direction:
+        return self.exp.metric.resolved_direction
+
+    @cached_property
+    def experiment_json(self) -> str:
+        return self.exp.model_dump_json()
