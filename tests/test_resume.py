@@ -131,6 +131,8 @@ def test_a_killed_worker_is_retried_per_max_failures_and_recorded(
     if max_failures:
         assert trial.state == TrialState.COMPLETE and trial.retries == 1 and trial.error is None
         assert [r.step for r in reports] == [10, 20]  # the re-run's reports only
+        # the killed attempt held its device too: its (wall) time is part of the trial's cost
+        assert trial.device_seconds > reports[-1].device_seconds
     else:
         assert trial.state == TrialState.FAILED and trial.retries == 0
         assert "died" in trial.error.lower() or "actor" in trial.error.lower(), trial.error

@@ -96,6 +96,9 @@ class StoreCallback(_PerStudy):
         self._started: dict[str, float] = {}
         self._reports: dict[str, list[ReportRecord]] = {}
         self._retries: dict[str, int] = {}
+        #: when the trial's current attempt started, and the device time of its earlier attempts
+        self._attempt: dict[str, float] = {}
+        self._lost: dict[str, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner's callbacks for its own restore; the live database handle (and
@@ -123,7 +126,7 @@ class StoreCallback(_PerStudy):
                 kind=run.plan.kind,
             )
         )
-        self._started[trial.trial_id] = time.perf_counter()
+        self._started[trial.trial_id] = self._attempt[trial.trial_id] = time.perf_counter()
         self._reports[trial.trial_id] = []
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
@@ -146,7 +149,13 @@ class StoreCallback(_PerStudy):
         )
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        """Its worker died and Ray runs it again (``ray.max_failures``): from scratch, reports too."""
+        """Its worker died and Ray runs it again (``ray.max_failures``): from scratch, reports too.
+        The lost attempt's device time still counts in the trial's cost (wall time of the attempt
+        × the device share: the device was held whether or not the attempt reported)."""
+        now = time.perf_counter()
+        attempt = now - self._attempt.get(trial.trial_id, now)
+        self._lost[trial.trial_id] = self._lost.get(trial.trial_id, 0.0) + device_seconds(attempt, self.gpus_per_trial)
+        self._attempt[trial.trial_id] = now
         self._retries[trial.trial_id] = self._retries.get(trial.trial_id, 0) + 1
         self._reports[trial.trial_id] = []
 
@@ -162,7 +171,10 @@ class StoreCallback(_PerStudy):
         reports = tuple(self._reports.pop(trial.trial_id, []))
         values = [r.value for r in reports if r.value is not None]
         last = reports[-1] if reports else None
-        wall = time.perf_counter() - self._started.pop(trial.trial_id)
+        now = time.perf_counter()
+        wall = now - self._started.pop(trial.trial_id)
+        attempt = now - self._attempt.pop(trial.trial_id, now - wall)
+        lost = self._lost.pop(trial.trial_id, 0.0)
         self.storage.finish_trial(
             self._ids[trial.trial_id],
             TrialFinish(
@@ -172,8 +184,9 @@ class StoreCallback(_PerStudy):
                 steps=last.step if last else 0,
                 diverged_step=last.step if last and state == TrialState.DIVERGED else None,
                 error=error,
-                # a trial that never reported held its device for (about) its wall time
-                device_seconds=last.device_seconds if last else device_seconds(wall, self.gpus_per_trial),
+                # a trial that never reported held its device for (about) its wall time; earlier
+                # attempts (retries after a lost worker) count too
+                device_seconds=lost + (last.device_seconds if last else device_seconds(attempt, self.gpus_per_trial)),
                 wall_seconds=wall,
                 examples=last.examples if last else 0,
                 tokens=last.tokens if last else 0,
