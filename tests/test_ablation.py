@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorasweep.config import AblationConfig, load_experiment
+from lorasweep.config import AblationConfig, find_file, load_experiment
 from lorasweep.errors import ConfigError
 from lorasweep.kinds.synthetic_regression import RegressionWorkload
 from lorasweep.scaling import LoraParams
@@ -77,9 +77,8 @@ def _config(tmp_path: Path, overrides: dict[str, object] | None = None) -> Path:
     """The built-in ablation experiment with a small task inlined, plus dotted ``overrides``."""
     import yaml
 
-    package = Path(load_experiment.__code__.co_filename).parent
-    data = yaml.safe_load((package / "experiments" / "ablation.yaml").read_text())
-    data["task"] = yaml.safe_load((package / "tasks" / "mlp_shift.yaml").read_text())
+    data = yaml.safe_load(find_file("experiment", "ablation").read_text())
+    data["task"] = yaml.safe_load(find_file("task", "mlp_shift").read_text())
     for key, value in {**SMALL, **(overrides or {})}.items():
         target = data
         *parents, last = key.split(".")
