@@ -750,6 +750,16 @@ def tasks_list() -> None:
         click.echo(f"{name:<20} {task.kind:<21} {task.n_train} train / {task.n_eval} eval  {task.description}")
 
 
+@tasks.command("kinds")
+def tasks_kinds() -> None:
+    """List the task kinds (``kind:``) and the metrics each reports, with their directions."""
+    from lorasweep.config import TASK_KINDS
+
+    for name in TASK_KINDS:
+        metrics = ", ".join(f"{m.name} ({m.direction.value})" for m in TASK_KINDS.get(name).metrics)
+        click.echo(f"{name:<21} {metrics}")
+
+
 @tasks.command("show")
 @click.argument("name")
 def tasks_show(name: str) -> None:

@@ -8,6 +8,7 @@ union discriminated by ``rule:``). Its formula goes in :mod:`lorasweep.scaling`,
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -24,6 +25,7 @@ __all__ = [
     "RankPowerAlpha",
     "SearchedAlpha",
     "SqrtRankAlpha",
+    "rule_classes",
 ]
 
 
@@ -141,3 +143,8 @@ class SearchedAlpha(AlphaRuleBase):
 AlphaRule = Annotated[
     RankMultipleAlpha | FixedAlpha | SqrtRankAlpha | RankPowerAlpha | SearchedAlpha, Field(discriminator="rule")
 ]
+
+
+def rule_classes() -> tuple[type[AlphaRuleBase], ...]:
+    """The members of :data:`AlphaRule`."""
+    return typing.get_args(typing.get_args(AlphaRule)[0])

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from lorasweep.config.alpha import AlphaRule
+from lorasweep.config.alpha import AlphaRule, rule_classes
 from lorasweep.config.fields import MATCHED, FloatRange, Matched, Name, PositiveFloat, StrictModel
 
 __all__ = ["SpaceConfig"]
+
+
+def _searchable() -> list[str]:
+    """``lr`` and every α rule's sampled field (``alpha.c``, ...): what a space can search."""
+    return ["lr", *sorted({f"alpha.{rule.field}" for rule in rule_classes() if rule.field})]
 
 
 class SpaceConfig(StrictModel):
@@ -57,7 +62,7 @@ class SpaceConfig(StrictModel):
         searched = [k for k, v in fields.items() if v == MATCHED or isinstance(v, FloatRange)]
         if not searched and not isinstance(self.loraplus_lr_ratio, FloatRange):
             raise ValueError(
-                f"space {self.name} searches nothing; give lr, alpha.c or alpha.range a {{low, high}} range "
+                f"space {self.name} searches nothing; give one of {', '.join(_searchable())} a {{low, high}} range "
                 "or 'matched'"
             )
         matched = [k for k, v in fields.items() if v == MATCHED]

@@ -28,7 +28,7 @@ from pydantic import Field, SerializeAsAny, TypeAdapter, ValidationError, WrapVa
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from lorasweep.config.fields import MAX_SEED, Int, StrictModel, non_default
-from lorasweep.metrics import Metric, define_metric
+from lorasweep.metrics import METRICS, Metric, define_metric
 from lorasweep.registry import Registry
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class TaskBase(StrictModel, abc.ABC):
 
     name: str = Field(min_length=1)
     description: str = ""
-    kind: str = Field(description="the task kind (lorasweep tasks kinds lists them)")
+    kind: str = Field(description="the task kind (`lorasweep tasks kinds` lists them)")
     n_train: Int = Field(ge=1, description="training examples")
     n_eval: Int = Field(ge=1, description="evaluation examples")
     data_seed: Int = Field(0, ge=0, le=MAX_SEED, description="seed of the task's data (fixed: the task, not the trial)")
@@ -119,6 +119,11 @@ def task_kind(cls: T) -> T:
     names = [m.name for m in cls.metrics]
     if len(set(names)) != len(names):
         raise TypeError(f"task kind {name} ({cls.__name__}) lists a metric twice: {names}")
+    for m in cls.metrics:  # all checked before any is registered
+        if m.name in METRICS and METRICS.get(m.name).direction != m.direction:
+            define_metric(m.name, m.direction)  # raises: the name is taken by the other direction
+    if name in TASK_KINDS and TASK_KINDS.get(name) is not cls:
+        TASK_KINDS.register(name, cls)  # raises: the name is taken
     for m in cls.metrics:
         define_metric(m.name, m.direction, m.description)
     TASK_KINDS.register(name, cls)
