@@ -154,7 +154,7 @@ def test_a_kind_must_implement_the_unit_and_declare_metrics() -> None:
     class Half(TaskBase):
         kind: Literal["half"]
 
-    with pytest.raises(TypeError, match="task kind half .* does not implement check_data, check_setup, prepare"):
+    with pytest.raises(TypeError, match=r"task kind half .* does not implement check_data, check_setup, prepare"):
         task_kind(Half)
 
     class NoMetrics(Half):
@@ -238,7 +238,7 @@ def test_an_added_kind_validates_from_a_file(tmp_path: Path, linear_shift: type[
     path.write_text("name: lin\nkind: linear_shift\nn_train: 64\nn_eval: 16\nnum_labels: 2\n")
     code, _, err = run_cli("tasks", "validate", str(path))
     assert code == 2 and "unknown key 'num_labels' (a key of kind classification or generated, not linear_shift)" in err
-    with pytest.raises(ConfigError, match="builds its own model; set model.name_or_path: builtin:linear"):
+    with pytest.raises(ConfigError, match=r"builds its own model; set model\.name_or_path: builtin:linear"):
         _experiment(tmp_path, "linear_shift", **{"model.name_or_path": "builtin:mlp"})
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from test_imports import graph
 
 from lorasweep.metrics import METRICS, Direction, define_metric, metric
 from lorasweep.registry import Registry, UnknownNameError
-
-from test_imports import graph
 
 
 def test_sorted_puts_the_best_first_and_keeps_ties_in_order() -> None:
