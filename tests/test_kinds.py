@@ -294,3 +294,35 @@ def test_a_legacy_key_with_a_value_is_still_an_error() -> None:
     raw = {**STORED["task:negated_sentiment"], "packing": True}
     with pytest.raises(ValueError, match="packing"):
         parse_task(raw)
+
+
+def test_reports_store_every_metric_the_kind_declares(tmp_path: Path, linear_shift: type[TaskBase]) -> None:
+    """The store callback keeps each report's metrics as the task's kind declares them: a kind's
+    own metric (mae) too, and nothing it does not declare."""
+    from types import SimpleNamespace
+
+    from lorasweep.search.plan import StudyPlan, StudyRun
+    from lorasweep.search.ray_adapter.callbacks import StoreCallback
+    from lorasweep.search.ray_adapter.keys import STUDY
+    from lorasweep.search.spaces import at_rank
+    from lorasweep.store import Storage
+
+    exp = _experiment(tmp_path, "linear_shift")
+    plan = StudyPlan(space=at_rank(exp.spaces[0], 2, exp.effective_step), rank=2, study_name="e/lr_only/r2")
+    with Storage.open(f"sqlite:///{tmp_path / 'k.db'}", create=True) as st:
+        st.upgrade()
+        record = st.create_experiment("e", "", exp.model_dump(mode="json"))
+        study = st.add_study(record.id, "lr_only", 2, plan.study_name, "mae", Direction.MINIMIZE, {})
+        run = StudyRun(plan=plan, study_id=study.id, trials=1)
+        store = StoreCallback(st, [run], 0, "mae", Direction.MINIMIZE, 0.0, reported=exp.task.metric_names)
+        trial = SimpleNamespace(trial_id="t1", config={STUDY: plan.study_name, "lr": 1e-3}, checkpoint=None)
+        result = {"step": 2, "examples": 16, "tokens": 16, "device_seconds": 0.1, "train_loss": 0.5, "lr": 1e-3}
+        result |= {"mae": 0.3, "eval_loss": 0.2, "accuracy": 0.9, "end": "complete"}
+        store.on_trial_start(0, [], trial)
+        store.on_trial_result(0, [], trial, result)
+        trial.last_result = result
+        store.on_trial_complete(0, [], trial)
+        (report,) = st.reports(record.id)
+        (stored,) = st.trials(record.id)
+    assert report.metrics == {"mae": 0.3, "eval_loss": 0.2} and report.value == 0.3
+    assert stored.final_value == 0.3
