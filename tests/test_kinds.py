@@ -173,8 +173,13 @@ def test_a_kind_must_implement_the_unit_and_declare_metrics() -> None:
 
     with pytest.raises(ValueError, match="metric 'accuracy' is already registered to maximize"):
         task_kind(Flipped)
-    with pytest.raises(ValueError, match="task kind 'generated' is already registered"):
-        TASK_KINDS.register("generated", NoMetrics)
+
+    class Taken(NoMetrics):
+        kind: Literal["generated"]  # type: ignore[assignment]
+        metrics = (Metric(name="accuracy", direction=Direction.MAXIMIZE),)
+
+    with pytest.raises(ValueError, match=r"task kind 'generated' is already registered \(by GeneratedTask\)"):
+        task_kind(Taken)
     assert not {"half", "no_metrics", "flipped"} & set(TASK_KINDS.names())
 
 

@@ -60,8 +60,8 @@ class TaskBase(StrictModel, abc.ABC):
     n_eval: Int = Field(ge=1, description="evaluation examples")
     data_seed: Int = Field(0, ge=0, le=MAX_SEED, description="seed of the task's data (fixed: the task, not the trial)")
 
-    #: The metrics a trial of this kind reports, each with its direction; the first is the one an
-    #: experiment optimizes unless ``metric.name`` says otherwise.
+    #: The metrics a trial of this kind reports, each with its direction (``metric.name`` must be
+    #: one of them; every one is stored with each report).
     metrics: ClassVar[tuple[Metric, ...]] = ()
     #: ``model.name_or_path`` of the model this kind builds itself (e.g. ``builtin:mlp``); None:
     #: the experiment's model is loaded.
@@ -119,11 +119,14 @@ def task_kind(cls: T) -> T:
     names = [m.name for m in cls.metrics]
     if len(set(names)) != len(names):
         raise TypeError(f"task kind {name} ({cls.__name__}) lists a metric twice: {names}")
-    for m in cls.metrics:  # all checked before any is registered
-        if m.name in METRICS and METRICS.get(m.name).direction != m.direction:
-            define_metric(m.name, m.direction)  # raises: the name is taken by the other direction
+    for m in cls.metrics:  # every check before anything is registered
+        if m.name in METRICS and (known := METRICS.get(m.name).direction) != m.direction:
+            raise ValueError(
+                f"task kind {name}: metric '{m.name}' is already registered to {known.value}; "
+                f"a metric that is to {m.direction.value} needs another name"
+            )
     if name in TASK_KINDS and TASK_KINDS.get(name) is not cls:
-        TASK_KINDS.register(name, cls)  # raises: the name is taken
+        raise ValueError(f"task kind '{name}' is already registered (by {TASK_KINDS.get(name).__name__}); rename it")
     for m in cls.metrics:
         define_metric(m.name, m.direction, m.description)
     TASK_KINDS.register(name, cls)
