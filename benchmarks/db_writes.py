@@ -30,13 +30,45 @@ def _write(url: str, study: int, writer: int, trials: int, reports: int, errors:
     try:
         with Storage.open(url) as st:
             for j in range(trials):
-                trial = st.start_trial(TrialStart(study, f"w{writer}-{j}", j, {"lr": 1e-3}, LORA, seed=0))
+                trial = st.start_trial(
+                    TrialStart(
+                        study_id=study,
+                        ray_trial_id=f"w{writer}-{j}",
+                        optuna_number=j,
+                        params={"lr": 1e-3},
+                        lora=LORA,
+                        seed=0,
+                    )
+                )
                 rows = tuple(
-                    ReportRecord(trial, s, 0.5, 0.7, 1e-3, s * 32, s * 900, s * 0.2, {"accuracy": 0.5, "f1": 0.5})
+                    ReportRecord(
+                        trial_id=trial,
+                        step=s,
+                        value=0.5,
+                        train_loss=0.7,
+                        lr=1e-3,
+                        examples=s * 32,
+                        tokens=s * 900,
+                        device_seconds=s * 0.2,
+                        metrics={"accuracy": 0.5, "f1": 0.5},
+                    )
                     for s in range(1, reports + 1)
                 )
                 st.finish_trial(
-                    trial, TrialFinish(TrialState.COMPLETE, 0.5, 0.5, reports, None, None, 1.0, 1.0, 32, 900, rows)
+                    trial,
+                    TrialFinish(
+                        state=TrialState.COMPLETE,
+                        final_value=0.5,
+                        best_value=0.5,
+                        steps=reports,
+                        diverged_step=None,
+                        error=None,
+                        device_seconds=1.0,
+                        wall_seconds=1.0,
+                        examples=32,
+                        tokens=900,
+                        reports=rows,
+                    ),
                 )
     except BaseException as e:  # reported below
         errors.append(e)

@@ -20,7 +20,6 @@ from lorasweep.scaling import LoraParams
 from lorasweep.trials.diagnostics import LoraDiagnostics
 from lorasweep.trials.model import quiet_transformers
 from lorasweep.trials.train import run_trial
-from lorasweep.trials.workload import prepare_workload
 
 
 def main() -> None:
@@ -37,7 +36,7 @@ def main() -> None:
         "off": load_experiment(args.config, {"training.diagnostics_every": 0}),
     }
     base = next(iter(arms.values()))
-    prepared = prepare_workload(base.task, base.model)
+    prepared = base.task.prepare_workload(base.model)
     lora = LoraParams(rank=base.ranks[0], alpha=2.0 * base.ranks[0], lr=3e-3)
     run_trial(arms["off"], lora, base.seed, lambda r: None, prepared)  # warm-up: caches, allocator
     times: dict[str, list[float]] = {name: [] for name in arms}

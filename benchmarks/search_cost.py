@@ -272,7 +272,7 @@ def main() -> None:
     seeds = list(range(args.seeds))
     order = run_order(seeds)
     print(
-        f"search cost on '{args.config}' ({base.task.name}, {base.metric.name.value}): {len(SETTINGS)} settings x "
+        f"search cost on '{args.config}' ({base.task.name}, {base.metric.name}): {len(SETTINGS)} settings x "
         f"{len(seeds)} seeds x {len(args.spaces)} spaces, {args.trials} trials of {args.max_steps} steps each; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {dt.date.today()}",
         flush=True,
@@ -311,7 +311,7 @@ def main() -> None:
     if ray.is_initialized():
         ray.shutdown()
 
-    report(runs, args.spaces, seeds, direction, within, base.metric.name.value, started)
+    report(runs, args.spaces, seeds, direction, within, base.metric.name, started)
 
 
 def report(

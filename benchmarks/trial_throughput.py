@@ -54,12 +54,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny tokenizer of the tests
 from lorasweep.config import ExperimentConfig, experiment_from_dict
+from lorasweep.kinds.causal_lm_sft import CausalLmWorkload
 from lorasweep.scaling import LoraParams
 from lorasweep.trials.data import TrainBatch
 from lorasweep.trials.model import quiet_transformers
-from lorasweep.trials.sft import CausalLmWorkload
 from lorasweep.trials.train import lr_lambda, pick_device, run_trial
-from lorasweep.trials.workload import prepare_workload
 
 from causal_lm import build_tokenizer, tiny_config
 
@@ -245,7 +244,7 @@ def worker(args: argparse.Namespace, preset: dict[str, Any]) -> None:
     """One of N trials sharing the device: wait for the others, run, print tokens and times."""
     folder = Path(args.worker)
     exp = experiment(folder, preset, args)
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     work.base_model(exp.model, exp.seed)  # build the cached base before the clock starts
     barrier = folder / "barrier"
     (barrier / f"ready-{os.getpid()}").touch()
@@ -324,7 +323,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="lorasweep-throughput-"))
     make_files(folder, preset["batch"] * args.steps, preset["batch"], preset["seq"], seed=0)
     exp = experiment(folder, preset, args)
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     assert isinstance(work, CausalLmWorkload)
     stream = work.train_batches(exp.training.batch_size, exp.seed, exp.training.group_by_length)
     batches = [next(stream) for _ in range(args.steps)]  # the batches run_trial draws, in order

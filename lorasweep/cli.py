@@ -247,7 +247,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             console.print(
                 f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
                 f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
-                f"{exp.sampler.name.value} + {exp.scheduler.name.value}"
+                f"{exp.sampler.name} + {exp.scheduler.name.value}"
             )
         with Progress(*columns, console=console, transient=False) as progress:
             bars = _Bars(progress, exp.metric.resolved_direction)
@@ -747,7 +747,17 @@ def tasks_list() -> None:
 
     for name in builtin_names("task"):
         task = load_task(name)
-        click.echo(f"{name:<20} {task.kind.value:<21} {task.n_train} train / {task.n_eval} eval  {task.description}")
+        click.echo(f"{name:<20} {task.kind:<21} {task.n_train} train / {task.n_eval} eval  {task.description}")
+
+
+@tasks.command("kinds")
+def tasks_kinds() -> None:
+    """List the task kinds (``kind:``) and the metrics each reports, with their directions."""
+    from lorasweep.config import TASK_KINDS
+
+    for name in TASK_KINDS:
+        metrics = ", ".join(f"{m.name} ({m.direction.value})" for m in TASK_KINDS.get(name).metrics)
+        click.echo(f"{name:<21} {metrics}")
 
 
 @tasks.command("show")
@@ -764,14 +774,13 @@ def tasks_show(name: str) -> None:
 def tasks_validate(path: Path) -> None:
     """Check a task YAML file, its generator and params (no model is loaded)."""
     from lorasweep.config import load_task
-    from lorasweep.trials.workload import check_task
 
     task = load_task(_existing(path, "task"))
     try:
-        check_task(task)
+        task.check_data()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
-    click.echo(f"ok: task {task.name} ({task.kind.value}, {task.n_train} train / {task.n_eval} eval)")
+    click.echo(f"ok: task {task.name} ({task.kind}, {task.n_train} train / {task.n_eval} eval)")
 
 
 # -- trial --------------------------------------------------------------------------------------

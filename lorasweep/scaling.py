@@ -33,6 +33,16 @@ def c_from_alpha(alpha: float, rank: int) -> float:
     return alpha / math.sqrt(rank)
 
 
+def alpha_from_power(coef: float, rank: int, exponent: float) -> float:
+    """The power law ``α = coef · r^exponent`` (exponent 0.5 is the square-root law, 1 ties α to r)."""
+    return coef * rank**exponent
+
+
+def coef_from_alpha(alpha: float, rank: int, exponent: float) -> float:
+    """Inverse of :func:`alpha_from_power`: ``coef = α / r^exponent``."""
+    return alpha / rank**exponent
+
+
 def effective_step(scaling: float, lr: float) -> float:
     """The effective step ``s · LR``: how far one AdamW step can move ``ΔW`` (per unit of B·A)."""
     return scaling * lr

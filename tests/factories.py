@@ -66,7 +66,7 @@ def trial(
 
 
 def curve(t: TrialRecord, steps: list[int], values: list[float | None]) -> TrialCurve:
-    return TrialCurve(t.id, tuple(steps), tuple(values), tuple(None for _ in steps))
+    return TrialCurve(trial_id=t.id, steps=tuple(steps), values=tuple(values), drift_ratios=tuple(None for _ in steps))
 
 
 def config(overrides: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -99,10 +99,18 @@ def summary(
             best_so_far=[],
             drawn=ts,
         )
-    record = ExperimentRecord(1, "x", "", cfg.model_dump(mode="json"), ExperimentStatus.COMPLETE, NOW, NOW)
+    record = ExperimentRecord(
+        id=1,
+        name="x",
+        description="",
+        config=cfg.model_dump(mode="json"),
+        status=ExperimentStatus.COMPLETE,
+        created_at=NOW,
+        finished_at=NOW,
+    )
     return ExperimentSummary(
         record,
-        cfg.metric.name.value,
+        cfg.metric.name,
         direction,
         cfg.target.within,
         None,

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from lorasweep.config import AblationConfig, load_experiment
+from lorasweep.config import AblationConfig, find_file, load_experiment
 from lorasweep.errors import ConfigError
+from lorasweep.kinds.synthetic_regression import RegressionWorkload
 from lorasweep.scaling import LoraParams
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space, point_k
 from lorasweep.search.spaces import resolve
 from lorasweep.store import Storage, TrialKind, TrialState
 from lorasweep.trials.train import TrialEnd, run_trial
-from lorasweep.trials.workload import RegressionWorkload, prepare_workload
 
 from conftest import run_cli, sqlite_dump
 
@@ -30,7 +30,7 @@ def _small(**more: object) -> dict[str, object]:
 
 def test_synthetic_task_is_fixed_by_its_data_seed_and_the_shift_is_real() -> None:
     exp = load_experiment("ablation", _small())
-    a = prepare_workload(exp.task, exp.model)
+    a = exp.task.prepare_workload(exp.model)
     assert isinstance(a, RegressionWorkload)
     b = RegressionWorkload(exp.task.model_copy(update={"name": "other-name"}))  # new build, same seed
     assert torch.equal(a.data.train_x, b.data.train_x) and torch.equal(a.data.eval_y, b.data.eval_y)
@@ -41,7 +41,7 @@ def test_synthetic_task_is_fixed_by_its_data_seed_and_the_shift_is_real() -> Non
 
 def test_lora_adapts_the_base_to_the_shifted_problem() -> None:
     exp = load_experiment("ablation", _small(**{"budget.max_steps": 120, "budget.eval_every": 40}))
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     outcome = run_trial(exp, LoraParams(rank=8, alpha=16.0, lr=3e-3), 0, lambda r: None, work)
     assert outcome.end == TrialEnd.COMPLETE
     assert outcome.final_metrics["eval_loss"] < 0.8 * work.data.base_eval_loss
@@ -77,9 +77,8 @@ def _config(tmp_path: Path, overrides: dict[str, object] | None = None) -> Path:
     """The built-in ablation experiment with a small task inlined, plus dotted ``overrides``."""
     import yaml
 
-    package = Path(load_experiment.__code__.co_filename).parent
-    data = yaml.safe_load((package / "experiments" / "ablation.yaml").read_text())
-    data["task"] = yaml.safe_load((package / "tasks" / "mlp_shift.yaml").read_text())
+    data = yaml.safe_load(find_file("experiment", "ablation").read_text())
+    data["task"] = yaml.safe_load(find_file("task", "mlp_shift").read_text())
     for key, value in {**SMALL, **(overrides or {})}.items():
         target = data
         *parents, last = key.split(".")

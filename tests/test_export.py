@@ -15,7 +15,6 @@ from peft import PeftModel
 from lorasweep.config import load_experiment
 from lorasweep.store import Storage
 from lorasweep.trials.model import base_model
-from lorasweep.trials.workload import prepare_workload
 
 from conftest import run_cli
 
@@ -46,7 +45,7 @@ def test_exported_adapter_loads_and_scores_what_the_trial_reported(tiny_db: tupl
 
     exp = load_experiment(out / "experiment.yaml")
     model = PeftModel.from_pretrained(base_model(exp.model, 2, trial["seed"]), out)
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     metrics = work.evaluate(model, 128, torch.device("cpu"), torch.autocast("cpu", enabled=False))
     assert metrics["accuracy"] == pytest.approx(best_report.metrics["accuracy"])
     assert metrics["eval_loss"] == pytest.approx(best_report.metrics["eval_loss"], rel=1e-4)

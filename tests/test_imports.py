@@ -160,3 +160,18 @@ def test_importing_the_adapter_package_does_not_import_ray() -> None:
     for light in ("__init__.py", "keys.py"):
         path = ROOT / "search" / "ray_adapter" / light
         assert not {m for m in imported(module_name(path), path) if m.split(".")[0] == "ray"}, light
+
+
+def test_validating_a_config_imports_no_training_or_search_library() -> None:
+    """The CLI validates configs without torch, transformers, peft, optuna or Ray: importing the
+    config (which registers every task kind and sampler) and loading a task must not import them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lorasweep.config import load_experiment, load_task; load_task('negated_sentiment'); "
+        "load_experiment('default'); "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'optuna', 'ray', 'datasets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent)
+    assert out.stdout.strip() == "[]", out.stderr

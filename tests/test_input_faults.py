@@ -40,12 +40,40 @@ def _store(url: str) -> None:
         st.upgrade()
         record = st.create_experiment("kept", "", exp.model_dump(mode="json"))
         study = st.add_study(record.id, "lr_only", 4, "kept/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
-        trial = st.start_trial(TrialStart(study, "t1", 0, {"lr": 1e-3}, LORA, seed=0))
+        trial = st.start_trial(
+            TrialStart(study_id=study, ray_trial_id="t1", optuna_number=0, params={"lr": 1e-3}, lora=LORA, seed=0)
+        )
         reports = tuple(
-            ReportRecord(trial, s, v, 0.5, 1e-3, 16, 160, 1.0, {"accuracy": v}, None, None, 0.1)
+            ReportRecord(
+                trial_id=trial,
+                step=s,
+                value=v,
+                train_loss=0.5,
+                lr=1e-3,
+                examples=16,
+                tokens=160,
+                device_seconds=1.0,
+                metrics={"accuracy": v},
+                drift_ratio=0.1,
+            )
             for s, v in ((10, 0.6), (20, 0.7))
         )
-        st.finish_trial(trial, TrialFinish(TrialState.COMPLETE, 0.7, 0.7, 20, None, None, 1.0, 1.0, 16, 160, reports))
+        st.finish_trial(
+            trial,
+            TrialFinish(
+                state=TrialState.COMPLETE,
+                final_value=0.7,
+                best_value=0.7,
+                steps=20,
+                diverged_step=None,
+                error=None,
+                device_seconds=1.0,
+                wall_seconds=1.0,
+                examples=16,
+                tokens=160,
+                reports=reports,
+            ),
+        )
         import optuna
 
         rdb = optuna_storage(st)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import scipy.stats
 
-from lorasweep.analysis.learned import LearnedTest, chance_level, study_learned
+from lorasweep.analysis.learned import LearnedTest, study_learned
 from lorasweep.config import Direction
 from lorasweep.store import TrialState
 
@@ -15,9 +15,9 @@ TASK = config().task  # tiny_sentiment: 2 labels, 128 eval examples
 
 
 def test_chance_level_is_one_over_the_labels_for_accuracy_only() -> None:
-    assert chance_level(TASK, "accuracy") == 0.5
-    assert chance_level(TASK, "eval_loss") is None and chance_level(TASK, "f1") is None
-    assert chance_level(TASK.model_copy(update={"num_labels": 4}), "accuracy") == 0.25
+    assert TASK.chance("accuracy") == 0.5
+    assert TASK.chance("eval_loss") is None and TASK.chance("f1") is None
+    assert TASK.model_copy(update={"num_labels": 4}).chance("accuracy") == 0.25
 
 
 @pytest.mark.parametrize(

@@ -128,11 +128,30 @@ def _failing_search(monkeypatch: pytest.MonkeyPatch) -> None:
         )
         lora = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
         for i in range(2):
-            trial = storage.start_trial(TrialStart(study.id, f"t{i}", i, {"lr": 1e-3}, lora, seed=0))
+            trial = storage.start_trial(
+                TrialStart(
+                    study_id=study.id, ray_trial_id=f"t{i}", optuna_number=i, params={"lr": 1e-3}, lora=lora, seed=0
+                )
+            )
             error = (
                 "ConfigError: task data.path 'mydata.csv': cannot load it\n  (Couldn't reach 'mydata.csv' on the Hub)"
             )
-            storage.finish_trial(trial, TrialFinish(TrialState.FAILED, None, None, 0, None, error, 0, 0, 0, 0, ()))
+            storage.finish_trial(
+                trial,
+                TrialFinish(
+                    state=TrialState.FAILED,
+                    final_value=None,
+                    best_value=None,
+                    steps=0,
+                    diverged_step=None,
+                    error=error,
+                    device_seconds=0,
+                    wall_seconds=0,
+                    examples=0,
+                    tokens=0,
+                    reports=(),
+                ),
+            )
         return storage.experiment(name)
 
     monkeypatch.setattr(runner, "preflight", lambda exp, st, name, *a, **k: runner.plan(exp, name))

@@ -64,10 +64,42 @@ def _store_law(
                     "effective_step": 2e-5 * scaling,
                     "use_rslora": rslora,
                 }
-                tid = st.start_trial(TrialStart(study.id, f"{r}-{i}", i, {"c": lora["c"]}, lora, seed=0))
-                report = ReportRecord(tid, 10, value, 0.5, 2e-5, 160, 1600, 1.0, {"accuracy": value})
+                tid = st.start_trial(
+                    TrialStart(
+                        study_id=study.id,
+                        ray_trial_id=f"{r}-{i}",
+                        optuna_number=i,
+                        params={"c": lora["c"]},
+                        lora=lora,
+                        seed=0,
+                    )
+                )
+                report = ReportRecord(
+                    trial_id=tid,
+                    step=10,
+                    value=value,
+                    train_loss=0.5,
+                    lr=2e-5,
+                    examples=160,
+                    tokens=1600,
+                    device_seconds=1.0,
+                    metrics={"accuracy": value},
+                )
                 st.finish_trial(
-                    tid, TrialFinish(TrialState.COMPLETE, value, value, 10, None, None, 1, 1, 160, 1600, (report,))
+                    tid,
+                    TrialFinish(
+                        state=TrialState.COMPLETE,
+                        final_value=value,
+                        best_value=value,
+                        steps=10,
+                        diverged_step=None,
+                        error=None,
+                        device_seconds=1,
+                        wall_seconds=1,
+                        examples=160,
+                        tokens=1600,
+                        reports=(report,),
+                    ),
                 )
 
 

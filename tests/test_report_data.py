@@ -19,14 +19,43 @@ LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_s
 
 
 def _trial(st: Storage, study: int, key: str, values: list, ratios: list, kind: TrialKind = TrialKind.SEARCH) -> int:
-    trial = st.start_trial(TrialStart(study, key, None, {"lr": 1e-3}, LORA, seed=0, kind=kind))
+    trial = st.start_trial(
+        TrialStart(
+            study_id=study, ray_trial_id=key, optuna_number=None, params={"lr": 1e-3}, lora=LORA, seed=0, kind=kind
+        )
+    )
     reports = tuple(
-        ReportRecord(trial, 10 * (i + 1), v, 0.5, 1e-3, 16, 160, 1.0, {"accuracy": v}, None, None, r)
+        ReportRecord(
+            trial_id=trial,
+            step=10 * (i + 1),
+            value=v,
+            train_loss=0.5,
+            lr=1e-3,
+            examples=16,
+            tokens=160,
+            device_seconds=1.0,
+            metrics={"accuracy": v},
+            signal=None,
+            drift=None,
+            drift_ratio=r,
+        )
         for i, (v, r) in enumerate(zip(values, ratios, strict=True))
     )
     done = [v for v in values if v is not None]
     steps = 10 * len(values)
-    end = TrialFinish(TrialState.COMPLETE, done[-1], max(done), steps, None, None, 1.0, 1.0, 16, 160, reports)
+    end = TrialFinish(
+        state=TrialState.COMPLETE,
+        final_value=done[-1],
+        best_value=max(done),
+        steps=steps,
+        diverged_step=None,
+        error=None,
+        device_seconds=1.0,
+        wall_seconds=1.0,
+        examples=16,
+        tokens=160,
+        reports=reports,
+    )
     st.finish_trial(trial, end)
     return trial
 

@@ -161,7 +161,18 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
             ot.report(0.6 + number / 10, 20)
             if end == "pruned":
                 study.tell(ot, state=optuna.trial.TrialState.PRUNED)
-            ids.append(st.start_trial(TrialStart(row.id, f"t{number}", ot.number, {"lr": 1e-3}, lora, seed=0)))
+            ids.append(
+                st.start_trial(
+                    TrialStart(
+                        study_id=row.id,
+                        ray_trial_id=f"t{number}",
+                        optuna_number=ot.number,
+                        params={"lr": 1e-3},
+                        lora=lora,
+                        seed=0,
+                    )
+                )
+            )
         _close_open_trials(st, record, [StudyPlan(space, 4, "c/lr_only/r4")], ot_storage, INTERRUPTED)
         trials = {t.id: t for t in st.trials(record.id)}
     told = trials[ids[0]]

@@ -65,9 +65,22 @@ def _scripted(config: dict[str, Any], kwargs: dict[str, Any], value: float) -> N
         for step in steps:
             end = TrialEnd.COMPLETE if step == exp.budget.max_steps else None
             metrics = {"accuracy": value, "f1": value, "eval_loss": 1 - value}
-            reports.append(StepReport(step, metrics, math.nan, lora.lr, step * 16, step * 160, step * 0.01, end))
+            reports.append(
+                StepReport(
+                    step=step,
+                    metrics=metrics,
+                    train_loss=math.nan,
+                    lr=lora.lr,
+                    examples=step * 16,
+                    tokens=step * 160,
+                    device_seconds=step * 0.01,
+                    end=end,
+                )
+            )
             report(reports[-1])
-        return TrialOutcome(TrialEnd.COMPLETE, exp.budget.max_steps, reports[-1].metrics, reports=reports)
+        return TrialOutcome(
+            end=TrialEnd.COMPLETE, steps=exp.budget.max_steps, final_metrics=reports[-1].metrics, reports=reports
+        )
 
     real, adapter.run_trial = adapter.run_trial, run_trial
     try:

@@ -83,11 +83,30 @@ def test_power_matches_the_paired_t_test_theory(n: int, effect: float) -> None:
 def _trial(
     st: Storage, study: int, key: str, state: TrialState, value: float | None, seed: int, kind: TrialKind
 ) -> None:
-    trial = st.start_trial(TrialStart(study, key, None, {"lr": 1e-3}, LORA, seed=seed, kind=kind))
+    trial = st.start_trial(
+        TrialStart(
+            study_id=study, ray_trial_id=key, optuna_number=None, params={"lr": 1e-3}, lora=LORA, seed=seed, kind=kind
+        )
+    )
     if state == TrialState.RUNNING:
         return
     final = value if state == TrialState.COMPLETE else None
-    st.finish_trial(trial, TrialFinish(state, final, value, 20, None, None, 1.0, 1.0, 16, 160, ()))
+    st.finish_trial(
+        trial,
+        TrialFinish(
+            state=state,
+            final_value=final,
+            best_value=value,
+            steps=20,
+            diverged_step=None,
+            error=None,
+            device_seconds=1.0,
+            wall_seconds=1.0,
+            examples=16,
+            tokens=160,
+            reports=(),
+        ),
+    )
 
 
 def _experiment(
@@ -105,7 +124,7 @@ def _experiment(
     st = Storage.open(f"sqlite:///{tmp_path / 'v.db'}", create=True)
     st.upgrade()
     record = st.create_experiment("v", "", exp.model_dump(mode="json"))
-    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    metric, direction = exp.metric.name, exp.metric.resolved_direction
     for space in ("lr_only", "lora_alpha"):
         study = st.add_study(record.id, space, 4, f"v/{space}/r4", metric, direction, {}).id
         for i, (state, value) in enumerate(search.get(space, [])):

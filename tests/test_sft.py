@@ -12,14 +12,14 @@ import pytest
 import torch
 import yaml
 
-from lorasweep.config import AnswerConfig, AnswerRule, ExperimentConfig, experiment_from_dict, load_task
+from lorasweep.config import ExperimentConfig, experiment_from_dict, load_task
 from lorasweep.errors import ConfigError
+from lorasweep.kinds.causal_lm_sft import AnswerConfig, AnswerRule, exact_match, extract_answer
 from lorasweep.scaling import LoraParams
 from lorasweep.trials import sft
 from lorasweep.trials.data import batch_indices
 from lorasweep.trials.model import load_tokenizer
 from lorasweep.trials.train import check_setup, run_trial
-from lorasweep.trials.workload import prepare_workload
 
 from causal_lm import build_tokenizer, save_tiny_causal_lm
 from conftest import run_cli
@@ -47,13 +47,13 @@ GSM8K = AnswerConfig(rule=AnswerRule.AFTER_MARKER, marker="####")
     ],
 )
 def test_extract_answer(rule: AnswerConfig, text: str, answer: str | None) -> None:
-    assert sft.extract_answer(text, rule) == answer
+    assert extract_answer(text, rule) == answer
 
 
 def test_exact_match_compares_extracted_answers() -> None:
     refs = ["work...\n#### 72", "#### 5", "#### 9"]
     preds = ["other work #### 72.0", "#### 6", "I don't know"]
-    assert sft.exact_match(preds, refs, GSM8K) == pytest.approx(1 / 3)
+    assert exact_match(preds, refs, GSM8K) == pytest.approx(1 / 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_task_file_loads_and_validates(sft_dir: Path) -> None:
 def test_sft_trial_learns_the_answer(sft_dir: Path) -> None:
     exp = _experiment(sft_dir, **{"budget.max_steps": 60, "budget.eval_every": 30})
     check_setup(exp)
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     assert work.metric_names == ("eval_loss", "perplexity", "exact_match")
     untrained = work.evaluate(
         work.with_lora(exp.model, 0, 4, 8.0, False), 8, torch.device("cpu"), torch.autocast("cpu", enabled=False)
@@ -226,7 +226,7 @@ def test_packed_trial_counts_examples_not_rows(sft_dir: Path) -> None:
     exp = _experiment(
         sft_dir, **{"task.packing": True, "task.max_length": 256, "budget.max_steps": 4, "budget.eval_every": 4}
     )
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     assert len(work.train) < exp.task.n_train
     reports = []
     run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-3), seed=0, report=reports.append, workload=work)
@@ -258,7 +258,7 @@ def test_compare_and_export_an_sft_adapter(sft_dir: Path, tmp_path: Path) -> Non
     assert code == 0, err
     trial = yaml.safe_load((tmp_path / "adapter" / "trial.yaml").read_text())
     exp = _experiment(sft_dir)
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     model = PeftModel.from_pretrained(work.base_model(exp.model, trial["seed"]), tmp_path / "adapter")
     metrics = work.evaluate(model, 8, torch.device("cpu"), torch.autocast("cpu", enabled=False))
     assert metrics["exact_match"] == pytest.approx(trial["best_value"])

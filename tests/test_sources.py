@@ -153,10 +153,10 @@ def test_a_classification_task_needs_data_and_no_generator(tmp_path: Path) -> No
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nkind: classification\nnum_labels: 2\nn_train: 4\nn_eval: 4\n")
     code, _, err = run_cli("tasks", "validate", str(path))
-    assert code == 2 and "field 'data': a classification task needs data:" in err
+    assert code == 2 and "field 'data' is required; add it (where the data is: {path: HUB_ID_OR_FILE" in err
     path.write_text(
         "name: t\nkind: classification\ngenerator: negated_sentiment\nnum_labels: 2\nn_train: 4\nn_eval: 4\n"
         "data: {path: x.jsonl}\n"
     )
     code, _, err = run_cli("tasks", "validate", str(path))
-    assert code == 2 and "remove generator" in err
+    assert code == 2 and "unknown key 'generator' (a key of kind generated or synthetic_regression" in err

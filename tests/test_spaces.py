@@ -5,7 +5,7 @@ import math
 import optuna
 import pytest
 
-from lorasweep.config import ExperimentConfig, FloatRange, RankMultipleAlpha, SqrtRankAlpha
+from lorasweep.config import ExperimentConfig, FloatRange, RankMultipleAlpha, RankPowerAlpha, SpaceConfig, SqrtRankAlpha
 from lorasweep.errors import ConfigError
 from lorasweep.search.spaces import at_rank, builtin_space_names, coverage, distributions, load_space, resolve
 
@@ -113,3 +113,48 @@ def test_alpha_at_edge_of_the_searched_range() -> None:
     assert alpha_at_edge(space, 16, 1.2 * 4)  # c = 1.2: bottom
     assert not alpha_at_edge(space, 16, 32.0 * 4)  # c = 32: the middle (in log scale)
     assert not alpha_at_edge(at_rank(load_space("lr_only"), 8, STEP), 8, 16.0)  # α not searched
+
+
+# ---------------------------------------------------------------------------------------------
+# An α rule added as the README says: one subclass in lorasweep/config/alpha.py, in its union
+
+
+def _power_space(exponent: float, coef: object = "matched") -> SpaceConfig:
+    return SpaceConfig.model_validate(
+        {"name": f"power{exponent}", "lr": 2e-5, "alpha": {"rule": "rank_power", "exponent": exponent, "coef": coef}}
+    )
+
+
+@pytest.mark.parametrize("rank", [1, 8, 64])
+def test_rank_power_rule_samples_its_coefficient_and_covers_the_matched_steps(rank: int) -> None:
+    space = _power_space(0.25)
+    assert isinstance(space.alpha, RankPowerAlpha) and space.matched == "alpha.coef"
+    concrete = at_rank(space, rank, STEP)
+    dists = distributions(concrete)
+    assert set(dists) == {"coef"}
+    assert coverage(concrete, rank) == (pytest.approx(STEP.low), pytest.approx(STEP.high))
+    for coef in (dists["coef"].low, dists["coef"].high, 3.0):
+        lora = resolve(concrete, {"coef": coef}, rank)
+        assert lora.alpha == pytest.approx(coef * rank**0.25)
+        assert concrete.alpha.param_of(lora.alpha, rank) == pytest.approx(coef)
+
+
+@pytest.mark.parametrize("rank", [1, 8, 64])
+def test_rank_power_rule_with_exponent_one_half_is_the_square_root_law(rank: int) -> None:
+    power = at_rank(_power_space(0.5), rank, STEP)
+    sqrt = at_rank(load_space("lora_alpha"), rank, STEP)
+    assert (power.alpha.coef.low, power.alpha.coef.high) == (
+        pytest.approx(sqrt.alpha.c.low),
+        pytest.approx(sqrt.alpha.c.high),
+    )
+    assert resolve(power, {"coef": 7.0}, rank).alpha == pytest.approx(resolve(sqrt, {"c": 7.0}, rank).alpha)
+
+
+def test_rank_power_rule_with_a_fixed_coefficient_searches_nothing_else() -> None:
+    with pytest.raises(ValueError, match=r"searches nothing; give one of lr, alpha.c, alpha.coef, alpha.range a"):
+        _power_space(1.0, coef=16)
+    space = SpaceConfig.model_validate(
+        {"name": "p", "lr": {"low": 1e-4, "high": 1e-2}, "alpha": {"rule": "rank_power", "exponent": 1, "coef": 16}}
+    )
+    assert set(distributions(space)) == {"lr"}
+    assert resolve(space, {"lr": 1e-3}, 4).alpha == 64.0

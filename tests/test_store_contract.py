@@ -32,13 +32,46 @@ def _study(st: Storage, experiment: str = "e") -> int:
 
 
 def _trial(st: Storage, study_id: int, name: str, reports: int = 3, state: TrialState = TrialState.COMPLETE) -> int:
-    trial_id = st.start_trial(TrialStart(study_id, name, 0, {"lr": 1e-3}, LORA, seed=0, kind=TrialKind.SEARCH))
+    trial_id = st.start_trial(
+        TrialStart(
+            study_id=study_id,
+            ray_trial_id=name,
+            optuna_number=0,
+            params={"lr": 1e-3},
+            lora=LORA,
+            seed=0,
+            kind=TrialKind.SEARCH,
+        )
+    )
     records = tuple(
-        ReportRecord(trial_id, step, 0.5 + step / 100, 0.7, 1e-3, step * 8, step * 80, step * 0.1, {"accuracy": 0.5})
+        ReportRecord(
+            trial_id=trial_id,
+            step=step,
+            value=0.5 + step / 100,
+            train_loss=0.7,
+            lr=1e-3,
+            examples=step * 8,
+            tokens=step * 80,
+            device_seconds=step * 0.1,
+            metrics={"accuracy": 0.5},
+        )
         for step in range(1, reports + 1)
     )
     st.finish_trial(
-        trial_id, TrialFinish(state, 0.53, 0.53, reports, None, None, 0.3, 0.4, reports * 8, reports * 80, records)
+        trial_id,
+        TrialFinish(
+            state=state,
+            final_value=0.53,
+            best_value=0.53,
+            steps=reports,
+            diverged_step=None,
+            error=None,
+            device_seconds=0.3,
+            wall_seconds=0.4,
+            examples=reports * 8,
+            tokens=reports * 80,
+            reports=records,
+        ),
     )
     return trial_id
 
@@ -47,7 +80,9 @@ def test_a_trial_and_its_reports_round_trip(db_url: str) -> None:
     with Storage.open(db_url, create=True) as st:
         study = _study(st)
         _trial(st, study, "t1")
-        running = st.start_trial(TrialStart(study, "t2", 1, {"lr": 2e-3}, LORA, seed=0))
+        running = st.start_trial(
+            TrialStart(study_id=study, ray_trial_id="t2", optuna_number=1, params={"lr": 2e-3}, lora=LORA, seed=0)
+        )
         exp = st.experiment("e")
         assert st.fail_running_trials(exp.id, "interrupted") == 1
         trials = st.trials(exp.id)
@@ -63,9 +98,24 @@ def test_retried_writes_are_not_duplicated(db_url: str) -> None:
     with Storage.open(db_url, create=True) as st:
         study = _study(st)
         trial_id = _trial(st, study, "t1")
-        start = TrialStart(study, "t1", 0, {"lr": 1e-3}, LORA, seed=0)
+        start = TrialStart(study_id=study, ray_trial_id="t1", optuna_number=0, params={"lr": 1e-3}, lora=LORA, seed=0)
         assert st.start_trial(start) == trial_id
-        st.finish_trial(trial_id, TrialFinish(TrialState.FAILED, None, None, 0, None, "x", 0, 0, 0, 0, ()))
+        st.finish_trial(
+            trial_id,
+            TrialFinish(
+                state=TrialState.FAILED,
+                final_value=None,
+                best_value=None,
+                steps=0,
+                diverged_step=None,
+                error="x",
+                device_seconds=0,
+                wall_seconds=0,
+                examples=0,
+                tokens=0,
+                reports=(),
+            ),
+        )
         exp = st.experiment("e")
         assert [t.state for t in st.trials(exp.id)] == [TrialState.COMPLETE]
         assert len(st.reports(exp.id)) == 3

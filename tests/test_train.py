@@ -74,13 +74,11 @@ class _LossScaled:
 
 @pytest.mark.parametrize("window_factor", [2.0, None])
 def test_a_window_of_blown_up_loss_is_diverged_at_its_evaluation(window_factor: float | None) -> None:
-    from lorasweep.trials.workload import prepare_workload
-
     overrides = {"budget.max_steps": 40, "budget.eval_every": 10, "training.head_lr": None}
     exp = load_experiment(TINY, {**overrides, "training.divergence_window_factor": window_factor})
     # LR 1e-6 (head included) leaves the loss at its initial level, so steps 11-20 sit near 4x the first loss: above
     # the window rule's 2x, below the step rule's 10x (a margin of 2x on both sides).
-    work = _LossScaled(prepare_workload(exp.task, exp.model), after=10, factor=4.0)
+    work = _LossScaled(exp.task.prepare_workload(exp.model), after=10, factor=4.0)
     reports: list[StepReport] = []
     outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-6), 0, reports.append, work)
     if window_factor is None:  # the rule turned off: the same run completes
@@ -115,8 +113,8 @@ def test_seed_fixes_data_order_and_lora_init() -> None:
 
 @pytest.mark.parametrize("use_rslora", [False, True])
 def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
+    from lorasweep.trials.base import add_lora
     from lorasweep.trials.model import base_model
-    from lorasweep.trials.workload import add_lora
 
     exp = load_experiment(TINY)
     p = LoraParams(rank=4, alpha=32.0, lr=1e-3, use_rslora=use_rslora)
@@ -126,9 +124,9 @@ def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
 
 
 def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
+    from lorasweep.trials.base import add_lora
     from lorasweep.trials.model import base_model
     from lorasweep.trials.train import param_groups
-    from lorasweep.trials.workload import add_lora
 
     exp = load_experiment(TINY)
     model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
@@ -155,9 +153,9 @@ def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
 
 @pytest.mark.parametrize("head_lr", [None, 1e-3])
 def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | None) -> None:
+    from lorasweep.trials.base import add_lora
     from lorasweep.trials.model import base_model
     from lorasweep.trials.train import make_optimizer
-    from lorasweep.trials.workload import add_lora
 
     exp = load_experiment(TINY)
     model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
@@ -190,9 +188,7 @@ def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
 
 def test_bf16_base_keeps_float32_lora_weights_and_trains() -> None:
     exp = load_experiment(TINY, {"model.dtype": "bfloat16", "budget.max_steps": 20, "budget.eval_every": 10})
-    from lorasweep.trials.workload import prepare_workload
-
-    work = prepare_workload(exp.task, exp.model)
+    work = exp.task.prepare_workload(exp.model)
     model = work.with_lora(exp.model, 0, 4, 8.0, False)
     dtypes = {n.split(".")[-2] if "lora_" in n else "base": p.dtype for n, p in model.named_parameters()}
     assert dtypes["base"] == torch.bfloat16 and dtypes["default"] == torch.float32  # PEFT upcasts the adapter

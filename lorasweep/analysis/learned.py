@@ -7,8 +7,9 @@ decides, from what the store holds (each trial's final value and its evaluations
 task's label count and eval size), whether the study's best shows learning. Two tests, the first
 that applies decides:
 
-1. **Chance** — the study's metric is ``accuracy`` on a classification task with ``K`` labels and
-   ``n`` eval examples. A model that learned nothing from its input predicts independently of the
+1. **Chance** — the study's metric has a chance level by the task's kind (``task.chance(metric)``:
+   ``accuracy`` on a classification task with ``K`` labels, whose chance is ``1/K``) and ``n``
+   eval examples. A model that learned nothing from its input predicts independently of the
    label; on a balanced eval set it is right on each example with probability ``1/K``, so the
    number right is at most Binomial(n, 1/K). The best accuracy ``k/n`` is the largest of the ``m``
    complete trials' finals, so the one-sided exact binomial p-value of ``k`` against ``1/K``
@@ -39,16 +40,13 @@ from dataclasses import dataclass
 
 import scipy.stats
 
-from lorasweep.config import Direction, MetricName, TaskConfig, TaskKind
+from lorasweep.config import Direction, TaskBase
 from lorasweep.store import TrialCurve, TrialRecord, TrialState
 
-__all__ = ["LEVEL", "LearnedTest", "LearnedVerdict", "chance_level", "study_learned"]
+__all__ = ["LEVEL", "LearnedTest", "LearnedVerdict", "study_learned"]
 
 #: Significance level of the chance test (after the Bonferroni adjustment).
 LEVEL = 0.05
-
-#: Task kinds whose accuracy has a chance level of 1/num_labels.
-CLASSIFICATION_KINDS = (TaskKind.GENERATED, TaskKind.CLASSIFICATION)
 
 
 class LearnedTest(enum.StrEnum):
@@ -66,12 +64,10 @@ class LearnedVerdict:
     reason: str
 
 
-def chance_level(task: TaskConfig, metric: str) -> float | None:
-    """The accuracy of a model that ignores its input, on a balanced eval set: ``1/num_labels``
-    for accuracy on a classification task; None for every other (task, metric)."""
-    if metric != MetricName.ACCURACY or task.kind not in CLASSIFICATION_KINDS or task.num_labels is None:
-        return None
-    return 1.0 / task.num_labels
+def _fraction(p: float) -> str:
+    """A chance level as written: ``1/K`` when it is one, else the number."""
+    k = round(1 / p)
+    return f"1/{k}" if abs(k * p - 1) < 1e-9 else f"{p:.3g}"
 
 
 def _evaluations(trial: TrialRecord, curve: TrialCurve | None) -> list[tuple[int, float]]:
@@ -88,7 +84,7 @@ def study_learned(
     curves: Mapping[int, TrialCurve],
     direction: Direction,
     metric: str,
-    task: TaskConfig,
+    task: TaskBase,
     level: float = LEVEL,
 ) -> LearnedVerdict:
     """Whether the best complete trial of ``trials`` (one study's) shows learning; see the module
@@ -102,7 +98,7 @@ def study_learned(
             best = t
     value = float(best.final_value)  # type: ignore[arg-type]
 
-    chance = chance_level(task, metric)
+    chance = task.chance(metric)
     if chance is not None:
         n = task.n_eval
         k = round(value * n)
@@ -113,7 +109,7 @@ def study_learned(
         return LearnedVerdict(
             learned,
             LearnedTest.CHANCE,
-            f"best accuracy {value:.4g} ({k}/{n}) is {verb} chance 1/{task.num_labels}: one-sided binomial "
+            f"best {metric} {value:.4g} ({k}/{n}) is {verb} chance {_fraction(chance)}: one-sided binomial "
             f"p = {p:.2g} (x {len(done)} trials, Bonferroni; learned if < {level:g})",
         )
 

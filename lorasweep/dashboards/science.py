@@ -156,7 +156,7 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
     for r in sorted({t.r for t in space.trials}):
         trials = [t for t in space.trials if t.r == r]
         done = _done(trials)
-        done.sort(key=lambda t: t.final_value, reverse=summary.direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+        done = summary.direction.sorted(done, key=lambda t: t.final_value)  # type: ignore[arg-type,return-value]
         if not done:
             excluded[r] = "no complete trial"
             continue
@@ -399,7 +399,7 @@ def worst_value(summary: ExperimentSummary) -> float | None:
     ]
     if not values:
         return None
-    return min(values) if summary.direction is Direction.MAXIMIZE else max(values)
+    return summary.direction.worst(values)
 
 
 def seed_comparison(summary: ExperimentSummary) -> SeedComparison | None:

@@ -75,7 +75,7 @@ def curve_trials(trials: list[TrialRecord], direction: Direction, limit: int = M
     if len(trials) <= limit:
         return trials
     scored = [t for t in trials if t.best_value is not None and math.isfinite(t.best_value)]
-    scored.sort(key=lambda t: t.best_value, reverse=direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+    scored = direction.sorted(scored, key=lambda t: t.best_value)  # type: ignore[arg-type,return-value]
     best = {t.id for t in scored[: limit // 4]}
     rest = [t for t in trials if t.id not in best]
     k = limit - len(best)
@@ -127,7 +127,7 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     every_trial = storage.trials(experiment.id)
     trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]
     config = ExperimentConfig.model_validate(experiment.config)
-    direction, metric, within = config.metric.resolved_direction, config.metric.name.value, config.target.within
+    direction, metric, within = config.metric.resolved_direction, config.metric.name, config.target.within
 
     by_space: dict[str, list[StudyRecord]] = {}
     space_of = {s.id: s.space for s in studies}

@@ -94,7 +94,7 @@ class RunContext:
 
     @property
     def metric(self) -> str:
-        return self.exp.metric.name.value
+        return self.exp.metric.name
 
     @property
     def direction(self) -> Direction:

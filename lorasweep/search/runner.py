@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from lorasweep.config import Direction, ExperimentConfig
+from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.plan import Progress, RunContext, StudyPlan, StudyRun, optuna_study_name
@@ -256,7 +256,19 @@ def _finish_from_optuna(ot: optuna.trial.FrozenTrial) -> TrialFinish:
     else:
         state, value = TrialState.FAILED, None
     error = "failed (recorded by Optuna; the driver died before lorasweep recorded it)" if value is None else None
-    return TrialFinish(state, value, value, steps, None, error, 0.0, 0.0, 0, 0, ())
+    return TrialFinish(
+        state=state,
+        final_value=value,
+        best_value=value,
+        steps=steps,
+        diverged_step=None,
+        error=error,
+        device_seconds=0.0,
+        wall_seconds=0.0,
+        examples=0,
+        tokens=0,
+        reports=(),
+    )
 
 
 def _search_run(ctx: RunContext, p: StudyPlan) -> StudyRun:
@@ -307,7 +319,7 @@ def warm_points(storage: Storage, exp: ExperimentConfig, p: StudyPlan) -> list[d
         for t in storage.trials(record.id)
         if t.study_id == study.id and t.kind == TrialKind.SEARCH and t.state == TrialState.COMPLETE and t.final_value
     ]
-    done.sort(key=lambda t: t.final_value, reverse=direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+    done = direction.sorted(done, key=lambda t: t.final_value)  # type: ignore[arg-type,return-value]
     dists = distributions(p.space)
     points = []
     for t in done[: exp.warm_start.top_k]:
@@ -322,7 +334,7 @@ def seed_points(exp: ExperimentConfig, trials: list[TrialRecord]) -> list[dict[s
     value), each on ``n`` seeds after the experiment's (seed+1, seed+2, ...)."""
     direction = exp.metric.resolved_direction
     done = [t for t in trials if t.kind == TrialKind.SEARCH and t.state == TrialState.COMPLETE and t.final_value]
-    done.sort(key=lambda t: t.final_value, reverse=direction is Direction.MAXIMIZE)  # type: ignore[arg-type,return-value]
+    done = direction.sorted(done, key=lambda t: t.final_value)  # type: ignore[arg-type,return-value]
     seeds = [exp.seed + 1 + i for i in range(exp.seeds.n)]
     return [{**t.params, SEED: s} for t in done[: exp.seeds.top_k] for s in seeds]
 

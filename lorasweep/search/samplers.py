@@ -1,5 +1,9 @@
-"""Optuna samplers by name: a name → factory registry (unknown names are rejected by the config
-schema, which lists the valid ones).
+"""Optuna samplers by name: each built-in sampler is one entry in the registry
+(:data:`~lorasweep.config.SAMPLERS`), a factory ``(seed, options, distributions, n_trials) ->
+sampler``. The config checks ``sampler.name`` against the registry (an unknown name is an error
+that lists the valid ones), so adding a sampler is one ``@SAMPLERS.add("name")`` factory, here or
+in a module of one's own. Factories import Optuna when they run: this module is imported with the
+package (to register), and validating a config must not pay for Optuna.
 
 Model-based samplers start with ``n_startup_trials`` random trials (Optuna's default: 10). With a
 budget of 8 trials that default would make "TPE" a random search, so unless ``options`` set it,
@@ -9,16 +13,15 @@ lorasweep starts with :func:`startup_trials` random trials: a quarter of the bud
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
-
-from lorasweep.config import SamplerConfig, SamplerName
+from lorasweep.config import SAMPLERS, SamplerConfig
 from lorasweep.errors import ConfigError
 
-Distributions = dict[str, optuna.distributions.BaseDistribution]
-Factory = Callable[[int, dict[str, Any], Distributions, int], optuna.samplers.BaseSampler]
+if TYPE_CHECKING:
+    import optuna
+
+Distributions = dict[str, Any]  # name → optuna.distributions.BaseDistribution
 
 
 def startup_trials(n_trials: int) -> int:
@@ -30,18 +33,49 @@ def _with_startup(options: dict[str, Any], n_trials: int) -> dict[str, Any]:
     return {"n_startup_trials": startup_trials(n_trials), **options}
 
 
-class AskTellGridSampler(optuna.samplers.GridSampler):
-    """Optuna's GridSampler for the ask/tell loop that Ray drives. Optuna's version calls
-    ``study.stop()`` once the grid is covered, which raises outside ``study.optimize``; here Ray
-    stops the search at its trial count instead."""
+@SAMPLERS.add("tpe")
+def _tpe(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
+    import optuna
 
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        return None
+    return optuna.samplers.TPESampler(seed=seed, **_with_startup(options, n_trials))
 
 
+@SAMPLERS.add("gp")
+def _gp(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.GPSampler(seed=seed, **_with_startup(options, n_trials))
+
+
+@SAMPLERS.add("cmaes")
+def _cmaes(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.CmaEsSampler(seed=seed, **options)
+
+
+@SAMPLERS.add("random")
+def _random(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed, **options)
+
+
+@SAMPLERS.add("qmc")
+def _qmc(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.QMCSampler(seed=seed, **options)
+
+
+@SAMPLERS.add("grid")
 def _grid(seed: int, options: dict[str, Any], dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
     """A grid of about ``n_trials`` points: per parameter ``points_per_param`` values (default: the
     d-th root of the budget), log-spaced for log distributions, ends included."""
+    import optuna
+
+    from lorasweep.search.grid import AskTellGridSampler
+
     opts = dict(options)
     per = int(opts.pop("points_per_param", max(2, math.ceil(n_trials ** (1 / max(1, len(dists)))))))
     if per < 2:
@@ -59,19 +93,10 @@ def _grid(seed: int, options: dict[str, Any], dists: Distributions, n_trials: in
     return AskTellGridSampler(grid, seed=seed, **opts)
 
 
-_FACTORIES: dict[SamplerName, Factory] = {
-    SamplerName.TPE: lambda seed, o, d, n: optuna.samplers.TPESampler(seed=seed, **_with_startup(o, n)),
-    SamplerName.GP: lambda seed, o, d, n: optuna.samplers.GPSampler(seed=seed, **_with_startup(o, n)),
-    SamplerName.CMAES: lambda seed, o, d, n: optuna.samplers.CmaEsSampler(seed=seed, **o),
-    SamplerName.RANDOM: lambda seed, o, d, n: optuna.samplers.RandomSampler(seed=seed, **o),
-    SamplerName.QMC: lambda seed, o, d, n: optuna.samplers.QMCSampler(seed=seed, **o),
-    SamplerName.GRID: _grid,
-}
-
-
 def make_sampler(cfg: SamplerConfig, seed: int, dists: Distributions, n_trials: int) -> optuna.samplers.BaseSampler:
     """The configured sampler, seeded; bad ``options`` name the sampler and the problem."""
+    factory = SAMPLERS.get(cfg.name)
     try:
-        return _FACTORIES[cfg.name](seed, dict(cfg.options), dists, n_trials)
+        return factory(seed, dict(cfg.options), dists, n_trials)
     except TypeError as e:
-        raise ConfigError(f"sampler.options for {cfg.name.value}: {e}; see the Optuna sampler's arguments") from e
+        raise ConfigError(f"sampler.options for {cfg.name}: {e}; see the Optuna sampler's arguments") from e

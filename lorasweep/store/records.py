@@ -6,11 +6,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from lorasweep.config import Direction
+from lorasweep.metrics import Direction
 from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExperimentRecord:
     id: int
     name: str
@@ -21,7 +21,7 @@ class ExperimentRecord:
     finished_at: dt.datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StudyRecord:
     id: int
     experiment_id: int
@@ -40,7 +40,7 @@ class StudyRecord:
         return (self.finished_at - self.started_at).total_seconds() if self.finished_at else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialRecord:
     id: int
     study_id: int
@@ -72,7 +72,7 @@ class TrialRecord:
     tokens: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReportRecord:
     trial_id: int
     step: int
@@ -88,7 +88,7 @@ class ReportRecord:
     drift_ratio: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialCurve:
     """One trial's evaluations as columns, in step order: what the reports draw and average.
 
@@ -102,7 +102,7 @@ class TrialCurve:
     drift_ratios: tuple[float | None, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialStart:
     """What is known when a trial starts."""
 
@@ -115,7 +115,7 @@ class TrialStart:
     kind: TrialKind = TrialKind.SEARCH
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialFinish:
     """What is known when a trial ends, with the reports it made."""
 

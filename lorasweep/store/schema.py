@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from lorasweep.config import Direction
+from lorasweep.metrics import Direction
 
 
 class ExperimentStatus(enum.StrEnum):

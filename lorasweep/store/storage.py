@@ -27,8 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lorasweep.config import Direction
 from lorasweep.errors import StorageError
+from lorasweep.metrics import Direction
 from lorasweep.store import schema
 from lorasweep.store.records import (
     ExperimentRecord,
@@ -155,8 +155,14 @@ def _record(cls: type, row: Any) -> Any:
 
 def _columns(cls: type, table: Any) -> list[Any]:
     """``table``'s columns that make a ``cls`` record, in the record's field order: a Core select
-    of them gives rows ``cls(*row)`` takes, without loading ORM objects (reports hold many rows)."""
+    of them gives rows that :func:`_from_row` turns into records, without loading ORM objects
+    (reports hold many rows)."""
     return [table.c[name] for name in _fields(cls)]
+
+
+def _from_row(cls: type, row: Any) -> Any:
+    """A record (keyword-only) from a row of :func:`_columns`."""
+    return cls(**dict(zip(_fields(cls), map(_utc, row), strict=True)))
 
 
 class Storage:
@@ -476,7 +482,7 @@ class Storage:
                 .where(schema.Study.experiment_id == experiment_id)
                 .order_by(schema.Trial.finished_at.is_(None), schema.Trial.finished_at, schema.Trial.id)
             )
-            return [TrialRecord(*map(_utc, row)) for row in rows.all()]
+            return [_from_row(TrialRecord, row) for row in rows.all()]
 
     @_transient_retry
     def reports(self, experiment_id: int) -> list[ReportRecord]:
@@ -492,7 +498,7 @@ class Storage:
                 .where(schema.Study.experiment_id == experiment_id)
                 .order_by(schema.Report.trial_id, schema.Report.step)
             )
-            return [ReportRecord(*row) for row in rows.all()]
+            return [_from_row(ReportRecord, row) for row in rows.all()]
 
     @_transient_retry
     def curves(self, experiment_id: int, trial_ids: Collection[int] | None = None) -> dict[int, TrialCurve]:
@@ -517,7 +523,7 @@ class Storage:
                 rows = itertools.chain.from_iterable(result.partitions(10_000))  # fetchmany, not row by row
                 for trial_id, group in itertools.groupby(rows, key=operator.itemgetter(0)):
                     _, steps, values, ratios = zip(*group, strict=True)
-                    out[trial_id] = TrialCurve(trial_id, steps, values, ratios)
+                    out[trial_id] = TrialCurve(trial_id=trial_id, steps=steps, values=values, drift_ratios=ratios)
         return out
 
     @_transient_retry

@@ -1,21 +1,24 @@
 """The task-specific half of a trial, as an interface (:class:`Workload`), and the one place that
-wraps a model with PEFT LoRA (:func:`add_lora`). The kinds are in :mod:`lorasweep.trials.workload`
-and :mod:`lorasweep.trials.sft`, which both build on this module (and not on each other).
+wraps a model with PEFT LoRA (:func:`add_lora`).
+
+Each task kind (:mod:`lorasweep.kinds`) subclasses :class:`Workload` in its own module. That
+module is imported whenever a config is validated, so this one imports torch and peft only
+inside the functions that use them: defining a workload costs nothing until it runs.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from peft import PeftModel
+    from torch import nn
 
-from lorasweep.config import TASK_METRICS, ModelConfig, TaskConfig
-from lorasweep.errors import ConfigError
-from lorasweep.trials.data import TrainBatch
+    from lorasweep.config import ModelConfig, TaskBase
+    from lorasweep.trials.data import TrainBatch
 
 __all__ = ["Workload", "add_lora"]
 
@@ -24,6 +27,10 @@ def add_lora(
     model: nn.Module, cfg: ModelConfig, rank: int, alpha: float, use_rslora: bool, task_type: Any
 ) -> PeftModel:
     """Wrap ``model`` with a PEFT LoRA adapter. PEFT owns the scaling (α/r or α/√r)."""
+    from peft import LoraConfig, get_peft_model
+
+    from lorasweep.errors import ConfigError
+
     lora = LoraConfig(
         task_type=task_type,
         r=rank,
@@ -42,20 +49,24 @@ def add_lora(
 
 
 class Workload(abc.ABC):
-    """The task-specific half of a trial."""
+    """The task-specific half of a trial: the base model, the training batches, the evaluation."""
 
-    task: TaskConfig
-    peft_task_type: TaskType | None = None
+    task: TaskBase
+    #: PEFT's task type (``"SEQ_CLS"``, ``"CAUSAL_LM"``; None: a plain torch module)
+    peft_task_type: str | None = None
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        return TASK_METRICS[self.task.kind]
+        """What :meth:`evaluate` returns: the metrics the task's kind declares."""
+        return self.task.metric_names
 
     @abc.abstractmethod
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
         """A fresh trainable copy of the frozen base (``seed`` fixes any newly initialized head)."""
 
     def with_lora(self, model_cfg: ModelConfig, seed: int, rank: int, alpha: float, use_rslora: bool) -> PeftModel:
+        import torch
+
         model = self.base_model(model_cfg, seed)
         torch.manual_seed(seed)  # LoRA init (A random, B zero) and dropout
         return add_lora(model, model_cfg, rank, alpha, use_rslora, self.peft_task_type)

@@ -1,8 +1,9 @@
 """Task data: generators for built-in tasks, tokenization, and seeded batches.
 
-A generated task is a pure function of ``(n, rng, **params)`` returning ``(texts, labels)``;
-register one with :func:`generator`. The data itself is fixed by the task's ``data_seed``; the
-trial's seed fixes only the order in which batches are drawn.
+A generated task (:mod:`lorasweep.kinds.generated`) draws its examples from a generator: a pure
+function of ``(n, rng, **params)`` returning ``(texts, labels)``; register one with
+:func:`generator`. The data itself is fixed by the task's ``data_seed``; the trial's seed fixes
+only the order in which batches are drawn.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 
 import torch
 
-from lorasweep.config import TaskConfig, TaskKind
 from lorasweep.errors import ConfigError
 
 Generator = Callable[..., tuple[list[str], list[int]]]
@@ -30,6 +30,14 @@ def generator(name: str) -> Callable[[Generator], Generator]:
 
 def generator_names() -> list[str]:
     return sorted(_GENERATORS)
+
+
+def get_generator(name: str, task_name: str) -> Generator:
+    """The generator called ``name``; an unknown name is an error that lists the known ones."""
+    fn = _GENERATORS.get(name)
+    if fn is None:
+        raise ConfigError(f"task {task_name}: unknown generator '{name}'; known: {', '.join(generator_names())}")
+    return fn
 
 
 _POSITIVE = [
@@ -131,26 +139,6 @@ def negated_sentiment(
     return texts, labels
 
 
-def generate(task: TaskConfig) -> tuple[tuple[list[str], list[int]], tuple[list[str], list[int]]]:
-    """``(train, eval)`` texts and labels of a task, the same on every call."""
-    if task.kind != TaskKind.GENERATED:
-        raise ConfigError(f"task {task.name}: kind {task.kind.value} is not supported; use kind: generated")
-    fn = _GENERATORS.get(task.generator)
-    if fn is None:
-        raise ConfigError(
-            f"task {task.name}: unknown generator '{task.generator}'; known: {', '.join(generator_names())}"
-        )
-    rng = random.Random(task.data_seed)
-    try:
-        texts, labels = fn(task.n_train + task.n_eval, rng, **task.params)
-    except TypeError as e:
-        raise ConfigError(f"task {task.name}: bad params for generator '{task.generator}' ({e})") from e
-    if max(labels) >= task.num_labels:
-        raise ConfigError(f"task {task.name}: generator made label {max(labels)} but num_labels is {task.num_labels}")
-    n = task.n_train
-    return (texts[:n], labels[:n]), (texts[n:], labels[n:])
-
-
 @dataclass(frozen=True)
 class Encoded:
     """Token ids padded to the longest example, with the true length of each."""
@@ -185,7 +173,7 @@ def encode(
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainBatch:
     """One training batch: the model's keyword inputs, and what it counts for throughput (computed
     on the host, so counting never waits for the device)."""
@@ -232,7 +220,7 @@ def train_batches(data: Encoded, batch_size: int, seed: int, group_by_length: bo
     lengths = data.attention_mask.sum(dim=1) if group_by_length else None
     for index in batch_indices(len(data), batch_size, seed, lengths):
         inputs = data.batch(index)
-        yield TrainBatch(inputs, len(index), int(inputs["attention_mask"].sum()))
+        yield TrainBatch(inputs=inputs, examples=len(index), tokens=int(inputs["attention_mask"].sum()))
 
 
 def eval_batches(data: Encoded, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:

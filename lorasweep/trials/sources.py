@@ -13,16 +13,27 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from lorasweep.config import DataSource, TaskConfig
+from lorasweep.config import DataSource, parse_task
 from lorasweep.errors import ConfigError
 
 #: File suffix → the ``datasets`` builder that reads it.
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
-@dataclass(frozen=True)
+class DataTask(Protocol):
+    """A task that reads its examples from a dataset (``data:``)."""
+
+    n_train: int
+    n_eval: int
+    data_seed: int
+    data: DataSource
+
+    def model_dump_json(self) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
 class Examples:
     texts: list[str]
     labels: list[int]
@@ -109,16 +120,15 @@ def _examples(split: Any, src: DataSource, num_labels: int, rows: list[int]) -> 
     if src.columns.text_pair is not None:
         pairs = [str(t) for t in _column(part, src.columns.text_pair, "text_pair")]
     labels = _labels(_column(part, src.columns.label, "label"), src, num_labels)
-    return Examples(texts, labels, pairs)
+    return Examples(texts=texts, labels=labels, pairs=pairs)
 
 
-def _rows(task: TaskConfig, ds: Any) -> tuple[Any, list[int], Any, list[int]]:
+def _rows(task: DataTask, ds: Any) -> tuple[Any, list[int], Any, list[int]]:
     """``(train split, train rows, eval split, eval rows)``: ``n_train`` and ``n_eval`` rows drawn
     in an order fixed by ``data_seed``; eval rows come from ``eval_split`` or are held out of train."""
     import random
 
     src = task.data
-    assert src is not None
     train = _split(ds, src.train_split, "train_split")
     rng = random.Random(task.data_seed)
     order = list(range(len(train)))
@@ -143,9 +153,8 @@ def _rows(task: TaskConfig, ds: Any) -> tuple[Any, list[int], Any, list[int]]:
 
 @functools.lru_cache(maxsize=4)
 def _cached(task_json: str) -> tuple[Examples, Examples]:
-    task = TaskConfig.model_validate_json(task_json)
+    task: Any = parse_task(task_json)  # a classification task
     src = task.data
-    assert src is not None and task.num_labels is not None  # the schema requires both for this kind
     train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
     return (
         _examples(train, src, task.num_labels, train_rows),
@@ -153,12 +162,12 @@ def _cached(task_json: str) -> tuple[Examples, Examples]:
     )
 
 
-def load_examples(task: TaskConfig) -> tuple[Examples, Examples]:
+def load_examples(task: DataTask) -> tuple[Examples, Examples]:
     """A classification task's ``(train, eval)`` examples (loaded once per process)."""
     return _cached(task.model_dump_json())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pairs:
     """Prompt → completion examples of a causal_lm_sft task."""
 
@@ -173,18 +182,17 @@ def _pairs(split: Any, src: DataSource, rows: list[int]) -> Pairs:
     part = split.select(rows)
     prompts = [str(t) for t in _column(part, src.columns.prompt, "prompt")]
     completions = [str(t) for t in _column(part, src.columns.completion, "completion")]
-    return Pairs(prompts, completions)
+    return Pairs(prompts=prompts, completions=completions)
 
 
 @functools.lru_cache(maxsize=4)
 def _cached_pairs(task_json: str) -> tuple[Pairs, Pairs]:
-    task = TaskConfig.model_validate_json(task_json)
+    task: Any = parse_task(task_json)  # a causal_lm_sft task
     src = task.data
-    assert src is not None  # the schema requires it for this kind
     train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
     return _pairs(train, src, train_rows), _pairs(evaluation, src, eval_rows)
 
 
-def load_pairs(task: TaskConfig) -> tuple[Pairs, Pairs]:
+def load_pairs(task: DataTask) -> tuple[Pairs, Pairs]:
     """A causal_lm_sft task's ``(train, eval)`` prompt/completion pairs (loaded once per process)."""
     return _cached_pairs(task.model_dump_json())

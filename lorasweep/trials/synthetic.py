@@ -115,7 +115,7 @@ def _shifted(teacher: Mlp, p: MlpShift, gen: torch.Generator) -> Mlp:
     return shifted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SyntheticData:
     base: Mlp  # the pre-trained student (frozen base of every trial)
     train_x: torch.Tensor
@@ -169,7 +169,15 @@ def _build(params_json: str, task_name: str, n_train: int, n_eval: int, data_see
         check_x = torch.randn(2048, p.in_features, generator=gen)
         pretrain_loss = float(student(check_x, target(teacher, check_x)).loss)
         base_eval_loss = float(student(eval_x, eval_y).loss)
-    return SyntheticData(student, train_x, train_y, eval_x, eval_y, pretrain_loss, base_eval_loss)
+    return SyntheticData(
+        base=student,
+        train_x=train_x,
+        train_y=train_y,
+        eval_x=eval_x,
+        eval_y=eval_y,
+        pretrain_loss=pretrain_loss,
+        base_eval_loss=base_eval_loss,
+    )
 
 
 def mlp_shift(params: dict, task_name: str, n_train: int, n_eval: int, data_seed: int) -> SyntheticData:

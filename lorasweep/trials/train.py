@@ -19,9 +19,9 @@ from lorasweep.config import ExperimentConfig, LrDecay
 from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
+from lorasweep.trials.base import Workload
 from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
 from lorasweep.trials.divergence import DivergenceRule
-from lorasweep.trials.workload import Workload, check_workload, prepare_workload
 
 
 class TrialEnd(enum.StrEnum):
@@ -31,12 +31,12 @@ class TrialEnd(enum.StrEnum):
     DIVERGED = "diverged"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepReport:
     """What a trial reports at an evaluation (or at divergence)."""
 
     step: int
-    metrics: dict[str, float]  # accuracy, f1, eval_loss (NaN when diverged)
+    metrics: dict[str, float]  # every metric the task's kind declares (NaN when diverged)
     train_loss: float  # mean training loss since the previous report
     lr: float  # learning rate at this step
     examples: int  # training examples seen so far
@@ -55,7 +55,7 @@ class StepReport:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrialOutcome:
     end: TrialEnd
     steps: int
@@ -147,8 +147,14 @@ def mean_diagnostics(measured: list[StepDiagnostics]) -> tuple[float, float, flo
 
 
 def check_setup(exp: ExperimentConfig) -> None:
-    """What every trial would trip over, checked once before the search (no weights loaded)."""
-    check_workload(exp)
+    """What every trial would trip over, checked once before the search (no weights loaded): the
+    batch size, the task's data, the model and its ``target_modules`` (the task's kind checks
+    what it needs), the device."""
+    if exp.training.batch_size > exp.task.n_train:
+        raise ConfigError(
+            f"training.batch_size ({exp.training.batch_size}) exceeds task.n_train ({exp.task.n_train}); lower it"
+        )
+    exp.task.check_setup(exp)
     pick_device(exp.training.device)
 
 
@@ -166,7 +172,7 @@ def run_trial(
 ) -> TrialOutcome:
     """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps.
 
-    ``workload`` is the task's prepared data and base model (:func:`prepare_workload`; built here
+    ``workload`` is the task's prepared data and base model (``exp.task.prepare_workload``; built here
     when not given). ``checkpoint`` sees each evaluation's report and the model just before the
     report is made (the Ray adapter saves the adapter when the value improved)."""
     started = time.perf_counter()
@@ -176,7 +182,7 @@ def run_trial(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     gpus = exp.resources.gpus_per_trial if device.type == "cuda" else 0.0
 
-    work = workload or prepare_workload(exp.task, exp.model)
+    work = workload or exp.task.prepare_workload(exp.model)
     model = work.with_lora(exp.model, seed, lora.rank, lora.alpha, lora.use_rslora).to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -239,7 +245,9 @@ def run_trial(
 
     def diverged_at(step: int) -> TrialOutcome:
         emit(step, dict.fromkeys(work.metric_names, math.nan), TrialEnd.DIVERGED)
-        return TrialOutcome(TrialEnd.DIVERGED, step, reports[-1].metrics, diverged_step=step, reports=reports)
+        return TrialOutcome(
+            end=TrialEnd.DIVERGED, steps=step, final_metrics=reports[-1].metrics, diverged_step=step, reports=reports
+        )
 
     for step in range(1, budget.max_steps + 1):
         batch = next(batches)
@@ -271,9 +279,22 @@ def run_trial(
             metrics = work.evaluate(model, cfg.eval_batch_size, device, autocast)
             if not all(math.isfinite(v) for v in metrics.values()):  # e.g. eval loss overflowed
                 emit(step, metrics, TrialEnd.DIVERGED)
-                return TrialOutcome(TrialEnd.DIVERGED, step, metrics, diverged_step=step, reports=reports)
+                return TrialOutcome(
+                    end=TrialEnd.DIVERGED, steps=step, final_metrics=metrics, diverged_step=step, reports=reports
+                )
             if checkpoint is not None:
-                checkpoint(StepReport(step, metrics, 0.0, 0.0, examples, tokens, 0.0), model)
+                progress = StepReport(
+                    step=step,
+                    metrics=metrics,
+                    train_loss=0.0,
+                    lr=0.0,
+                    examples=examples,
+                    tokens=tokens,
+                    device_seconds=0.0,
+                )
+                checkpoint(progress, model)
             emit(step, metrics, TrialEnd.COMPLETE if step == budget.max_steps else None)
 
-    return TrialOutcome(TrialEnd.COMPLETE, budget.max_steps, reports[-1].metrics, reports=reports)
+    return TrialOutcome(
+        end=TrialEnd.COMPLETE, steps=budget.max_steps, final_metrics=reports[-1].metrics, reports=reports
+    )

@@ -78,7 +78,9 @@ class _PerStudy(Callback):
 
 
 class StoreCallback(_PerStudy):
-    """Records every trial of the run's studies, with its reports, in lorasweep's tables."""
+    """Records every trial of the run's studies, with its reports, in lorasweep's tables: the
+    optimized ``metric`` as each report's value, and every metric the task's kind declares
+    (``reported``) in its metrics."""
 
     def __init__(
         self,
@@ -88,10 +90,13 @@ class StoreCallback(_PerStudy):
         metric: str,
         direction: Direction,
         gpus_per_trial: float,
+        *,
+        reported: tuple[str, ...],
     ) -> None:
         super().__init__(runs)
         self.storage, self.seed, self.metric, self.direction = storage, seed, metric, direction
         self.gpus_per_trial = gpus_per_trial
+        self.reported = reported
         self._ids: dict[str, int] = {}
         self._started: dict[str, float] = {}
         self._reports: dict[str, list[ReportRecord]] = {}
@@ -130,7 +135,7 @@ class StoreCallback(_PerStudy):
         self._reports[trial.trial_id] = []
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
-        metrics = {k: _finite(result.get(k)) for k in ("accuracy", "f1", "eval_loss")}
+        metrics = {k: _finite(result.get(k)) for k in self.reported}
         self._reports[trial.trial_id].append(
             ReportRecord(
                 trial_id=self._ids[trial.trial_id],

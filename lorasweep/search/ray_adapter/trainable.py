@@ -19,18 +19,18 @@ from typing import Any
 
 import torch
 
-from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, TaskConfig
+from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, parse_task
 from lorasweep.search.ray_adapter.keys import sampled_params, trial_seed, trial_study
 from lorasweep.search.spaces import resolve
+from lorasweep.trials.base import Workload
 from lorasweep.trials.model import quiet_transformers
 from lorasweep.trials.train import StepReport, run_trial
-from lorasweep.trials.workload import Workload, prepare_workload
 
 
 @functools.lru_cache(maxsize=2)
 def _workload(task_json: str, model_json: str) -> Workload:
     """The task's data and base, built once per worker process (keyed by what it depends on)."""
-    return prepare_workload(TaskConfig.model_validate_json(task_json), ModelConfig.model_validate_json(model_json))
+    return parse_task(task_json).prepare_workload(ModelConfig.model_validate_json(model_json))
 
 
 @functools.lru_cache(maxsize=4)
@@ -60,7 +60,7 @@ def lorasweep_trainable(
     lora = resolve(space, sampled_params(config), rank)
     workload = _workload(exp.task.model_dump_json(), exp.model.model_dump_json())
 
-    metric, direction = exp.metric.name.value, exp.metric.resolved_direction
+    metric, direction = exp.metric.name, exp.metric.resolved_direction
     best: list[float] = []
     pending: list[str] = []
 

@@ -144,7 +144,15 @@ def _fit(
     """One Tune run over ``runs``' studies, recorded in the store as it goes. Each study that
     ends its row ends it when its last trial ends; if the run stops early, when the run does."""
     exp = ctx.exp
-    store = StoreCallback(ctx.storage, runs, exp.seed, ctx.metric, ctx.direction, exp.resources.gpus_per_trial)
+    store = StoreCallback(
+        ctx.storage,
+        runs,
+        exp.seed,
+        ctx.metric,
+        ctx.direction,
+        exp.resources.gpus_per_trial,
+        reported=exp.task.metric_names,
+    )
     trainable = tune.with_resources(
         tune.with_parameters(
             ctx.trainable,

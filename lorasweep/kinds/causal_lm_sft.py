@@ -1,0 +1,301 @@
+"""``kind: causal_lm_sft``: causal-LM supervised fine-tuning on a dataset's prompt → completion
+pairs (``data:``). The loss is on the completion only, in the tokenizer's chat template when it
+has one; tokenizing, packing and padding are :mod:`lorasweep.trials.sft`'s.
+
+Metrics: ``eval_loss``, the mean cross-entropy per completion token over the eval split;
+``perplexity``, its exponential; ``exact_match``, greedy generation of up to ``max_new_tokens``
+tokens per eval prompt, the answer pulled out of it and of the reference completion by
+``answer:`` (:func:`extract_answer`), compared.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lorasweep.config import DataSource, Int, ModelConfig, StrictModel, TaskBase, check_columns, task_kind
+from lorasweep.metrics import EVAL_LOSS, EXACT_MATCH, PERPLEXITY
+from lorasweep.trials.base import Workload
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from lorasweep.config import ExperimentConfig
+    from lorasweep.trials.data import TrainBatch
+    from lorasweep.trials.sft import Example
+    from lorasweep.trials.sources import Pairs
+
+__all__ = ["AnswerConfig", "AnswerRule", "CausalLmSftTask", "CausalLmWorkload", "exact_match", "extract_answer"]
+
+
+class AnswerRule(enum.StrEnum):
+    """How exact match pulls the answer out of a completion (the model's and the reference)."""
+
+    #: the whole completion, whitespace stripped
+    STRIP = "strip"
+    #: after the last ``marker``: the number that follows it, else the rest of its line (GSM8K: ``#### 42``)
+    AFTER_MARKER = "after_marker"
+    #: the last number in the text (commas dropped: 1,000 → 1000)
+    LAST_NUMBER = "last_number"
+    #: the first group (else the whole match) of the last match of ``pattern``
+    REGEX = "regex"
+
+
+class AnswerConfig(StrictModel):
+    """The answer extractor of the exact-match metric. Numbers are compared as numbers
+    (``1,000`` = ``1000`` = ``1000.0``); anything else as stripped text."""
+
+    rule: AnswerRule = AnswerRule.STRIP
+    marker: str = Field("####", min_length=1, description="after_marker: the text that precedes the answer")
+    pattern: str | None = Field(None, description="regex: a Python regular expression")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> AnswerConfig:
+        if self.rule == AnswerRule.REGEX:
+            if self.pattern is None:
+                raise ValueError(r"rule regex needs a pattern, e.g. pattern: 'answer is (\S+)'; add it")
+            try:
+                re.compile(self.pattern)
+            except re.error as e:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression ({e}); fix it") from e
+        elif self.pattern is not None:
+            raise ValueError(f"pattern is only used by rule regex (rule is {self.rule.value}); remove it")
+        return self
+
+
+@task_kind
+class CausalLmSftTask(TaskBase):
+    """Prompt → completion pairs from a dataset, for a causal LM."""
+
+    kind: Literal["causal_lm_sft"]
+    data: DataSource = Field(
+        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}"
+    )
+    max_length: Int = Field(64, ge=4, description="tokens per example (prompt and completion), cut beyond")
+    chat_template: bool = Field(
+        True, description="wrap prompt and completion in the tokenizer's chat template, if it has one"
+    )
+    answer: AnswerConfig | None = Field(None, description="how exact match extracts the answer")
+    max_new_tokens: Int = Field(64, ge=1, description="tokens generated per eval prompt (exact match)")
+    packing: bool = Field(False, description="pack several examples into each max_length row (no padding waste)")
+
+    metrics = (EVAL_LOSS, PERPLEXITY, EXACT_MATCH)
+
+    @field_validator("data")
+    @classmethod
+    def _columns(cls, data: DataSource) -> DataSource:
+        if data.label_names is not None:
+            raise ValueError("label_names is for classification tasks; remove it")
+        return check_columns(data, "causal_lm_sft", ("prompt", "completion"))
+
+    @property
+    def answer_rule(self) -> AnswerConfig:
+        """The exact-match extractor (default: the whole completion, stripped)."""
+        return self.answer or AnswerConfig()
+
+    def check_data(self) -> None:
+        from lorasweep.trials.sources import load_pairs
+
+        load_pairs(self)
+
+    def check_setup(self, exp: ExperimentConfig) -> None:
+        """The data and its columns, a tokenizer that can end a completion, a chat template that
+        renders, and the causal LM's architecture with LoRA (on the meta device)."""
+        import torch
+
+        from lorasweep.errors import ConfigError
+        from lorasweep.trials import sft
+        from lorasweep.trials.base import add_lora
+        from lorasweep.trials.model import Head, check_model, load_tokenizer
+        from lorasweep.trials.sources import load_pairs
+
+        train, _ = load_pairs(self)
+        tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
+        sft.padding_id(tokenizer, exp.model)
+        chat = sft.uses_chat_template(tokenizer, self.chat_template)
+        if not chat and tokenizer.eos_token_id is None:
+            raise ConfigError(
+                f"model.name_or_path '{exp.model.name_or_path}': the tokenizer has no EOS token to end completions "
+                "and no chat template; use a causal-LM tokenizer"
+            )
+        sft.tokenize_pair(tokenizer, train.prompts[0], train.completions[0], self.max_length, chat)
+        model = check_model(exp.model, None, Head.CAUSAL_LM)
+        with torch.device("meta"):
+            add_lora(model, exp.model, exp.ranks[0], 1.0, False, CausalLmWorkload.peft_task_type)
+
+    def prepare_workload(self, model: ModelConfig) -> CausalLmWorkload:
+        return CausalLmWorkload(self, model)
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def _canonical(text: str) -> str:
+    """Numbers compare as numbers (``1,000`` = ``1000`` = ``1000.0``, a trailing ``.`` dropped);
+    anything else as stripped text."""
+    text = text.strip()
+    candidate = text.rstrip(".").replace(",", "").replace("$", "")
+    try:
+        value = float(candidate)
+    except ValueError:
+        return text
+    if not math.isfinite(value):
+        return text
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def extract_answer(text: str, rule: AnswerConfig) -> str | None:
+    """The answer in ``text`` by ``rule``, canonicalized; None when there is none (no marker, no
+    number, no match): such a prediction never matches."""
+    if rule.rule == AnswerRule.STRIP:
+        return _canonical(text)
+    if rule.rule == AnswerRule.AFTER_MARKER:
+        if rule.marker not in text:
+            return None
+        after = text.rsplit(rule.marker, 1)[1].strip()
+        if not after:
+            return None
+        number = re.match(r"\$?(" + _NUMBER.pattern + ")", after)  # GSM8K: the number right after it
+        return _canonical(number.group(1) if number else after.splitlines()[0])
+    if rule.rule == AnswerRule.LAST_NUMBER:
+        numbers = _NUMBER.findall(text)
+        return _canonical(numbers[-1]) if numbers else None
+    matches = list(re.finditer(rule.pattern or "", text))  # the schema requires a pattern for rule regex
+    if not matches:
+        return None
+    last = matches[-1]
+    return _canonical(last.group(1) if last.re.groups else last.group(0))
+
+
+def exact_match(predictions: list[str], references: list[str], rule: AnswerConfig) -> float:
+    """The fraction of predictions whose extracted answer equals the reference's."""
+    hits = 0
+    for pred, ref in zip(predictions, references, strict=True):
+        answer = extract_answer(pred, rule)
+        hits += answer is not None and answer == extract_answer(ref, rule)
+    return hits / max(len(references), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The workload
+
+
+class CausalLmWorkload(Workload):
+    """A causal LM trained on the completions of tokenized prompt → completion pairs."""
+
+    peft_task_type = "CAUSAL_LM"
+
+    def __init__(self, task: CausalLmSftTask, model_cfg: ModelConfig) -> None:
+        from lorasweep.trials import sft
+        from lorasweep.trials.model import load_tokenizer
+        from lorasweep.trials.sources import load_pairs
+
+        self.task = task
+        self.tokenizer = tok = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
+        self.pad_id = sft.padding_id(tok, model_cfg)
+        chat = sft.uses_chat_template(tok, task.chat_template)
+        train, evaluation = load_pairs(task)
+        self.train_examples = self._tokenize(train, chat)
+        eval_examples = self._tokenize(evaluation, chat)
+        self.references = evaluation.completions
+        if task.packing:
+            self.train = sft.pack(self.train_examples, task.max_length, self.pad_id)
+        else:
+            self.train = sft.one_per_row(self.train_examples, self.pad_id)
+        # Eval rows sorted by length (padding is small; every metric is order-free).
+        by_length = sorted(range(len(eval_examples)), key=lambda i: len(eval_examples[i].ids))
+        self.eval_order = by_length
+        self.eval = sft.one_per_row([eval_examples[i] for i in by_length], self.pad_id)
+        self.eval_prompts = [eval_examples[i].prompt for i in by_length]
+        self.eos_ids = sorted({i for i in (tok.eos_token_id, self.pad_id) if i is not None})
+
+    def _tokenize(self, pairs: Pairs, chat: bool) -> list[Example]:
+        from lorasweep.trials.sft import tokenize_pair
+
+        return [
+            tokenize_pair(self.tokenizer, p, c, self.task.max_length, chat)
+            for p, c in zip(pairs.prompts, pairs.completions, strict=True)
+        ]
+
+    def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
+        from lorasweep.trials.model import Head, base_model
+
+        return base_model(model_cfg, None, seed, Head.CAUSAL_LM)
+
+    def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
+        from lorasweep.errors import ConfigError
+        from lorasweep.trials.data import batch_indices
+
+        if batch_size > len(self.train):
+            rows = "packed rows" if self.task.packing else "examples"
+            raise ConfigError(
+                f"training.batch_size ({batch_size}) exceeds the {len(self.train)} {rows} of the task's "
+                f"{self.task.n_train} training examples; lower batch_size or raise task.n_train"
+            )
+        lengths = self.train.lengths if group_by_length else None
+        for index in batch_indices(len(self.train), batch_size, seed, lengths):
+            yield self.train.batch(index)
+
+    def evaluate(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """Eval loss per completion token, its perplexity, and exact match of greedy generations."""
+        import torch
+
+        from lorasweep.trials.sft import IGNORE
+
+        model.eval()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        targets = 0
+        with torch.no_grad():
+            for start in range(0, len(self.eval), batch_size):
+                batch = self.eval.batch(torch.arange(start, min(start + batch_size, len(self.eval)))).inputs
+                n = int((batch["labels"][:, 1:] != IGNORE).sum())  # the targets the shifted loss averages over
+                if n == 0:
+                    continue
+                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                with autocast:
+                    loss = model(**batch).loss
+                loss_sum += loss.double() * n
+                targets += n
+            eval_loss = float(loss_sum) / max(targets, 1)
+            predictions = self.generate(model, batch_size, device, autocast)
+        model.train()
+        references = [self.references[i] for i in self.eval_order]
+        return {
+            EVAL_LOSS.name: eval_loss,
+            PERPLEXITY.name: math.exp(eval_loss) if eval_loss < 700 else math.inf,
+            EXACT_MATCH.name: exact_match(predictions, references, self.task.answer_rule),
+        }
+
+    def generate(self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast) -> list[str]:
+        """Greedy completions of the eval prompts (in :attr:`eval_order`)."""
+        from transformers import GenerationConfig
+
+        from lorasweep.trials.sft import left_padded
+
+        config = GenerationConfig(
+            max_new_tokens=self.task.max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids,
+            use_cache=True,
+        )
+        out: list[str] = []
+        for start in range(0, len(self.eval_prompts), batch_size):
+            batch = left_padded(self.eval_prompts[start : start + batch_size], self.pad_id)
+            width = batch["input_ids"].shape[1]
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast:
+                generated = model.generate(**batch, generation_config=config)
+            out += self.tokenizer.batch_decode(generated[:, width:].cpu(), skip_special_tokens=True)
+        return out

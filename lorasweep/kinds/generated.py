@@ -1,0 +1,45 @@
+"""``kind: generated``: sequence classification on text made by a generator registered in
+:mod:`lorasweep.trials.data` (``generator:`` and its ``params:``), fixed by the task's
+``data_seed``; the workload, checks and metrics are those of every text-classification kind
+(:class:`~lorasweep.kinds.classification.LabelledTextTask`)."""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from lorasweep.config import task_kind
+from lorasweep.kinds.classification import LabelledTextTask
+
+if TYPE_CHECKING:
+    from lorasweep.trials.sources import Examples
+
+__all__ = ["GeneratedTask"]
+
+
+@task_kind
+class GeneratedTask(LabelledTextTask):
+    """Texts and labels from a named generator."""
+
+    kind: Literal["generated"]
+    generator: str = Field(min_length=1, description="a generator of lorasweep.trials.data, e.g. negated_sentiment")
+    params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
+
+    def examples(self) -> tuple[Examples, Examples]:
+        from lorasweep.errors import ConfigError
+        from lorasweep.trials.data import get_generator
+        from lorasweep.trials.sources import Examples
+
+        fn = get_generator(self.generator, self.name)
+        try:
+            texts, labels = fn(self.n_train + self.n_eval, random.Random(self.data_seed), **self.params)
+        except TypeError as e:
+            raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
+        if max(labels) >= self.num_labels:
+            raise ConfigError(
+                f"task {self.name}: generator made label {max(labels)} but num_labels is {self.num_labels}"
+            )
+        n = self.n_train
+        return Examples(texts=texts[:n], labels=labels[:n]), Examples(texts=texts[n:], labels=labels[n:])
