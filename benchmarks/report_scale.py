@@ -53,7 +53,7 @@ from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
 from lorasweep.dashboards.summary import summarize
 from lorasweep.search.runner import optuna_study_name
-from lorasweep.search.spaces import resolve
+from lorasweep.search.spaces import at_rank, distributions, resolve
 from lorasweep.store import ExperimentStatus, Storage, TrialKind, TrialState, schema
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny.yaml"
@@ -118,6 +118,7 @@ def generate(url: str, n_trials: int, n_reports: int, seed: int = 0) -> dict[str
                     for i, (space, rank) in enumerate(plans)
                 ],
             )
+            searched = [at_rank(space, rank, exp.effective_step) for space, rank in plans]
             trials: list[dict[str, Any]] = []
             reports: list[dict[str, Any]] = []
             n_rows = 0
@@ -125,11 +126,12 @@ def generate(url: str, n_trials: int, n_reports: int, seed: int = 0) -> dict[str
             for t in range(n_trials):
                 study = t % len(plans)
                 space, rank = plans[study]
-                if space.name == "lr_only":
-                    params = {"lr": 10 ** rng.uniform(-6, -2)}
-                else:
-                    params = {"c": 10 ** rng.uniform(0, math.log10(1024))}
-                lora = resolve(space, params, rank).as_dict()
+                concrete = searched[study]  # matched ranges made concrete at the rank, as the search does
+                params = {
+                    k: 10 ** rng.uniform(math.log10(d.low), math.log10(d.high))  # type: ignore[attr-defined]
+                    for k, d in distributions(concrete).items()
+                }
+                lora = resolve(concrete, params, rank).as_dict()
                 u = rng.random()
                 state = (
                     TrialState.COMPLETE
