@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 
 from lorasweep.config import Direction, ExperimentConfig, SpaceConfig
+from lorasweep.dashboards.optuna_dashboard import publish as publish_dashboard_notes
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.samplers import make_sampler
@@ -257,6 +258,7 @@ def run_compare(
     finally:
         _close_open_trials(storage, record, plans, ot_storage, reason)
         storage.finish_experiment(record.id, status)
+    publish_dashboard_notes(storage, name)  # every study's note, again after the seed re-runs
     return storage.experiment(name)
 
 
@@ -421,6 +423,7 @@ def _run_study(
     finally:
         storage.finish_study(study_row.id)
     progress.study_done(p)
+    publish_dashboard_notes(storage, record)  # the note on every study so far, as this one finishes
     return study_row.id
 
 
