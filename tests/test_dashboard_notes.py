@@ -112,7 +112,7 @@ def test_every_study_gets_the_note_and_seeds_replace_it(store: tuple[str, Storag
         note = _note(url, name)
         assert note.count(BEGIN) == 1 and note.count(END) == 1  # replaced, not added
         assert "one search seed, so no verdict" not in note
-        assert "Re-run on 3 new seeds, lr\\_only is better by 0.110 accuracy (95 % paired t-interval" in note
+        assert "Re-run on 3 new seeds, lr\\_only is better by 0.110 accuracy (95\u00a0% paired t-interval" in note
         assert "Verdict ★ lr\\_only: lr\\_only better by" in note
         assert "lorasweep-seeds-0" in _charts(url, name)
         chunks = _system_attrs(url, name)

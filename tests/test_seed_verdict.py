@@ -147,7 +147,7 @@ def test_clear_winner_is_starred_in_every_report(tmp_path: Path) -> None:
     assert "Verdict ★ lr_only:" in page
     # the opening sentence names the verdict's winner with its interval, in the metric's format
     opening = doc["finding"]["sentences"][1]
-    assert opening.startswith("Re-run on 5 new seeds, lr_only is better by 0.108 accuracy (95 % paired t-interval")
+    assert opening.startswith("Re-run on 5 new seeds, lr_only is better by 0.108 accuracy (95\u00a0% paired t-interval")
     assert text.startswith(doc["finding"]["sentences"][0][:60]) and opening[:60] in page
 
 

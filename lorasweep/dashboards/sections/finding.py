@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from lorasweep.analysis.finding import Evidence, Finding, finding
+from lorasweep.analysis.stats import MIN_SEEDS
 from lorasweep.config import Direction
 from lorasweep.dashboards import format as F
 from lorasweep.dashboards.sections import Section, register
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
 
+#: Keeps "95 %" on one line when a terminal wraps the sentence.
+NBSP = "\u00a0"
 #: Seeds the opening sentence suggests for a verdict.
 SUGGESTED_SEEDS = 5
 
@@ -71,16 +74,33 @@ def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
         )
     if f.seeds is None:
         return None
-    diff = f.difference
-    if f.winner is not None and diff is not None and diff.lo is not None and diff.hi is not None:
+    seeds, diff = f.seeds, f.difference
+    if seeds.withheld is not None or diff is None or diff.lo is None or diff.hi is None or diff.n < MIN_SEEDS:
+        return f"Seed re-runs: {seeds.verdict}."  # no verdict computed: its text says why
+    incomplete = [d for n, r in seeds.reruns.items() if (d := r.describe(n))]
+    if incomplete and seeds.counted_at is not None:
+        incomplete[-1] += f", counted at {q.fmt(seeds.counted_at)} (the worst {word} observed)"
+    tail = f" ({'; '.join(incomplete)})" if incomplete else ""
+    if f.winner is not None:
         # the winner's advantage, positive, with its interval (a - b flipped when b is ahead)
         mean, lo, hi = (diff.mean, diff.lo, diff.hi) if diff.lo > 0 else (-diff.mean, -diff.hi, -diff.lo)
         better = "better" if f.direction is Direction.MAXIMIZE else "better (lower)"
         return (
             f"Re-run on {diff.n} new seeds, {f.winner} is {better} by {q.fmt(abs(mean))} {word} "
-            f"(95 % paired t-interval {q.fmt(lo)} to {q.fmt(hi)}): that is the verdict."
+            f"(95{NBSP}% paired t-interval {q.fmt(lo)} to {q.fmt(hi)}): that is the verdict{tail}."
         )
-    return f"Seed re-runs: {f.seeds.verdict}."
+    a, b = [n for n, r in seeds.reruns.items() if r.total][:2]
+    more = (
+        f"; about {seeds.seeds_needed} seeds would detect a difference of that size "
+        f"(lorasweep compare --resume --name {summary.experiment.name} --seeds {seeds.seeds_needed})"
+        if seeds.seeds_needed is not None
+        else ""
+    )
+    return (
+        f"Re-run on {diff.n} new seeds there is no clear difference: {a} − {b} = {q.signed(diff.mean)} {word}, "
+        f"and its 95{NBSP}% paired t-interval, {q.signed(diff.lo)} to {q.signed(diff.hi)}, includes 0, so no "
+        f"space is named better{more}{tail}."
+    )
 
 
 def _ablation_sentence(f: Finding) -> str:
