@@ -173,9 +173,9 @@ class Page:
     def text(self) -> str:
         return self.evaluate("document.body.innerText")
 
-    def screenshot(self, path: Path, width: int = 1280) -> Path:
-        """The whole page (not just the window) as a PNG."""
-        height = int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
+    def screenshot(self, path: Path, width: int = 1280, height: int | None = None) -> Path:
+        """The whole page as a PNG (``height``: for pages that scroll inside a panel, not the document)."""
+        height = height or int(self.evaluate("Math.ceil(document.documentElement.scrollHeight)"))
         self.call(
             "Emulation.setDeviceMetricsOverride",
             width=width,

@@ -92,7 +92,7 @@ def note_block(report: Report, study: str, space: str, rank: int) -> str:
         "",
     ]
     if finding := report.finding():
-        lines += [f"**{md(' '.join(finding))}**", ""]
+        lines += [f"> {md(' '.join(finding))}", ""]
     if warnings := report.shown_warnings():
         lines += ["**Warnings**", "", *(f"- {md(w)}" for w in warnings), ""]
     spaces = list(s.spaces)
@@ -107,7 +107,7 @@ def note_block(report: Report, study: str, space: str, rank: int) -> str:
     if studies:
         lines += [f"Spaces and their studies: {studies}.", ""]
     lines += [
-        f"Charts: below. Full report: `lorasweep report --experiment {name} --out report.html`; "
+        f"Charts: on this study's History page. Full report: `lorasweep report --experiment {name} --out report.html`; "
         f"refresh this note: `lorasweep report --experiment {name} --to-dashboard`.",
         "",
         END,

@@ -45,8 +45,8 @@ def scatter(n_points: int) -> Any:
 def figure(
     title: str, x: F.Quantity | str, y: F.Quantity | str, *, log_x: bool = False, log_y: bool = False
 ) -> go.Figure:
-    """An empty figure with its title and axes: each axis titled by its quantity and its hovers
-    (and, for linear axes, ticks) in that quantity's format."""
+    """An empty figure with its title and axes: each axis titled by its quantity, its hovers in
+    that quantity's format."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -57,8 +57,6 @@ def figure(
             spec["type"] = "log"
             spec["exponentformat"] = "e"  # 1e-3, not the SI prefixes (1m, 100µ)
         if isinstance(q, F.Quantity):
-            spec["hoverformat"] = q.d3
-            if not log and q.kind == "fixed":
-                spec["tickformat"] = f".{min(q.digits, 2)}f"
+            spec["hoverformat"] = q.d3  # ticks stay plotly's: a fixed tick format repeats labels on a narrow range
         fig.update_layout({axis: spec})
     return fig

@@ -27,7 +27,7 @@ class StepData:
     warnings: list[dict[str, str]]
 
 
-def _hover(trials: list[TrialRecord]) -> np.ndarray:
+def hover(trials: list[TrialRecord]) -> np.ndarray:
     return np.array(
         [
             f"{t.state.value} · r={t.r} · α={F.ALPHA.fmt(t.alpha)} · LR={F.LR.fmt(t.lr)}"
@@ -44,7 +44,7 @@ def go_scatter() -> Any:
     return go.Scatter
 
 
-def _by_state(trials: list[TrialRecord]) -> dict[TrialState, list[TrialRecord]]:
+def by_state(trials: list[TrialRecord]) -> dict[TrialState, list[TrialRecord]]:
     out: dict[TrialState, list[TrialRecord]] = {}
     for t in trials:
         out.setdefault(t.state, []).append(t)
@@ -78,7 +78,8 @@ class EffectiveStepSection(Section[StepData]):
         return [Row("s·LR searched", cells)]
 
     def figures(self, summary: ExperimentSummary, data: StepData) -> list[go.Figure]:
-        return [f for f in (self._versus_step(summary, data), self._versus_alpha_and_lr(summary, data)) if f.data]
+        fig = self._versus_step(summary, data)
+        return [fig] if fig.data else []
 
     def _versus_step(self, summary: ExperimentSummary, data: StepData) -> go.Figure:
         """One log s·LR axis for every space: the trials above, and under them a strip with one bar
@@ -89,7 +90,7 @@ class EffectiveStepSection(Section[StepData]):
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.03)
         for name, trials in data.view.trials.items():
             c = plot.color(summary, name)
-            for j, (state, ts) in enumerate(_by_state(trials).items()):
+            for j, (state, ts) in enumerate(by_state(trials).items()):
                 fig.add_trace(
                     plot.scatter(len(trials))(
                         x=np.array([t.effective_step for t in ts], dtype=float),
@@ -99,7 +100,7 @@ class EffectiveStepSection(Section[StepData]):
                         legendgroup=name,
                         showlegend=j == 0,
                         marker={"color": c, "symbol": plot.SYMBOLS[state], "size": 9, "opacity": 0.8},
-                        text=_hover(ts),
+                        text=hover(ts),
                         hovertemplate=f"%{{text}}<br>{word} %{{y:{q.d3}}}<extra>{name}</extra>",
                     ),
                     row=1,
@@ -132,44 +133,6 @@ class EffectiveStepSection(Section[StepData]):
                 "text": f"{q.label} of every trial vs its effective step s·LR, all spaces on one axis<br><sup>"
                 "● complete, ○ pruned (value at its last rung), × diverged (last value before it); "
                 "bars below: the s·LR each space searched, per rank</sup>"
-            },
-            margin={"t": 90},
-            height=560,
-        )
-        return fig
-
-    def _versus_alpha_and_lr(self, summary: ExperimentSummary, data: StepData) -> go.Figure:
-        from plotly.subplots import make_subplots
-
-        q, word = F.metric(summary.metric), F.metric_word(summary.metric)
-        fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{q.label} vs α", f"{q.label} vs LR"))
-        for name, trials in data.view.trials.items():
-            c = plot.color(summary, name)
-            for col, key in ((1, "alpha"), (2, "lr")):
-                for j, (state, ts) in enumerate(_by_state(trials).items()):
-                    fig.add_trace(
-                        plot.scatter(len(trials))(
-                            x=np.array([getattr(t, key) for t in ts], dtype=float),
-                            y=np.array([shown_value(t) for t in ts], dtype=float),
-                            mode="markers",
-                            name=name,
-                            legendgroup=name,
-                            showlegend=col == 1 and j == 0,
-                            marker={"color": c, "symbol": plot.SYMBOLS[state], "size": 8},
-                            text=_hover(ts),
-                            hovertemplate=f"%{{text}}<br>{word} %{{y:{q.d3}}}<extra>{name}</extra>",
-                        ),
-                        row=1,
-                        col=col,
-                    )
-        fig.update_xaxes(type="log", exponentformat="e")
-        fig.update_xaxes(title_text=F.ALPHA.axis, row=1, col=1)
-        fig.update_xaxes(title_text=F.LR.axis, row=1, col=2)
-        fig.update_yaxes(title_text=q.axis, hoverformat=q.d3, row=1, col=1)
-        fig.update_layout(
-            title={
-                "text": f"{q.label} of every trial vs α and vs LR (at its last evaluation)<br><sup>"
-                "● complete, ○ pruned at a rung, × diverged: last value before it</sup>"
             },
             margin={"t": 90},
         )
