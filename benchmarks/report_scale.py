@@ -8,7 +8,9 @@ their per-evaluation reports with SQLAlchemy core ``executemany``, then times th
 - ``cli``: ``lorasweep report --storage URL --json --out report.html`` in a subprocess, what a
   user runs (interpreter start and imports included), with the child's peak RSS (VmHWM);
 - ``in-process``: the same calls the CLI makes (``summarize``, ``to_json`` + ``json.dumps``,
-  ``write_html``), modules already imported, phase by phase.
+  ``write_html``), modules already imported, phase by phase;
+- ``dashboard notes``: ``publish`` (what ``lorasweep report --to-dashboard`` and the search runner
+  call) on the four studies, created empty here: the first write and a refresh with nothing changed.
 
 The data: every trial has ``--reports`` evaluations (100: the issue's 10,000 × 100 = 1M report
 rows; ASHA would stop pruned trials earlier, so this is the heavier case). Accuracy curves rise
@@ -16,7 +18,7 @@ towards a final value that peaks at LR ≈ 3e-4 (lr_only) or c ≈ 256 (lora_alp
 about 72 % of trials complete, 20 % are pruned (they plateau lower), 5 % diverge (chance level and
 no train loss after their ``diverged_step``), 3 % fail. Reports carry the three evaluation metrics
 (JSON), train loss, LR, counters and drift diagnostics. The report does not read Optuna's tables
-(only the study names lorasweep keeps), so no Optuna studies are created.
+(only the study names lorasweep keeps); the dashboard phase creates the four studies, empty.
 
     python benchmarks/report_scale.py --trials 1000 10000 --reports 100
 
@@ -232,6 +234,34 @@ def report_in_process(url: str, out: Path) -> dict[str, float]:
     return times
 
 
+def dashboard_notes(url: str) -> tuple[float, float, float]:
+    """``lorasweep report --to-dashboard`` in process, on the experiment's studies (created here,
+    empty, with the ``experiment`` user attr the search sets): seconds for the first write, seconds
+    for a refresh with nothing changed, and KiB of note and charts stored per study."""
+    import optuna
+
+    from lorasweep.dashboards.optuna_dashboard import publish
+    from lorasweep.store import optuna_storage
+
+    with Storage.open(url) as st:
+        ot = optuna_storage(st)
+        record = st.experiment(None)
+        names = [s.optuna_study_name for s in st.studies(record.id)]
+        for name in names:
+            study = optuna.create_study(storage=ot, study_name=name, direction="maximize", load_if_exists=True)
+            study.set_user_attr("experiment", record.name)
+        start = time.perf_counter()
+        first = publish(st, record)
+        t_first = time.perf_counter() - start
+        start = time.perf_counter()
+        again = publish(st, record)
+        t_again = time.perf_counter() - start
+        assert len(first.notes) == len(names) and len(again.unchanged) == len(names), (first, again)
+        attrs = ot.get_study_system_attrs(ot.get_study_id_from_name(names[0]))
+        kib = sum(len(str(v)) for k, v in attrs.items() if k.startswith("dashboard:")) / 1024
+    return t_first, t_again, kib
+
+
 #: ``python -m lorasweep`` that also prints its peak RSS (VmHWM) last on stderr. Not ru_maxrss: a
 #: child forked from this big process would count this process's pages before its exec.
 CLI = (
@@ -290,6 +320,7 @@ def main() -> None:
         html = folder / f"report_{n}.html"
         inproc = report_in_process(url, html)
         cli, rss, json_bytes = report_cli(url, html)
+        notes_first, notes_again, notes_kib = dashboard_notes(url)
         rows[n] = {
             **made,
             "generate": gen,
@@ -305,7 +336,9 @@ def main() -> None:
             f"{n:>6} trials, {r['reports']:>9,} reports (db {r['db_mib']:.0f} MiB, built in {gen:.1f} s): "
             f"cli {cli:.2f} s (peak RSS {rss:.0f} MiB); in-process {inproc['total']:.2f} s = summarize "
             f"{inproc['summarize']:.2f} + json {inproc['json']:.2f} + html {inproc['html']:.2f}; "
-            f"HTML {r['html_mib']:.1f} MiB, JSON {r['json_kib']:.0f} KiB",
+            f"HTML {r['html_mib']:.1f} MiB, JSON {r['json_kib']:.0f} KiB; dashboard notes + charts on "
+            f"{len(RANKS) * 2} studies {notes_first:.2f} s, refresh unchanged {notes_again:.2f} s, "
+            f"{notes_kib:.0f} KiB per study",
             flush=True,
         )
         if args.profile and n == args.trials[-1]:
