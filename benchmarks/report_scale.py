@@ -243,6 +243,7 @@ def dashboard_notes(url: str) -> tuple[float, float, float]:
     from lorasweep.dashboards.optuna_dashboard import publish
     from lorasweep.store import optuna_storage
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     with Storage.open(url) as st:
         ot = optuna_storage(st)
         record = st.experiment(None)
