@@ -184,7 +184,8 @@ class Page:
             mobile=False,
         )
         time.sleep(0.5)  # let plotly's responsive charts settle at the new size
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        clip = {"x": 0, "y": 0, "width": width, "height": min(height, 16000), "scale": 1}
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
