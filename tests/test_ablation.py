@@ -129,7 +129,7 @@ def test_ablation_runs_both_arms_and_marks_an_exploding_run_diverged(tmp_path: P
         "ablation", "--config", str(cfg), "--storage", url, "--name", "abl", "--ks", "1,4,4096", "--max-steps", "40"
     )
     assert code == 0, err
-    assert "LR×k" in out and "stable up to" in out
+    assert "LR × k" in out and "stable up to" in out
 
     with Storage.open(url) as st:
         exp = st.experiment("abl")
