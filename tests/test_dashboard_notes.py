@@ -5,8 +5,6 @@ no training), with the Optuna studies the search would have created."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
 from optuna_dashboard import get_note, save_note
@@ -74,8 +72,9 @@ def _charts(url: str, study_name: str) -> set[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> tuple[str, Storage]:
-    url = f"sqlite:///{tmp_path / 'notes.db'}"
+def store(db_url: str) -> tuple[str, Storage]:
+    """A fresh store on SQLite and on a real PostgreSQL server (see conftest.db_url)."""
+    url = db_url
     st = Storage.open(url, create=True)
     st.upgrade()
     yield url, st
