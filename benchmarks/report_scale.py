@@ -8,7 +8,9 @@ their per-evaluation reports with SQLAlchemy core ``executemany``, then times th
 - ``cli``: ``lorasweep report --storage URL --json --out report.html`` in a subprocess, what a
   user runs (interpreter start and imports included), with the child's peak RSS (VmHWM);
 - ``in-process``: the same calls the CLI makes (``summarize``, ``to_json`` + ``json.dumps``,
-  ``write_html``), modules already imported, phase by phase.
+  ``write_html``), modules already imported, phase by phase;
+- ``dashboard notes``: ``publish`` (what ``lorasweep report --to-dashboard`` and the search runner
+  call) on the four studies, created empty here: the first write and a refresh with nothing changed.
 
 The data: every trial has ``--reports`` evaluations (100: the issue's 10,000 × 100 = 1M report
 rows; ASHA would stop pruned trials earlier, so this is the heavier case). Accuracy curves rise
@@ -16,7 +18,7 @@ towards a final value that peaks at LR ≈ 3e-4 (lr_only) or c ≈ 256 (lora_alp
 about 72 % of trials complete, 20 % are pruned (they plateau lower), 5 % diverge (chance level and
 no train loss after their ``diverged_step``), 3 % fail. Reports carry the three evaluation metrics
 (JSON), train loss, LR, counters and drift diagnostics. The report does not read Optuna's tables
-(only the study names lorasweep keeps), so no Optuna studies are created.
+(only the study names lorasweep keeps); the dashboard phase creates the four studies, empty.
 
     python benchmarks/report_scale.py --trials 1000 10000 --reports 100
 
@@ -53,7 +55,7 @@ from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
 from lorasweep.dashboards.summary import summarize
 from lorasweep.search.runner import optuna_study_name
-from lorasweep.search.spaces import resolve
+from lorasweep.search.spaces import at_rank, distributions, resolve
 from lorasweep.store import ExperimentStatus, Storage, TrialKind, TrialState, schema
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny.yaml"
@@ -118,6 +120,7 @@ def generate(url: str, n_trials: int, n_reports: int, seed: int = 0) -> dict[str
                     for i, (space, rank) in enumerate(plans)
                 ],
             )
+            searched = [at_rank(space, rank, exp.effective_step) for space, rank in plans]
             trials: list[dict[str, Any]] = []
             reports: list[dict[str, Any]] = []
             n_rows = 0
@@ -125,11 +128,12 @@ def generate(url: str, n_trials: int, n_reports: int, seed: int = 0) -> dict[str
             for t in range(n_trials):
                 study = t % len(plans)
                 space, rank = plans[study]
-                if space.name == "lr_only":
-                    params = {"lr": 10 ** rng.uniform(-6, -2)}
-                else:
-                    params = {"c": 10 ** rng.uniform(0, math.log10(1024))}
-                lora = resolve(space, params, rank).as_dict()
+                concrete = searched[study]  # matched ranges made concrete at the rank, as the search does
+                params = {
+                    k: 10 ** rng.uniform(math.log10(d.low), math.log10(d.high))  # type: ignore[attr-defined]
+                    for k, d in distributions(concrete).items()
+                }
+                lora = resolve(concrete, params, rank).as_dict()
                 u = rng.random()
                 state = (
                     TrialState.COMPLETE
@@ -230,6 +234,35 @@ def report_in_process(url: str, out: Path) -> dict[str, float]:
     return times
 
 
+def dashboard_notes(url: str) -> tuple[float, float, float]:
+    """``lorasweep report --to-dashboard`` in process, on the experiment's studies (created here,
+    empty, with the ``experiment`` user attr the search sets): seconds for the first write, seconds
+    for a refresh with nothing changed, and KiB of note and charts stored per study."""
+    import optuna
+
+    from lorasweep.dashboards.optuna_dashboard import publish
+    from lorasweep.store import optuna_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with Storage.open(url) as st:
+        ot = optuna_storage(st)
+        record = st.experiment(None)
+        names = [s.optuna_study_name for s in st.studies(record.id)]
+        for name in names:
+            study = optuna.create_study(storage=ot, study_name=name, direction="maximize", load_if_exists=True)
+            study.set_user_attr("experiment", record.name)
+        start = time.perf_counter()
+        first = publish(st, record)
+        t_first = time.perf_counter() - start
+        start = time.perf_counter()
+        again = publish(st, record)
+        t_again = time.perf_counter() - start
+        assert len(first.notes) == len(names) and len(again.unchanged) == len(names), (first, again)
+        attrs = ot.get_study_system_attrs(ot.get_study_id_from_name(names[0]))
+        kib = sum(len(str(v)) for k, v in attrs.items() if k.startswith("dashboard:")) / 1024
+    return t_first, t_again, kib
+
+
 #: ``python -m lorasweep`` that also prints its peak RSS (VmHWM) last on stderr. Not ru_maxrss: a
 #: child forked from this big process would count this process's pages before its exec.
 CLI = (
@@ -288,6 +321,7 @@ def main() -> None:
         html = folder / f"report_{n}.html"
         inproc = report_in_process(url, html)
         cli, rss, json_bytes = report_cli(url, html)
+        notes_first, notes_again, notes_kib = dashboard_notes(url)
         rows[n] = {
             **made,
             "generate": gen,
@@ -303,7 +337,9 @@ def main() -> None:
             f"{n:>6} trials, {r['reports']:>9,} reports (db {r['db_mib']:.0f} MiB, built in {gen:.1f} s): "
             f"cli {cli:.2f} s (peak RSS {rss:.0f} MiB); in-process {inproc['total']:.2f} s = summarize "
             f"{inproc['summarize']:.2f} + json {inproc['json']:.2f} + html {inproc['html']:.2f}; "
-            f"HTML {r['html_mib']:.1f} MiB, JSON {r['json_kib']:.0f} KiB",
+            f"HTML {r['html_mib']:.1f} MiB, JSON {r['json_kib']:.0f} KiB; dashboard notes + charts on "
+            f"{len(RANKS) * 2} studies {notes_first:.2f} s, refresh unchanged {notes_again:.2f} s, "
+            f"{notes_kib:.0f} KiB per study",
             flush=True,
         )
         if args.profile and n == args.trials[-1]:

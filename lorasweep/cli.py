@@ -225,7 +225,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
         if not verbose:
             _quiet()
         from lorasweep.dashboards.summary import summarize
-        from lorasweep.dashboards.table import experiment_table
+        from lorasweep.dashboards.table import terminal_report
         from lorasweep.search.runner import preflight, run_compare
 
         console = _err()
@@ -253,7 +253,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             bars = _Bars(progress, exp.metric.resolved_direction)
             record = run_compare(exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None)
         summary = summarize(st, record)
-        Console().print(experiment_table(summary))
+        Console().print(terminal_report(summary))
         report_line = _report_command(st.url, exp_name)
         _none_completed(summary, report_line)
         _print_failures(console, summary)
@@ -559,9 +559,15 @@ def recommend_cmd(storage: str, rank: int, task: str | None, rslora: bool, as_js
     help="Write the HTML report here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def report(storage: str, experiment: str | None, out: Path | None, as_json: bool) -> None:
-    """Show an experiment's comparison: table, JSON, or a self-contained HTML page."""
-    from lorasweep.dashboards.json_report import to_json
+@click.option(
+    "--to-dashboard",
+    is_flag=True,
+    help="Write (or refresh) the comparison note and charts on every Optuna study of the experiment, "
+    "for lorasweep dashboard; notes of your own on those studies are kept.",
+)
+def report(storage: str, experiment: str | None, out: Path | None, as_json: bool, to_dashboard: bool) -> None:
+    """Show an experiment's comparison: table, JSON, a self-contained HTML page, or notes in optuna-dashboard."""
+    from lorasweep.dashboards.sections import Report
     from lorasweep.dashboards.summary import summarize
     from lorasweep.store import Storage
 
@@ -569,22 +575,40 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
         out = _out_path(out, "file")
     with Storage.open(storage, readonly=True) as st:
         st.check_schema()
-        summary = summarize(st, st.experiment(experiment))
+        record = st.experiment(experiment)
+        summary = summarize(st, record)
+        built = Report.build(summary)
         if as_json:
-            click.echo(json.dumps(to_json(summary), indent=2))
+            from lorasweep.dashboards.json_report import to_json
+
+            click.echo(json.dumps(to_json(summary, built), indent=2))
         if out is not None:
             from lorasweep.dashboards.html import write_html
 
             try:
-                write_html(summary, out)
+                write_html(summary, out, built)
             except OSError as e:
                 raise LorasweepError(f"--out {out}: cannot be written ({e.strerror}); pick another path") from e
             _err().print(f"Wrote {out}", soft_wrap=True)
-        if not as_json and out is None:
-            from lorasweep.dashboards.table import experiment_table
+        if to_dashboard:
+            from lorasweep.dashboards.optuna_dashboard import publish
+
+            done = publish(st, record)
+            console = _err()
+            for what, names in (
+                ("note written on", done.notes),
+                ("charts saved on", done.charts),
+                ("already up to date", done.unchanged),
+            ):
+                if names:
+                    console.print(f"optuna-dashboard: {what} {', '.join(names)}")
+            for name, why in done.skipped.items():
+                console.print(f"[yellow]optuna-dashboard: left study {name} unchanged: {why}[/]")
+        if not as_json and out is None and not to_dashboard:
+            from lorasweep.dashboards.table import terminal_report
 
             console = Console()
-            console.print(experiment_table(summary))
+            console.print(terminal_report(summary, built))
             _print_failures(console, summary)
 
 

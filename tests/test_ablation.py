@@ -129,7 +129,7 @@ def test_ablation_runs_both_arms_and_marks_an_exploding_run_diverged(tmp_path: P
         "ablation", "--config", str(cfg), "--storage", url, "--name", "abl", "--ks", "1,4,4096", "--max-steps", "40"
     )
     assert code == 0, err
-    assert "LR×k" in out and "stable up to" in out
+    assert "LR × k" in out and "stable up to" in out
 
     with Storage.open(url) as st:
         exp = st.experiment("abl")
@@ -161,3 +161,7 @@ def test_ablation_runs_both_arms_and_marks_an_exploding_run_diverged(tmp_path: P
     assert code == 0, err
     page = html.read_text()
     assert "Matched-step ablation" in page and "diverged" in page
+    # the opening sentence: each arm's largest stable k, the LR arm's divergence at k = 4096
+    opening = page[page.index('id="finding"') :]
+    assert opening.startswith('id="finding" class="finding"><p class=sentence>Matched-step ablation from r=8, α=16, ')
+    assert "diverged at k=4096" in opening[: opening.index("</section>")]

@@ -106,14 +106,16 @@ def test_html_report_is_self_contained_with_both_spaces(tiny_db: tuple[str, Path
     page = out.read_text()
     assert "<script src=" not in page  # plotly.js inlined: opens offline
     for name in SPACES:
-        assert page.count(f'"name":"{name}"') >= 3  # cost curve, α/LR scatter, learning curves
+        assert page.count(f'"name":"{name}"') >= 4  # cost curve, s·LR and α/LR scatters, learning curves
     for title in (
         "Best accuracy so far vs search cost",
-        "accuracy at last evaluation vs \\u03b1",
-        "accuracy at last evaluation vs LR",
+        "Accuracy of every trial vs its effective step s\\u00b7LR",
+        "Accuracy vs \\u03b1",
+        "Accuracy vs LR",
         "Learning curves",
     ):
         assert title in page
+    assert page.index('id="finding"') < page.index('id="comparison"') < page.index('id="cost"')
 
 
 def test_terminal_table_has_one_column_per_space(tiny_db: tuple[str, Path]) -> None:
@@ -121,8 +123,26 @@ def test_terminal_table_has_one_column_per_space(tiny_db: tuple[str, Path]) -> N
     code, out, _ = run_cli("report", "--storage", url)
     assert code == 0
     assert all(name in out for name in SPACES)
-    for row in ("best accuracy", "best params", "device-seconds", "wall seconds", "device-s to target"):
+    for row in ("Best accuracy", "Best parameters", "Device-seconds", "Wall seconds", "s·LR searched"):
         assert row in out
+    assert out.startswith("lr_only") or out.startswith("lora_alpha")  # the finding opens it
+
+
+def test_compare_leaves_its_note_and_charts_on_every_study(tiny_db: tuple[str, Path]) -> None:
+    """The search runner writes the dashboard note as each study finishes: both studies carry one
+    lorasweep block with the comparison, and the charts."""
+    from optuna_dashboard import get_note
+
+    from lorasweep.dashboards.optuna_dashboard import BEGIN, END
+
+    url, _ = tiny_db
+    for name in SPACES:
+        study = optuna.load_study(study_name=f"tiny/{name}/r4", storage=url)
+        note = get_note(study)
+        assert note.count(BEGIN) == 1 and note.count(END) == 1 and "Experiment status: complete" in note
+        assert "one search seed, so no verdict is possible" in note and "| **Best accuracy** |" in note
+        charts = {k for k in study._storage.get_study_system_attrs(study._study_id) if k.startswith("dashboard:plot")}
+        assert any("lorasweep-cost-0" in k for k in charts) and any("lorasweep-effective_step-0" in k for k in charts)
 
 
 def _free_port() -> int:

@@ -45,7 +45,7 @@ def test_an_explicit_narrower_space_is_flagged_and_a_best_beyond_it_is_range_dec
     codes = _codes(doc)
     assert "unequal_coverage" in codes and "decided_by_ranges" in codes
     decided = next(w["message"] for w in doc["warnings"] if w["code"] == "decided_by_ranges")
-    assert "lr_only's best (s·LR 0.012)" in decided and "lora_alpha could not reach it" in decided
+    assert "lr_only's best (s·LR 1.2e-2)" in decided and "lora_alpha could not reach it" in decided
 
 
 def test_a_best_at_the_edge_of_its_own_range_is_flagged() -> None:

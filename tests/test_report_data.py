@@ -8,8 +8,9 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
+from lorasweep.analysis.curves import thin
 from lorasweep.config import Direction, load_experiment
-from lorasweep.dashboards.html import thin, write_html
+from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
 from lorasweep.dashboards.summary import MAX_CURVES, curve_trials, summarize
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState

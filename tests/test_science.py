@@ -193,7 +193,7 @@ def test_a_rank_that_learned_nothing_is_left_out_with_its_reason() -> None:
 def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
     """The issue's case: rank-law at 4, 8, 16 where every trial stayed below chance printed
     "p = 0.5 is outside the interval". Now there is no fit, and the reason names each rank."""
-    from lorasweep.dashboards.html import science_figures
+    from lorasweep.dashboards.html import figures
     from lorasweep.dashboards.science import rank_law, science_json
     from lorasweep.dashboards.table import experiment_table
 
@@ -204,12 +204,12 @@ def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
     doc = science_json(s)["rank_law"]
     assert doc["p"] is None and doc["p_ambiguous"] is None and "outside" not in json.dumps(doc)
     assert "no fit (fewer than 2 ranks left" in str(experiment_table(s).caption)
-    title = next(str(f.layout.title.text) for f in science_figures(s) if "vs rank" in str(f.layout.title.text))
+    title = next(str(f.layout.title.text) for f in figures(s) if "vs rank" in str(f.layout.title.text))
     assert "r=4 left out: learned nothing: best accuracy 0.47 (60/128)" in title
 
 
 def test_report_outputs_say_when_the_interval_cannot_tell_the_laws_apart() -> None:
-    from lorasweep.dashboards.html import science_figures
+    from lorasweep.dashboards.html import figures
     from lorasweep.dashboards.table import experiment_table
 
     s = _multi_rank_summary(["lr_only", "lora_alpha", "joint"])
@@ -217,7 +217,7 @@ def test_report_outputs_say_when_the_interval_cannot_tell_the_laws_apart() -> No
     # the caption's lines: the seed verdict's (none from one search seed), then the rank law's
     assert any(line.startswith("Rank law on lora_alpha searches c at a fixed LR") for line in caption.splitlines())
     assert "too wide to tell p = 0.5 (sqrt(r)) from p = 1 (alpha ∝ r): both are inside" in caption
-    titles = [str(f.layout.title.text) for f in science_figures(s)]
+    titles = [str(f.layout.title.text) for f in figures(s)]
     law_title = next(t for t in titles if t.startswith("α* vs rank (lora_alpha)"))
     assert "too wide to tell p = 0.5" in law_title and "searches c at a fixed LR" in law_title
     assert any(t.startswith("LR × α landscape (joint, r=4)") for t in titles)

@@ -20,7 +20,7 @@ from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
 from lorasweep.dashboards.science import NO_SEEDS_VERDICT, seed_comparison
 from lorasweep.dashboards.summary import ExperimentSummary, summarize
-from lorasweep.dashboards.table import comparison_table
+from lorasweep.dashboards.table import terminal_report
 from lorasweep.store import Storage, TrialFinish, TrialKind, TrialStart, TrialState
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
@@ -137,12 +137,13 @@ def _experiment(
 
 
 def _reports(summary: ExperimentSummary, tmp_path: Path) -> tuple[str, dict, str]:
+    """The terminal report (as printed, then once more with rich's wrapping undone), the JSON and the HTML."""
     console = Console(width=200, record=True)
-    console.print(comparison_table(summary))
+    console.print(terminal_report(summary))
     write_html(summary, tmp_path / "r.html")
     text = console.export_text()
-    caption = " ".join(text[text.index("Verdict:") :].split())  # rich wraps the caption to the table
-    return text[: text.index("Verdict:")] + caption, to_json(summary), (tmp_path / "r.html").read_text(encoding="utf-8")
+    flat = " ".join(text.split())
+    return f"{text}\n{flat}", to_json(summary), (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
 def _done(values: list[float]) -> list[tuple[TrialState, float | None]]:
@@ -161,8 +162,12 @@ def test_clear_winner_is_starred_in_every_report(tmp_path: Path) -> None:
     assert doc["verdict"].startswith("lr_only better by") and "(paired t-interval, 95 %, n = 5)" in doc["verdict"]
     assert doc["difference"]["method"] == "paired t-interval" and doc["difference"]["n"] == 5
     assert not [w for w in doc["warnings"] if w["code"] == "too_few_seeds"]
-    assert "lr_only ★" in text and "lora_alpha ★" not in text and "★ marks lr_only" in text
+    assert "lr_only ★" in text and "lora_alpha ★" not in text and "Verdict ★ lr_only: lr_only better by" in text
     assert "Verdict ★ lr_only:" in page
+    # the opening sentence names the verdict's winner with its interval, in the metric's format
+    opening = doc["finding"]["sentences"][1]
+    assert opening.startswith("Re-run on 5 new seeds, lr_only is better by 0.108 accuracy (95\u00a0% paired t-interval")
+    assert text.startswith(doc["finding"]["sentences"][0][:60]) and opening[:60] in page
 
 
 def test_a_diverged_rerun_of_the_winner_counts_against_it(tmp_path: Path) -> None:
@@ -221,12 +226,14 @@ def test_one_search_seed_gives_no_winner_mark_and_says_how_to_get_one(tmp_path: 
     text, doc, page = _reports(summary, tmp_path)
     assert doc["spaces"]["lr_only"]["reached_target"] is True and doc["spaces"]["lora_alpha"]["reached_target"] is False
     assert "★" not in text
-    row = next(line for line in text.splitlines() if "best reached target" in line)
+    row = next(line for line in text.splitlines() if "Best reached the target" in line)
     assert "yes" in row and "no" in row
-    assert "no verdict possible from one search seed" in text and "lorasweep compare --seeds 5" in text
+    assert "one search seed, so no verdict is possible" in text and "lorasweep compare --seeds 5" in text
+    assert "lorasweep compare --resume --name v --seeds 5" in text
     assert doc["warnings"] == [{"code": "too_few_seeds", "message": NO_SEEDS_VERDICT}]
     assert "verdict" not in doc and "seed_verdict" not in doc
-    assert "no verdict possible from one search seed" in page
+    assert "one search seed, so no verdict is possible" in page
+    assert doc["finding"]["evidence"] == "one_search_seed" and doc["finding"]["winner"] is None
 
 
 def test_no_finite_value_anywhere_withholds_the_verdict(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lorasweep.dashboards.format import sci
 from lorasweep.search.spaces import EDGE_SHARE, at_rank, coverage
 from lorasweep.store import TrialState
 
@@ -87,7 +88,7 @@ def _edge(value: float, interval: tuple[float, float]) -> str | None:
 
 
 def _interval(iv: tuple[float, float]) -> str:
-    return f"{iv[0]:.2g}–{iv[1]:.2g}"
+    return f"{sci(iv[0])}–{sci(iv[1])}"
 
 
 def coverage_warnings(summary: ExperimentSummary) -> list[dict[str, str]]:
@@ -119,14 +120,14 @@ def coverage_warnings(summary: ExperimentSummary) -> list[dict[str, str]]:
                 if b != a and not _inside(step, cov[b].ranges[r]):
                     warn(
                         "decided_by_ranges",
-                        f"At r={r}, {a}'s best (s·LR {step:.2g}) lies outside the s·LR that {b} searched "
+                        f"At r={r}, {a}'s best (s·LR {sci(step)}) lies outside the s·LR that {b} searched "
                         f"({_interval(cov[b].ranges[r])}): {b} could not reach it, so this comparison is decided "
                         "by the ranges, not the methods.",
                     )
             if (edge := _edge(step, cov[a].ranges[r])) is not None:
                 warn(
                     "best_at_edge",
-                    f"At r={r}, {a}'s best (s·LR {step:.2g}) sits at the {edge} edge of the s·LR it searched "
+                    f"At r={r}, {a}'s best (s·LR {sci(step)}) sits at the {edge} edge of the s·LR it searched "
                     f"({_interval(cov[a].ranges[r])}): the optimum may lie beyond it; widen effective_step.",
                 )
     config = summary.config

@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 
 from lorasweep.config import ExperimentConfig
+from lorasweep.dashboards.optuna_dashboard import publish as publish_dashboard_notes
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.plan import Progress, RunContext, StudyPlan, StudyRun, optuna_study_name
@@ -199,6 +200,7 @@ def run_compare(
             open_runs = [run for run in runs if run.trials > 0]
             if open_runs:
                 tuner.run_searches(ctx, open_runs)
+                publish_dashboard_notes(storage, record)  # every study's note, as the studies finish
             if exp.seeds.n:
                 _run_seeds(ctx, runs)
         status = ExperimentStatus.COMPLETE
@@ -208,6 +210,7 @@ def run_compare(
     finally:
         _close_open_trials(storage, record, plans, ot_storage, reason)
         storage.finish_experiment(record.id, status)
+    publish_dashboard_notes(storage, name)  # every study's note, again after the seed re-runs
     return storage.experiment(name)
 
 

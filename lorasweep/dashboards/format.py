@@ -1,0 +1,120 @@
+"""Labels and number formats shared by every report output (terminal, HTML, JSON-free text, the
+optuna-dashboard note, chart hovers): one place says that accuracy reads ``1.000``, a learning
+rate ``6.1e-3`` and device time ``108.1``.
+
+Each :class:`Quantity` has a Python formatter (:meth:`Quantity.fmt`) and the matching d3-format
+string for plotly (``hoverformat`` / ``tickformat``), so a chart's hover shows what the table shows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+#: What a cell shows for a missing number.
+MISSING = "—"
+
+
+def sci(x: float, digits: int = 1) -> str:
+    """``6.1e-3``: scientific notation without the padded exponent Python writes (``6.1e-03``);
+    what d3's ``.1e`` writes in charts."""
+    if x == 0 or not math.isfinite(x):
+        return format(x, f".{digits}f") if x == 0 else str(x)
+    mantissa, exponent = format(x, f".{digits}e").split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A kind of number: its human label, unit and format."""
+
+    label: str  # "Accuracy", "LR", "Device-seconds"
+    kind: Literal["fixed", "sci", "general", "int"]
+    digits: int
+    unit: str = ""
+    grouping: bool = False  # thousands separators (12,345.6)
+
+    def fmt(self, x: float | None) -> str:
+        if x is None:
+            return MISSING
+        if not math.isfinite(x):
+            return str(x)
+        if self.kind == "sci":
+            return sci(x, self.digits)
+        if self.kind == "int":
+            return f"{round(x):,}"
+        comma = "," if self.grouping else ""
+        code = "f" if self.kind == "fixed" else "g"
+        return format(x, f"{comma}.{self.digits}{code}")
+
+    def signed(self, x: float) -> str:
+        """``+0.102`` / ``−0.102``: a difference in this quantity's format."""
+        return ("+" if x >= 0 else "−") + self.fmt(abs(x))
+
+    @property
+    def d3(self) -> str:
+        """The same format for plotly (d3-format)."""
+        comma = "," if self.grouping else ""
+        code = {"fixed": "f", "sci": "e", "general": "~g", "int": "d"}[self.kind]
+        return f"{comma}.{self.digits}{code}" if self.kind != "int" else f"{comma}d"
+
+    @property
+    def axis(self) -> str:
+        """The axis title: label and unit."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+
+#: The metrics lorasweep optimizes (config.MetricName), with their human labels and formats.
+METRICS: dict[str, Quantity] = {
+    "accuracy": Quantity("Accuracy", "fixed", 3),
+    "f1": Quantity("F1", "fixed", 3),
+    "exact_match": Quantity("Exact match", "fixed", 3),
+    "eval_loss": Quantity("Eval loss", "fixed", 4),
+    "perplexity": Quantity("Perplexity", "fixed", 2),
+}
+
+LR = Quantity("LR", "sci", 1)
+EFFECTIVE_STEP = Quantity("Effective step s·LR", "sci", 1)
+ALPHA = Quantity("α", "general", 4)
+C = Quantity("c", "general", 4)
+SCALING = Quantity("s", "general", 3)
+DEVICE_SECONDS = Quantity("Device-seconds", "fixed", 1, grouping=True)
+WALL_SECONDS = Quantity("Wall seconds", "fixed", 1, grouping=True)
+DRIFT_RATIO = Quantity("Drift ratio", "general", 3)
+STEP = Quantity("Step", "int", 0)
+COUNT = Quantity("Count", "int", 0)
+
+
+def metric(name: str) -> Quantity:
+    """The quantity of a metric; an unknown name (a task's own) reads with 4 significant digits."""
+    return METRICS.get(name, Quantity(name.replace("_", " ").capitalize(), "general", 4))
+
+
+def metric_word(name: str) -> str:
+    """The metric in running text: ``accuracy``, ``eval loss``."""
+    return metric(name).label.lower() if name in METRICS and name != "f1" else metric(name).label
+
+
+def seconds(x: float | None) -> str:
+    return DEVICE_SECONDS.fmt(x)
+
+
+def params(p: dict) -> list[str]:
+    """A trial's LoRA setting in two lines: ``r=4 · α=16 (c=8)`` and ``LR=6.1e-3 · s·LR=2.4e-2``."""
+    if not p:
+        return [MISSING]
+    rs = " · rsLoRA" if p.get("use_rslora") else ""
+    return [
+        f"r={p['r']} · α={ALPHA.fmt(p['alpha'])} (c={C.fmt(p['c'])}){rs}",
+        f"LR={LR.fmt(p['lr'])} · s·LR={EFFECTIVE_STEP.fmt(p['effective_step'])}",
+    ]
+
+
+def interval(lo: float, hi: float, q: Quantity) -> str:
+    """``2.0e-6–2.0e-2``."""
+    return f"{q.fmt(lo)}–{q.fmt(hi)}"
+
+
+def percent(x: float) -> str:
+    return f"{x:.0%}"

@@ -1,0 +1,159 @@
+"""The opening sentences: which space reached the better value, by how much, with what evidence
+(one search seed, or the seed re-runs' verdict with its interval) and at what search cost.
+
+Honest by construction: from one search seed they say no verdict is possible and how to get one;
+with re-runs they name only the winner the seed verdict names (:mod:`lorasweep.analysis.finding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lorasweep.analysis.finding import Evidence, Finding, finding
+from lorasweep.analysis.stats import MIN_SEEDS
+from lorasweep.config import Direction
+from lorasweep.dashboards import format as F
+from lorasweep.dashboards.sections import Section, register
+from lorasweep.dashboards.summary import ExperimentSummary
+from lorasweep.search.ablation import Arm
+
+#: Keeps "95 %" on one line when a terminal wraps the sentence.
+NBSP = "\u00a0"
+#: Seeds the opening sentence suggests for a verdict.
+SUGGESTED_SEEDS = 5
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _cost(f: Finding) -> str:
+    """``with searches of 4 trials each costing 108.1 (lr_only) and 97.3 (lora_alpha) device-seconds``."""
+    spaces = f.spaces
+    if len(spaces) == 1:
+        return (
+            f"in a search of {spaces[0].n_trials} trials costing {F.seconds(spaces[0].device_seconds)} device-seconds"
+        )
+    counts = {s.n_trials for s in spaces}
+    n = f"{spaces[0].n_trials} trials each" if len(counts) == 1 else f"{_and([str(s.n_trials) for s in spaces])} trials"
+    cost = _and([f"{F.seconds(s.device_seconds)} ({s.name})" for s in spaces])
+    return f"with searches of {n} costing {cost} device-seconds"
+
+
+def _search_sentence(f: Finding) -> str:
+    q, word = F.metric(f.metric), F.metric_word(f.metric)
+    values = {s.name: s.best_value for s in f.spaces}
+    none = [s.name for s in f.spaces if s.best_value is None]
+    missing = f"; {_and(none)} completed no trial" if none else ""
+    if f.evidence is Evidence.ONE_SPACE:
+        s = f.spaces[0]
+        return f"{s.name} reached a best {word} of {q.fmt(s.best_value)}, {_cost(f)}."
+    if f.tied is not None:
+        return f"{_and(f.tied)} reached the same best {word}, {q.fmt(values[f.tied[0]])}, {_cost(f)}{missing}."
+    assert f.leader is not None
+    if f.runner_up is None:
+        return f"Only {f.leader} completed a trial: best {word} {q.fmt(values[f.leader])}, {_cost(f)}{missing}."
+    way = "higher" if f.direction is Direction.MAXIMIZE else "lower"
+    others = [n for n in values if n not in (f.leader, f.runner_up) and values[n] is not None]
+    rest = "".join(f", {q.fmt(values[n])} for {n}" for n in others)
+    return (
+        f"{f.leader} reached the better best {word} in the search: {q.fmt(values[f.leader])} against "
+        f"{q.fmt(values[f.runner_up])} for {f.runner_up}{rest} ({q.fmt(f.margin)} {way}), {_cost(f)}{missing}."
+    )
+
+
+def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
+    q, word = F.metric(f.metric), F.metric_word(f.metric)
+    if f.evidence is Evidence.ONE_SEARCH_SEED:
+        name = summary.experiment.name
+        return (
+            "That is one search seed, so no verdict is possible: each best mixes the method with that seed's luck. "
+            "To get one, re-run each space's best configs on new seeds with "
+            f"lorasweep compare --seeds {SUGGESTED_SEEDS} "
+            f"(for this experiment: lorasweep compare --resume --name {name} --seeds {SUGGESTED_SEEDS})."
+        )
+    if f.seeds is None:
+        return None
+    seeds, diff = f.seeds, f.difference
+    if seeds.withheld is not None or diff is None or diff.lo is None or diff.hi is None or diff.n < MIN_SEEDS:
+        return f"Seed re-runs: {seeds.verdict}."  # no verdict computed: its text says why
+    incomplete = [d for n, r in seeds.reruns.items() if (d := r.describe(n))]
+    if incomplete and seeds.counted_at is not None:
+        incomplete[-1] += f", counted at {q.fmt(seeds.counted_at)} (the worst {word} observed)"
+    tail = f" ({'; '.join(incomplete)})" if incomplete else ""
+    if f.winner is not None:
+        # the winner's advantage, positive, with its interval (a - b flipped when b is ahead)
+        mean, lo, hi = (diff.mean, diff.lo, diff.hi) if diff.lo > 0 else (-diff.mean, -diff.hi, -diff.lo)
+        better = "better" if f.direction is Direction.MAXIMIZE else "better (lower)"
+        return (
+            f"Re-run on {diff.n} new seeds, {f.winner} is {better} by {q.fmt(abs(mean))} {word} "
+            f"(95{NBSP}% paired t-interval {q.fmt(lo)} to {q.fmt(hi)}): that is the verdict{tail}."
+        )
+    a, b = [n for n, r in seeds.reruns.items() if r.total][:2]
+    more = (
+        f"; about {seeds.seeds_needed} seeds would detect a difference of that size "
+        f"(lorasweep compare --resume --name {summary.experiment.name} --seeds {seeds.seeds_needed})"
+        if seeds.seeds_needed is not None
+        else ""
+    )
+    return (
+        f"Re-run on {diff.n} new seeds there is no clear difference: {a} − {b} = {q.signed(diff.mean)} {word}, "
+        f"and its 95{NBSP}% paired t-interval, {q.signed(diff.lo)} to {q.signed(diff.hi)}, includes 0, so no "
+        f"space is named better{more}{tail}."
+    )
+
+
+def _ablation_sentence(f: Finding) -> str:
+    abl = f.ablation
+    assert abl is not None
+    parts = []
+    for arm in Arm:
+        name = "α × k" if arm is Arm.ALPHA else "LR × k"
+        points = abl.arms.get(arm, [])
+        if not points:
+            continue
+        stable = abl.largest_stable_k(arm)
+        diverged = next((p.k for p in points if p.diverged), None)
+        if stable is None:
+            parts.append(f"{name} diverged from its first k ({diverged:g})")
+        elif diverged is None:
+            parts.append(f"{name} stayed stable up to k={stable:g}, the largest tried")
+        else:
+            parts.append(f"{name} stayed stable up to k={stable:g} and diverged at k={diverged:g}")
+    return (
+        f"Matched-step ablation from r={abl.rank}, α={F.ALPHA.fmt(abl.alpha)}, LR={F.LR.fmt(abl.lr)} "
+        f"(same seed, data and steps): {'; '.join(parts) or 'no point ran'}."
+    )
+
+
+def sentences(summary: ExperimentSummary, f: Finding) -> list[str]:
+    """The report's first sentences."""
+    if f.evidence is Evidence.ABLATION:
+        return [_ablation_sentence(f)]
+    if f.evidence is Evidence.NONE:
+        word = F.metric_word(f.metric)
+        return [
+            f"No space completed a trial, so there is no best {word} to compare; "
+            "the table counts the pruned, diverged and failed trials."
+        ]
+    out = [_search_sentence(f)]
+    if (evidence := _evidence_sentence(summary, f)) is not None:
+        out.append(evidence)
+    return out
+
+
+@register
+class FindingSection(Section[Finding]):
+    name = "finding"
+    title = "Finding"
+    order = 0
+
+    def compute(self, summary: ExperimentSummary) -> Finding | None:
+        return finding(summary)
+
+    def json(self, summary: ExperimentSummary, data: Finding) -> dict[str, Any]:
+        text = sentences(summary, data)
+        return {"finding": {"text": " ".join(text), "sentences": text, **data.as_dict()}}
+
+    def text(self, summary: ExperimentSummary, data: Finding) -> list[str]:
+        return sentences(summary, data)

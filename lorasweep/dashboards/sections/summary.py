@@ -1,0 +1,105 @@
+"""The side-by-side table's first rows: what each space searches, its best value, whether that
+reached the target, the best parameters (with s·LR), trials by state and the Optuna studies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lorasweep.config import (
+    FixedAlpha,
+    FloatRange,
+    RankMultipleAlpha,
+    SearchedAlpha,
+    SpaceConfig,
+    SqrtRankAlpha,
+)
+from lorasweep.dashboards import format as F
+from lorasweep.dashboards.sections import Row, Section, register
+from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
+from lorasweep.store import TrialState
+
+
+def describe(space: SpaceConfig) -> list[str]:
+    """What a space searches and what it holds fixed, e.g. ``["searches LR", "α = 2r"]``."""
+    searched: list[str] = []
+    fixed: list[str] = []
+    if isinstance(space.lr, FloatRange) or space.lr == "matched":
+        searched.append("LR")
+    else:
+        fixed.append(f"LR = {F.LR.fmt(float(space.lr))}")
+    rule = space.alpha
+    if isinstance(rule, RankMultipleAlpha):
+        fixed.append(f"α = {rule.multiplier:g}r")
+    elif isinstance(rule, FixedAlpha):
+        fixed.append(f"α = {F.ALPHA.fmt(rule.value)}")
+    elif isinstance(rule, SqrtRankAlpha):
+        if isinstance(rule.c, FloatRange) or rule.c == "matched":
+            searched.append("c (α = c·√r)")
+        else:
+            fixed.append(f"α = {F.C.fmt(float(rule.c))}·√r")
+    elif isinstance(rule, SearchedAlpha):
+        searched.append("α")
+    if isinstance(space.loraplus_lr_ratio, FloatRange):
+        searched.append("LoRA+ ratio")
+    elif space.loraplus_lr_ratio is not None:
+        fixed.append(f"LoRA+ ratio {space.loraplus_lr_ratio:g}")
+    if space.use_rslora:
+        fixed.append("rsLoRA (s = α/√r)")
+    return [f"searches {', '.join(searched)}" if searched else "searches nothing", *fixed]
+
+
+def trial_counts(s: SpaceSummary) -> list[str]:
+    c = s.counts
+    line = f"{c[TrialState.COMPLETE]} complete, {c[TrialState.PRUNED]} pruned"
+    more = f"{c[TrialState.DIVERGED]} diverged, {c[TrialState.FAILED]} failed"
+    if c[TrialState.RUNNING]:
+        more += f", {c[TrialState.RUNNING]} running"
+    return [f"{s.n_trials}: {line},", more]
+
+
+@register
+class SummarySection(Section[ExperimentSummary]):
+    name = "summary"
+    title = "Side by side"
+    order = 10
+
+    def compute(self, summary: ExperimentSummary) -> ExperimentSummary | None:
+        return summary if summary.spaces else None
+
+    def json(self, summary: ExperimentSummary, data: ExperimentSummary) -> dict[str, Any]:
+        return {
+            "spaces": {
+                name: {
+                    "best_value": s.best_value,
+                    "best_params": s.best_params,
+                    "reached_target": s.reached_target,
+                    "n_trials": s.n_trials,
+                    "n_complete": s.counts[TrialState.COMPLETE],
+                    "n_pruned": s.counts[TrialState.PRUNED],
+                    "n_failed": s.counts[TrialState.FAILED],
+                    "n_diverged": s.counts[TrialState.DIVERGED],
+                    "n_running": s.counts[TrialState.RUNNING],
+                    "optuna_studies": s.optuna_studies,
+                }
+                for name, s in data.spaces.items()
+            }
+        }
+
+    def rows(self, summary: ExperimentSummary, data: ExperimentSummary) -> list[Row]:
+        q, spaces = F.metric(summary.metric), data.spaces
+        configs = {s.name: s for s in summary.config.spaces} if summary.config is not None else {}
+        target = f"within {F.percent(summary.within)} of the best: {q.fmt(summary.target)}"
+        rows = []
+        if configs:
+            rows.append(Row("Searches", {n: describe(configs[n]) for n in spaces if n in configs}))
+        rows += [
+            Row(f"Best {F.metric_word(summary.metric)}", {n: [q.fmt(s.best_value)] for n, s in spaces.items()}),
+            Row(
+                f"Best reached the target ({target}; one search seed)",
+                {n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
+            ),
+            Row("Best parameters", {n: F.params(s.best_params) for n, s in spaces.items()}),
+            Row("Trials", {n: trial_counts(s) for n, s in spaces.items()}),
+            Row("Optuna studies", {n: list(s.optuna_studies) for n, s in spaces.items()}),
+        ]
+        return rows
