@@ -50,10 +50,10 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from lorasweep.analysis.summary import summarize
 from lorasweep.config import Direction, load_experiment
 from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.summary import summarize
 from lorasweep.search.runner import optuna_study_name
 from lorasweep.search.spaces import at_rank, distributions, resolve
 from lorasweep.store import ExperimentStatus, Storage, TrialKind, TrialState, schema

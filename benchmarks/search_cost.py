@@ -20,7 +20,7 @@ Definitions:
   this benchmark (all settings and seeds); the target is within ``target.within`` (1 %) of it.
 - cost of a run: device-seconds of its trials, summed in the order they finished, until its best
   value so far first reaches the target (``lorasweep.cost.cost_to_target`` on the run's
-  ``best_so_far`` curve from ``lorasweep.dashboards.summary``). A run that never reaches it
+  ``best_so_far`` curve from ``lorasweep.analysis.summary``). A run that never reaches it
   counts its whole budget, marked ``>`` (a lower bound).
 - per setting and space: the median cost over seeds (and each seed's), and its ratio to random's
   median. The best setting is the one whose worst ratio over the spaces is lowest.
@@ -64,9 +64,9 @@ os.environ.setdefault("RAY_worker_niceness", "0")
 import optuna
 import ray
 
+from lorasweep.analysis.summary import SpaceSummary, summarize
 from lorasweep.config import Direction, ExperimentConfig, load_experiment
 from lorasweep.cost import cost_to_target, reaches, target_value
-from lorasweep.dashboards.summary import SpaceSummary, summarize
 from lorasweep.search.runner import run_compare
 from lorasweep.store import ExperimentStatus, Storage, TrialState
 

@@ -224,7 +224,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
     with Storage.open(storage, create=True) as st:
         if not verbose:
             _quiet()
-        from lorasweep.dashboards.summary import summarize
+        from lorasweep.analysis.summary import summarize
         from lorasweep.dashboards.table import terminal_report
         from lorasweep.search.runner import preflight, run_compare
 
@@ -251,7 +251,11 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             )
         with Progress(*columns, console=console, transient=False) as progress:
             bars = _Bars(progress, exp.metric.resolved_direction)
-            record = run_compare(exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None)
+            from lorasweep.dashboards.optuna_dashboard import publish
+
+            record = run_compare(
+                exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None, publish=publish
+            )
         summary = summarize(st, record)
         Console().print(terminal_report(summary))
         report_line = _report_command(st.url, exp_name)
@@ -310,7 +314,7 @@ def _ranks(text: str) -> list[int]:
 @_search_args
 def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
     """Search α at each rank and fit α* = c·r^p (OLS in log space, t-intervals from 3 ranks)."""
-    from lorasweep.dashboards.science import rank_law
+    from lorasweep.analysis.science import rank_law
 
     if not _space(space).searches_alpha:
         raise ConfigError(f"--space {space} does not search alpha; pick a space that searches alpha or c")
@@ -349,7 +353,7 @@ def rank_law_cmd(args: SearchArgs, space: str, ranks_text: str) -> None:
 @_search_args
 def landscape_cmd(args: SearchArgs, space: str, points: int) -> None:
     """Grid LR × α; show whether the metric follows the effective step s·LR."""
-    from lorasweep.dashboards.science import landscape
+    from lorasweep.analysis.science import landscape
 
     sp = _space(space)
     if not (sp.searches_lr and sp.searches_alpha):
@@ -567,8 +571,8 @@ def recommend_cmd(storage: str, rank: int, task: str | None, rslora: bool, as_js
 )
 def report(storage: str, experiment: str | None, out: Path | None, as_json: bool, to_dashboard: bool) -> None:
     """Show an experiment's comparison: table, JSON, a self-contained HTML page, or notes in optuna-dashboard."""
+    from lorasweep.analysis.summary import summarize
     from lorasweep.dashboards.sections import Report
-    from lorasweep.dashboards.summary import summarize
     from lorasweep.store import Storage
 
     if out is not None:

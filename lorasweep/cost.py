@@ -54,7 +54,7 @@ def cost_to_target(
     """:func:`cost_to_target_timed` for trials that ran one after another, in this order."""
     runs, clock = [], 0.0
     for value, cost in values_and_costs:
-        runs.append(TimedRun(value, cost, clock, clock + cost))
+        runs.append(TimedRun(value=value, device_seconds=cost, started=clock, finished=clock + cost))
         clock += cost
     return cost_to_target_timed(runs, target, direction)
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from lorasweep.analysis.summary import best_trial, summarize, trial_params
 from lorasweep.config import ExperimentConfig
-from lorasweep.dashboards.summary import best_trial, summarize, trial_params
 from lorasweep.errors import LorasweepError
 from lorasweep.store import Storage, TrialRecord
 

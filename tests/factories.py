@@ -7,8 +7,8 @@ import datetime as dt
 import itertools
 from typing import Any
 
+from lorasweep.analysis.summary import ExperimentSummary, SpaceSummary, best_trial
 from lorasweep.config import ExperimentConfig, load_experiment
-from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary, best_trial
 from lorasweep.scaling import LoraParams
 from lorasweep.store import ExperimentRecord, ExperimentStatus, TrialCurve, TrialKind, TrialRecord, TrialState
 

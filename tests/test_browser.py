@@ -20,9 +20,9 @@ import optuna
 import pytest
 from browser import PLOTS_JS, chromium, find_chromium, free_port
 
+from lorasweep.analysis.summary import summarize
 from lorasweep.config import load_experiment
 from lorasweep.dashboards.sections import Report
-from lorasweep.dashboards.summary import summarize
 from lorasweep.scaling import LoraParams
 from lorasweep.search.runner import optuna_study_name
 from lorasweep.store import (
@@ -61,13 +61,45 @@ def _trial(
 ) -> None:
     """A complete r=4 trial whose accuracy climbs to ``value`` over four evaluations, with drift ratios."""
     lora = LoraParams(rank=4, alpha=alpha, lr=lr).as_dict()
-    trial = st.start_trial(TrialStart(study, key, None, {"lr": lr}, lora, seed=seed, kind=kind))
+    trial = st.start_trial(
+        TrialStart(
+            study_id=study, ray_trial_id=key, optuna_number=None, params={"lr": lr}, lora=lora, seed=seed, kind=kind
+        )
+    )
     reports = tuple(
-        ReportRecord(trial, 10 * k, v, 0.8 - 0.1 * k, lr, 160 * k, 1600 * k, 0.5 * k, {"accuracy": v}, 1.0, 0.01, ratio)
+        ReportRecord(
+            trial_id=trial,
+            step=10 * k,
+            value=v,
+            train_loss=0.8 - 0.1 * k,
+            lr=lr,
+            examples=160 * k,
+            tokens=1600 * k,
+            device_seconds=0.5 * k,
+            metrics={"accuracy": v},
+            signal=1.0,
+            drift=0.01,
+            drift_ratio=ratio,
+        )
         for k in (1, 2, 3, 4)
         for v, ratio in [(0.5 + (value - 0.5) * k / 4, 10 * lr * k)]
     )
-    st.finish_trial(trial, TrialFinish(TrialState.COMPLETE, value, value, 40, None, None, 2.0, 2.5, 640, 6400, reports))
+    st.finish_trial(
+        trial,
+        TrialFinish(
+            state=TrialState.COMPLETE,
+            final_value=value,
+            best_value=value,
+            steps=40,
+            diverged_step=None,
+            error=None,
+            device_seconds=2.0,
+            wall_seconds=2.5,
+            examples=640,
+            tokens=6400,
+            reports=reports,
+        ),
+    )
 
 
 @pytest.fixture(scope="module")

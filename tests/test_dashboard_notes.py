@@ -27,8 +27,27 @@ LORA_ALPHA_SEEDS = [0.70, 0.71, 0.69]
 
 def _trial(st: Storage, study: int, key: str, value: float, seed: int, kind: TrialKind, lr: float) -> None:
     lora = LoraParams(rank=4, alpha=8.0, lr=lr).as_dict()
-    trial = st.start_trial(TrialStart(study, key, None, {"lr": lr}, lora, seed=seed, kind=kind))
-    st.finish_trial(trial, TrialFinish(TrialState.COMPLETE, value, value, 20, None, None, 1.5, 2.0, 16, 160, ()))
+    trial = st.start_trial(
+        TrialStart(
+            study_id=study, ray_trial_id=key, optuna_number=None, params={"lr": lr}, lora=lora, seed=seed, kind=kind
+        )
+    )
+    st.finish_trial(
+        trial,
+        TrialFinish(
+            state=TrialState.COMPLETE,
+            final_value=value,
+            best_value=value,
+            steps=20,
+            diverged_step=None,
+            error=None,
+            device_seconds=1.5,
+            wall_seconds=2.0,
+            examples=16,
+            tokens=160,
+            reports=(),
+        ),
+    )
 
 
 def _experiment(st: Storage, name: str, ranks: tuple[int, ...] = RANKS) -> dict[tuple[str, int], int]:

@@ -9,10 +9,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from lorasweep.analysis.curves import thin
+from lorasweep.analysis.summary import MAX_CURVES, curve_trials, summarize
 from lorasweep.config import Direction, load_experiment
 from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.summary import MAX_CURVES, curve_trials, summarize
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"

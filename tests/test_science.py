@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lorasweep.dashboards.science import binned_r2
+from lorasweep.analysis.science import binned_r2
 from lorasweep.store import Storage, TrialKind
 
 from conftest import TINY, run_cli
@@ -145,7 +145,7 @@ def _multi_rank_summary(spaces: list[str], below_chance: frozenset[int] = frozen
 def test_rank_law_and_landscape_use_the_spaces_that_search_alpha_even_with_lr_only_first() -> None:
     """lr_only's α = 2r varies with the rank (and so does c = 2√r) but only restates its rule:
     the law must come from lora_alpha (c searched, LR fixed), the landscape from joint."""
-    from lorasweep.dashboards.science import landscape, rank_law, science_json
+    from lorasweep.analysis.science import landscape, rank_law, science_json
 
     s = _multi_rank_summary(["lr_only", "lora_alpha", "joint"])
     law = rank_law(s)
@@ -167,7 +167,7 @@ def test_rank_law_and_landscape_use_the_spaces_that_search_alpha_even_with_lr_on
 
 
 def test_without_a_fixed_lr_alpha_space_the_law_uses_joint_and_says_so() -> None:
-    from lorasweep.dashboards.science import landscape, rank_law
+    from lorasweep.analysis.science import landscape, rank_law
 
     s = _multi_rank_summary(["lr_only", "joint"])
     law = rank_law(s)
@@ -178,7 +178,7 @@ def test_without_a_fixed_lr_alpha_space_the_law_uses_joint_and_says_so() -> None
 
 
 def test_a_rank_that_learned_nothing_is_left_out_with_its_reason() -> None:
-    from lorasweep.dashboards.science import rank_law
+    from lorasweep.analysis.science import rank_law
 
     law = rank_law(_multi_rank_summary(["lr_only", "lora_alpha"], frozenset({16})))
     assert law is not None and sorted(law.alpha_star) == [4, 8]
@@ -193,8 +193,8 @@ def test_a_rank_that_learned_nothing_is_left_out_with_its_reason() -> None:
 def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
     """The issue's case: rank-law at 4, 8, 16 where every trial stayed below chance printed
     "p = 0.5 is outside the interval". Now there is no fit, and the reason names each rank."""
+    from lorasweep.analysis.science import rank_law, science_json
     from lorasweep.dashboards.html import figures
-    from lorasweep.dashboards.science import rank_law, science_json
     from lorasweep.dashboards.table import experiment_table
 
     s = _multi_rank_summary(["lr_only", "lora_alpha"], frozenset({4, 8, 16}))

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards.html import page
 from lorasweep.dashboards.optuna_dashboard import md, note_block
 from lorasweep.dashboards.sections import Report, Section, register, section, sections
-from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.dashboards.table import terminal_report
 from lorasweep.store import TrialKind, TrialRecord
 

@@ -14,12 +14,12 @@ import pytest
 from rich.console import Console
 from scipy import stats
 
+from lorasweep.analysis.science import NO_SEEDS_VERDICT, seed_comparison
 from lorasweep.analysis.stats import paired_difference, paired_t_power, verdict
+from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import load_experiment
 from lorasweep.dashboards.html import write_html
 from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.science import NO_SEEDS_VERDICT, seed_comparison
-from lorasweep.dashboards.summary import ExperimentSummary, summarize
 from lorasweep.dashboards.table import terminal_report
 from lorasweep.store import Storage, TrialFinish, TrialKind, TrialStart, TrialState
 

@@ -19,12 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lorasweep.dashboards.format import sci
+from lorasweep.format import sci
 from lorasweep.search.spaces import EDGE_SHARE, at_rank, coverage
 from lorasweep.store import TrialState
 
 if TYPE_CHECKING:
-    from lorasweep.dashboards.summary import ExperimentSummary
+    from lorasweep.analysis.summary import ExperimentSummary
 
 #: Two covered intervals whose bounds differ by less than this share (relative) count as equal.
 SAME_BOUND = 0.01

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from lorasweep.dashboards.summary import ExperimentSummary
+    from lorasweep.analysis.summary import ExperimentSummary
 
 #: Points drawn per learning curve at most (evenly spaced evaluations, the first and last kept).
 MAX_CURVE_POINTS = 100
@@ -37,7 +37,7 @@ class SpaceCurves:
 
 
 def learning_curves(summary: ExperimentSummary) -> dict[str, SpaceCurves]:
-    """Per space, its drawn trials' curves (see :func:`lorasweep.dashboards.summary.curve_trials`)."""
+    """Per space, its drawn trials' curves (see :func:`lorasweep.analysis.summary.curve_trials`)."""
     out: dict[str, SpaceCurves] = {}
     for name, s in summary.spaces.items():
         xs: list[float] = []

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from lorasweep.analysis.coverage import SpaceCoverage, coverages
 
 if TYPE_CHECKING:
-    from lorasweep.dashboards.summary import ExperimentSummary
+    from lorasweep.analysis.summary import ExperimentSummary
     from lorasweep.store import TrialRecord
 
 

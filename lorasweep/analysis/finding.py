@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from lorasweep.config import Direction
 
 if TYPE_CHECKING:
+    from lorasweep.analysis.science import Ablation, SeedComparison
     from lorasweep.analysis.stats import Interval
-    from lorasweep.dashboards.science import Ablation, SeedComparison
-    from lorasweep.dashboards.summary import ExperimentSummary
+    from lorasweep.analysis.summary import ExperimentSummary
 
 
 class Evidence(enum.StrEnum):
@@ -82,7 +82,7 @@ class Finding:
 
 def finding(summary: ExperimentSummary) -> Finding:
     """What the search and the seed re-runs (or the ablation) support, from the summary."""
-    from lorasweep.dashboards.science import ablation, seed_comparison
+    from lorasweep.analysis.science import ablation, seed_comparison
 
     metric, direction = summary.metric, summary.direction
     abl = ablation(summary)

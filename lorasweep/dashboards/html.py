@@ -9,9 +9,9 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards.sections import Grid, Report, Row
-from lorasweep.dashboards.summary import ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

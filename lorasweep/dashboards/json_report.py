@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards.sections import Report
-from lorasweep.dashboards.summary import ExperimentSummary
 
 
 def to_json(summary: ExperimentSummary, report: Report | None = None) -> dict[str, Any]:

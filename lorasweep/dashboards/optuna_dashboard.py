@@ -153,8 +153,8 @@ def publish(storage: Storage, experiment: ExperimentRecord | str) -> Published:
     import optuna
     from optuna_dashboard import get_note, save_note, save_plotly_graph_object
 
+    from lorasweep.analysis.summary import summarize
     from lorasweep.dashboards.sections import Report
-    from lorasweep.dashboards.summary import summarize
 
     record = storage.experiment(experiment) if isinstance(experiment, str) else storage.experiment(experiment.name)
     report = Report.build(summarize(storage, record))

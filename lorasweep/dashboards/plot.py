@@ -1,5 +1,5 @@
 """What every report chart shares: one colour per space, one marker per trial state, WebGL for
-large traces, and a layout with human axis titles and the formats of :mod:`lorasweep.dashboards.format`.
+large traces, and a layout with human axis titles and the formats of :mod:`lorasweep.format`.
 
 plotly is imported inside the functions: the terminal report never draws and should not pay for it.
 """
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
 from lorasweep.store import TrialState
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from lorasweep.dashboards.summary import ExperimentSummary
+    from lorasweep.analysis.summary import ExperimentSummary
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 SYMBOLS = {

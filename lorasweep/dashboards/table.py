@@ -8,8 +8,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards.sections import Grid, Report
-from lorasweep.dashboards.summary import ExperimentSummary
 
 
 def _winner(report: Report) -> str | None:

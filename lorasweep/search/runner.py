@@ -18,7 +18,6 @@ from typing import Any
 import optuna
 
 from lorasweep.config import ExperimentConfig
-from lorasweep.dashboards.optuna_dashboard import publish as publish_dashboard_notes
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.plan import Progress, RunContext, StudyPlan, StudyRun, optuna_study_name
@@ -168,6 +167,7 @@ def run_compare(
     trainable: Callable[..., None] = lorasweep_trainable,
     plans: list[StudyPlan] | None = None,
     resume: bool = False,
+    publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
 ) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` (or, with ablation ``plans``, the ablation's
     points) and record it as experiment ``name``. The studies run in one Tune run, interleaved;
@@ -176,6 +176,9 @@ def run_compare(
     With ``resume`` the experiment exists already (its driver died): trials left RUNNING are
     marked failed (interrupted) in both stores, and only the budget that did not finish is run;
     finished trials are kept as they are.
+
+    ``publish`` (the CLI passes the optuna-dashboard notes) sees the store and the experiment
+    when the studies have finished and again at the end.
 
     ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
     function each trial runs (benchmarks swap in a no-op one); it gets the sampled config (with
@@ -200,7 +203,8 @@ def run_compare(
             open_runs = [run for run in runs if run.trials > 0]
             if open_runs:
                 tuner.run_searches(ctx, open_runs)
-                publish_dashboard_notes(storage, record)  # every study's note, as the studies finish
+                if publish is not None:  # e.g. the notes on every study in optuna-dashboard, as they finish
+                    publish(storage, record)
             if exp.seeds.n:
                 _run_seeds(ctx, runs)
         status = ExperimentStatus.COMPLETE
@@ -210,7 +214,8 @@ def run_compare(
     finally:
         _close_open_trials(storage, record, plans, ot_storage, reason)
         storage.finish_experiment(record.id, status)
-    publish_dashboard_notes(storage, name)  # every study's note, again after the seed re-runs
+    if publish is not None:  # again after the seed re-runs
+        publish(storage, storage.experiment(name))
     return storage.experiment(name)
 
 

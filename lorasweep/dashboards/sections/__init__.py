@@ -1,7 +1,7 @@
 """Report sections: one module per section, each registering one :class:`Section` here.
 
 A section computes one small typed record from the experiment's summary (the numbers come from
-``lorasweep/analysis`` and ``dashboards/science.py``) and hands that same record to every output,
+``lorasweep/analysis`` and ``analysis/science.py``) and hands that same record to every output,
 as optuna's ``visualization/_*.py`` compute a record first and draw it second:
 
 - :meth:`Section.json`: its keys of ``lorasweep report --json`` (merged: a key two sections claim
@@ -27,12 +27,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-    from lorasweep.dashboards.summary import ExperimentSummary
+    from lorasweep.analysis.summary import ExperimentSummary
 
 D = TypeVar("D")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
+from lorasweep.analysis.science import Ablation, AblationPoint, ablation
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
-from lorasweep.dashboards.science import Ablation, AblationPoint, ablation
 from lorasweep.dashboards.sections import Grid, Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
 
 if TYPE_CHECKING:

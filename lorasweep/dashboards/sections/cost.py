@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
 from lorasweep.dashboards.sections import Row, Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lorasweep import format as F
 from lorasweep.analysis.curves import SpaceCurves, learning_curves
-from lorasweep.dashboards import format as F
+from lorasweep.analysis.summary import MAX_CURVES, ExperimentSummary
 from lorasweep.dashboards import plot
 from lorasweep.dashboards.sections import Section, register
-from lorasweep.dashboards.summary import MAX_CURVES, ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

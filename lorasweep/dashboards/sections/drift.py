@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
+from lorasweep.analysis.science import drift_curves
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
-from lorasweep.dashboards.science import drift_curves
 from lorasweep.dashboards.sections import Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

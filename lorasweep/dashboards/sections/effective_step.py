@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lorasweep import format as F
 from lorasweep.analysis.coverage import coverage_warnings
 from lorasweep.analysis.effective_step import EffectiveStepView, effective_step_view, shown_value
-from lorasweep.dashboards import format as F
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
 from lorasweep.dashboards.sections import Row, Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.store import TrialRecord, TrialState
 
 if TYPE_CHECKING:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from lorasweep import format as F
 from lorasweep.analysis.finding import Evidence, Finding, finding
 from lorasweep.analysis.stats import MIN_SEEDS
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.config import Direction
-from lorasweep.dashboards import format as F
 from lorasweep.dashboards.sections import Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
 
 #: Keeps "95 %" on one line when a terminal wraps the sentence.

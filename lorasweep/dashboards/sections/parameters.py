@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lorasweep import format as F
 from lorasweep.analysis.effective_step import EffectiveStepView, effective_step_view, shown_value
-from lorasweep.dashboards import format as F
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
 from lorasweep.dashboards.sections import Section, register
 from lorasweep.dashboards.sections.effective_step import by_state, hover
-from lorasweep.dashboards.summary import ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

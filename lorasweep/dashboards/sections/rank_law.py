@@ -7,10 +7,10 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from lorasweep.analysis.law import REFERENCE_LAWS
+from lorasweep.analysis.science import RankLaw, rank_law
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
-from lorasweep.dashboards.science import RankLaw, rank_law
 from lorasweep.dashboards.sections import Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

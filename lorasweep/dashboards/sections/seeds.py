@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lorasweep.dashboards import format as F
+from lorasweep import format as F
+from lorasweep.analysis.science import SeedComparison, seed_comparison, verdict_text, verdict_warnings
+from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.dashboards import plot
-from lorasweep.dashboards.science import SeedComparison, seed_comparison, verdict_text, verdict_warnings
 from lorasweep.dashboards.sections import Row, Section, register
-from lorasweep.dashboards.summary import ExperimentSummary
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lorasweep import format as F
+from lorasweep.analysis.summary import ExperimentSummary, SpaceSummary
 from lorasweep.config import (
     FixedAlpha,
     FloatRange,
@@ -13,9 +15,7 @@ from lorasweep.config import (
     SpaceConfig,
     SqrtRankAlpha,
 )
-from lorasweep.dashboards import format as F
 from lorasweep.dashboards.sections import Row, Section, register
-from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
 from lorasweep.store import TrialState
 
 

@@ -22,9 +22,9 @@ from typing import Any
 from lorasweep.analysis.law import P_LINEAR, P_SQRT, REFERENCE_LAWS, LawFit, fit_power_law
 from lorasweep.analysis.learned import study_learned
 from lorasweep.analysis.stats import CONFIDENCE, MIN_SEEDS, Interval, mean_interval, paired_difference, verdict
+from lorasweep.analysis.summary import ExperimentSummary, SpaceSummary
 from lorasweep.config import Direction, SpaceConfig
 from lorasweep.cost import reaches
-from lorasweep.dashboards.summary import ExperimentSummary, SpaceSummary
 from lorasweep.search.ablation import Arm, arm_of, point_k
 from lorasweep.store import TrialCurve, TrialRecord, TrialState
 
