@@ -258,7 +258,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             )
         summary = summarize(st, record)
         Console().print(terminal_report(summary))
-        report_line = _report_command(st.url, exp_name)
+        report_line = _report_command(storage, exp_name)  # the URL as given, its password masked
         _none_completed(summary, report_line)
         _print_failures(console, summary)
         console.print(f"Report: {report_line}", soft_wrap=True)

@@ -253,7 +253,7 @@ def test_compare_and_export_an_sft_adapter(sft_dir: Path, tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path / 'sft.db'}"
     code, out, err = run_cli("compare", "--config", str(sft_dir / "experiment.yaml"), "--storage", url)
     assert code == 0, err
-    assert "exact_match" in out
+    assert "exact match" in out  # the table's label for the metric
     code, out, err = run_cli("export", "--storage", url, "--space", "lr_only", "--out", str(tmp_path / "adapter"))
     assert code == 0, err
     trial = yaml.safe_load((tmp_path / "adapter" / "trial.yaml").read_text())

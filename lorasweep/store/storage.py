@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorasweep.errors import StorageError
@@ -57,6 +65,12 @@ T = TypeVar("T")
 #: Driver messages of errors that pass: the server is (re)starting or went away, a lock wait ran out.
 TRANSIENT_MESSAGES = (
     "connection refused",
+    "the connection is closed",
+    "connection is lost",
+    "connection failed",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed",
     "server closed the connection",
     "terminating connection",
     "the database system is shutting down",
@@ -78,7 +92,9 @@ def is_transient(error: BaseException) -> bool:
         return False
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, OperationalError) and any(m in text for m in TRANSIENT_MESSAGES)
+    if isinstance(error, PendingRollbackError):  # the connection died inside a transaction (rolled back since)
+        return True
+    return isinstance(error, OperationalError | InterfaceError) and any(m in text for m in TRANSIENT_MESSAGES)
 
 
 #: Retries when a command first connects: a wrong host or port should fail in seconds.
