@@ -3,6 +3,7 @@ writers, a server restart, and passwords that never reach anything stored."""
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 import threading
 import time
@@ -49,11 +50,17 @@ def test_a_trial_and_its_reports_round_trip(db_url: str) -> None:
         _trial(st, study, "t1")
         running = st.start_trial(TrialStart(study, "t2", 1, {"lr": 2e-3}, LORA, seed=0))
         exp = st.experiment("e")
-        assert st.fail_running_trials(exp.id, "interrupted") == 1
+        started = next(t for t in st.trials(exp.id) if t.id == running).started_at
+        stopped = started + dt.timedelta(seconds=10)
+        assert st.interrupt_running_trials(exp.id, "interrupted by SIGINT", stopped, gpus_per_trial=0.5) == 1
+        assert st.interrupt_running_trials(exp.id, "again") == 0  # nothing left running
         trials = st.trials(exp.id)
         reports = st.reports(exp.id)
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAILED]
-    assert trials[1].id == running and trials[1].error == "interrupted"
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.INTERRUPTED]
+    cut = trials[1]
+    assert cut.id == running and cut.error == "interrupted by SIGINT" and cut.finished_at is not None
+    # its time until the stop counts: wall seconds × its device share
+    assert cut.wall_seconds == pytest.approx(10.0) and cut.device_seconds == pytest.approx(5.0)
     assert [(r.step, r.value) for r in reports] == [(1, 0.51), (2, 0.52), (3, 0.53)]
     assert reports[0].metrics == {"accuracy": 0.5}
 

@@ -29,6 +29,7 @@ SYMBOLS = {
     TrialState.DIVERGED: "x",
     TrialState.FAILED: "x-open",
     TrialState.RUNNING: "diamond-open",
+    TrialState.INTERRUPTED: "square-open",
 }
 
 

@@ -33,6 +33,9 @@ def to_json(summary: ExperimentSummary) -> dict[str, Any]:
                 "n_failed": s.counts[TrialState.FAILED],
                 "n_diverged": s.counts[TrialState.DIVERGED],
                 "n_running": s.counts[TrialState.RUNNING],
+                "n_interrupted": s.counts[TrialState.INTERRUPTED],
+                "n_retried": sum(1 for t in s.trials if t.retries),  # re-run after a lost worker or node
+                "retries": sum(t.retries for t in s.trials),
                 "device_seconds": s.device_seconds,
                 "wall_seconds": s.wall_seconds,
                 "cost_to_target": s.cost_to_target,

@@ -16,7 +16,7 @@ from lorasweep.dashboards.science import (
 )
 from lorasweep.dashboards.summary import ExperimentSummary
 from lorasweep.search.ablation import Arm
-from lorasweep.store import TrialState
+from lorasweep.store import TrialRecord, TrialState
 
 
 def _num(x: float | None, fmt: str = ".4g") -> str:
@@ -33,6 +33,12 @@ def _coverage(c: SpaceCoverage | None) -> str:
     if c is None:
         return "—"
     return "\n".join(f"r={r}: {lo:.2g}–{hi:.2g}" for r, (lo, hi) in sorted(c.ranges.items()))
+
+
+def _retried(trials: list[TrialRecord]) -> str:
+    """``"\nN retried (M re-runs)"``: trials that Ray ran again after their worker or node was lost."""
+    retried = [t.retries for t in trials if t.retries]
+    return f"\n{len(retried)} retried ({sum(retried)} re-runs)" if retried else ""
 
 
 def comparison_table(summary: ExperimentSummary) -> Table:
@@ -55,6 +61,8 @@ def comparison_table(summary: ExperimentSummary) -> Table:
                 f"{s.n_trials}: {s.counts[TrialState.COMPLETE]} complete, {s.counts[TrialState.PRUNED]} pruned,\n"
                 f"{s.counts[TrialState.DIVERGED]} diverged, {s.counts[TrialState.FAILED]} failed"
                 + (f", {s.counts[TrialState.RUNNING]} running" if s.counts[TrialState.RUNNING] else "")
+                + (f", {s.counts[TrialState.INTERRUPTED]} interrupted" if s.counts[TrialState.INTERRUPTED] else "")
+                + _retried(s.trials)
                 for s in spaces
             ],
         ),

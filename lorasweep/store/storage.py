@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorasweep.config import Direction
+from lorasweep.cost import device_seconds
 from lorasweep.errors import StorageError
 from lorasweep.store import schema
 from lorasweep.store.records import (
@@ -454,8 +455,14 @@ class Storage:
             )
 
     @_transient_retry
-    def fail_running_trials(self, experiment_id: int, error: str) -> int:
-        """Mark the experiment's trials that are still RUNNING as FAILED with ``error``."""
+    def interrupt_running_trials(
+        self, experiment_id: int, error: str, ended_at: dt.datetime | None = None, gpus_per_trial: float = 0.0
+    ) -> int:
+        """Mark the experiment's trials that are still RUNNING as INTERRUPTED with ``error``; return
+        how many. ``ended_at``: when the search was stopped; each trial's wall time since its start
+        and its device time (:func:`lorasweep.cost.device_seconds`) are recorded, so that the cost
+        of the search includes them. Without it (a crash found by ``compare --resume``: the end is
+        not known) they stay 0."""
         with self._session() as s:
             rows = s.scalars(
                 select(schema.Trial)
@@ -463,7 +470,10 @@ class Storage:
                 .where(schema.Study.experiment_id == experiment_id, schema.Trial.state == TrialState.RUNNING)
             ).all()
             for row in rows:
-                row.state, row.error, row.finished_at = TrialState.FAILED, error, _now()
+                row.state, row.error, row.finished_at = TrialState.INTERRUPTED, error, _now()
+                if ended_at is not None:
+                    wall = max(0.0, (ended_at - _utc(row.started_at)).total_seconds())
+                    row.wall_seconds, row.device_seconds = wall, device_seconds(wall, gpus_per_trial)
             return len(rows)
 
     @_transient_retry
