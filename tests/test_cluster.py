@@ -292,3 +292,100 @@ def test_a_postgresql_restart_mid_search_loses_nothing(pg_server: object, tmp_pa
             assert all(t.state.is_finished() for t in study.trials)
     finally:
         del os.environ["PGPASSWORD"]
+
+
+#: The Optuna state of each lorasweep state.
+OPTUNA = {
+    TrialState.COMPLETE: "COMPLETE",
+    TrialState.PRUNED: "PRUNED",
+    TrialState.FAILED: "FAIL",
+    TrialState.DIVERGED: "FAIL",
+    TrialState.INTERRUPTED: "FAIL",
+}
+
+
+def _ray(address: str, env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``ray job COMMAND --address ADDRESS ARGS``, as a user of the token-authenticated cluster runs it."""
+    return subprocess.run(
+        [str(BIN / "ray"), *args[:2], "--address", address, *args[2:]],
+        cwd=REPO,
+        env={**env, "RAY_AUTH_MODE": "token"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_ray_job_stop_records_the_stop_and_a_resumed_job_completes_it(
+    ray_head: tuple[str, dict[str, str], Path], pg_server: object, tmp_path: Path
+) -> None:
+    """``ray job stop`` sends SIGTERM to the job's driver and SIGKILL 3 s later: within that time
+    the running trial is recorded as interrupted in both stores and the experiment as interrupted,
+    and the job's log says how to resume; a resumed job runs every study to its budget."""
+    import optuna
+
+    from lorasweep.search.runner import finished
+
+    from postgres import fresh_database
+
+    address, env, _ = ray_head
+    password: str = pg_server.password  # type: ignore[attr-defined]
+    os.environ["PGPASSWORD"] = password
+    try:
+        url = fresh_database(pg_server)  # type: ignore[arg-type]
+    finally:
+        del os.environ["PGPASSWORD"]
+    readable = url.replace("lorasweep@", f"lorasweep:{password}@")  # this test reads with the password
+    config = yaml.safe_load(TINY.read_text())
+    config["ray"] = {"storage_path": str(tmp_path / "results")}
+    config_path = tmp_path / "stop.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    compare = ["lorasweep", "compare", "--storage", url, "--name", "stopped"]
+    long_trials = ["--config", str(config_path), "--trials", "2", "--max-steps", "600"]
+
+    submit = ["job", "submit", "--submission-id", "stop-1", "--no-wait", "--working-dir", "."]
+    job = _ray(address, env, *submit, "--", *compare, *long_trials)
+    assert job.returncode == 0, job.stdout + job.stderr
+    deadline = time.monotonic() + 300
+    while True:  # until its first trial runs
+        assert time.monotonic() < deadline, _ray(address, env, "job", "logs", "stop-1").stdout[-3000:]
+        time.sleep(0.3)
+        try:
+            with Storage.open(readable) as st:
+                if any(t.state == TrialState.RUNNING for t in st.trials(st.experiment("stopped").id)):
+                    break
+        except Exception:  # not created yet
+            continue
+    stop = _ray(address, env, "job", "stop", "stop-1")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert "was stopped" in _ray(address, env, "job", "status", "stop-1").stdout
+    logs = _ray(address, env, "job", "logs", "stop-1").stdout
+    assert (
+        f"interrupted by SIGTERM: 1 running trial recorded as interrupted, experiment 'stopped' kept as interrupted; "
+        f"resume with: lorasweep compare --resume --name stopped --storage {url}"
+    ) in logs, logs[-3000:]
+    assert password not in logs
+
+    with Storage.open(readable) as st:
+        exp = st.experiment("stopped")
+        (cut,) = st.trials(exp.id)
+    assert exp.status.value == "interrupted"
+    assert cut.state == TrialState.INTERRUPTED and cut.error == "interrupted by SIGTERM" and cut.device_seconds > 0
+    ot = {
+        s.study_name: [t.state for t in optuna.load_study(study_name=s.study_name, storage=readable).trials]
+        for s in optuna.get_all_study_summaries(readable)
+    }
+    assert ot == {"stopped/lr_only/r4": [optuna.trial.TrialState.FAIL], "stopped/lora_alpha/r4": []}
+
+    resumed = _ray(address, env, "job", "submit", "--working-dir", ".", "--", *compare, "--resume")
+    assert resumed.returncode == 0, (resumed.stdout + resumed.stderr)[-3000:]
+    with Storage.open(readable) as st:
+        exp = st.experiment("stopped")
+        trials, studies = st.trials(exp.id), st.studies(exp.id)
+    assert exp.status.value == "complete"
+    for s in studies:  # every study at its budget; both stores agree, nothing duplicated
+        own = [t for t in trials if t.study_id == s.id]
+        assert sum(finished(t) for t in own) == 2
+        study = optuna.load_study(study_name=s.optuna_study_name, storage=readable)
+        assert sorted(t.number for t in study.trials) == sorted(t.optuna_number for t in own)
+        assert {t.number: t.state.name for t in study.trials} == {t.optuna_number: OPTUNA[t.state] for t in own}
