@@ -22,16 +22,7 @@ from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.runner import INTERRUPTED, finished, run_compare
 from lorasweep.store import Storage, TrialKind, TrialState
 
-from conftest import TINY, run_cli
-
-#: Both stores' names for each lorasweep state.
-OPTUNA_STATE = {
-    TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
-    TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
-    TrialState.FAILED: optuna.trial.TrialState.FAIL,
-    TrialState.DIVERGED: optuna.trial.TrialState.FAIL,
-    TrialState.INTERRUPTED: optuna.trial.TrialState.FAIL,
-}
+from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
 
 LORASWEEP = str(Path(sys.executable).with_name("lorasweep"))
 
@@ -97,34 +88,13 @@ def test_resume_after_sigkill_keeps_finished_trials_and_runs_the_rest(tmp_path: 
         numbers = [t.optuna_number for t in own]
         assert len(numbers) == len(set(numbers))  # nothing duplicated
         study = optuna.load_study(study_name=s.optuna_study_name, storage=url)
-        states = {t.number: t.state for t in study.trials}
+        states = {t.number: t.state.name for t in study.trials}
         assert len(study.trials) == len(own)
         for t in own:  # both stores agree on every trial
-            assert states[t.optuna_number] == OPTUNA_STATE[t.state]
+            assert states[t.optuna_number] == OPTUNA_STATE[t.state.value]
 
     code, _, err = run_cli("compare", "--resume", "--name", "k", "--storage", url)
     assert code == 2 and "is complete; nothing to resume" in err
-
-
-def _both_stores(url: str, name: str) -> tuple[Any, list[Any], dict[int, list[Any]]]:
-    """Experiment ``name``'s record and trials, and each of its studies' Optuna trials (by study
-    row id), after checking that both stores agree on every trial and none is left running."""
-    with Storage.open(url) as st:
-        exp = st.experiment(name)
-        trials, studies = st.trials(exp.id), st.studies(exp.id)
-    optuna_trials = {}
-    for s in studies:
-        own = [t for t in trials if t.study_id == s.id]
-        numbers = [t.optuna_number for t in own]
-        assert len(numbers) == len(set(numbers))  # nothing duplicated
-        study = optuna.load_study(study_name=s.optuna_study_name, storage=url)
-        assert sorted(t.number for t in study.trials) == sorted(numbers)  # nothing lost, nothing extra
-        states = {t.number: t.state for t in study.trials}
-        for t in own:
-            assert states[t.optuna_number] == OPTUNA_STATE[t.state], (t, states[t.optuna_number])
-        optuna_trials[s.id] = study.trials
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
-    return exp, trials, optuna_trials
 
 
 @pytest.mark.slow
@@ -164,7 +134,7 @@ def test_a_signal_stops_the_whole_search_and_resume_completes_every_study(tmp_pa
     ], err[-3000:]
     assert time.monotonic() - sent < 60  # it stops at once, not after the budget
 
-    exp, trials, optuna_trials = _both_stores(url, "i")
+    exp, trials, optuna_trials = both_stores(url, "i")
     assert exp.status.value == "interrupted"
     (cut,) = trials  # the trial that ran; none started after the signal, in either study
     assert cut.state == TrialState.INTERRUPTED and cut.error == f"{INTERRUPTED} by {name}" and not finished(cut)
@@ -183,7 +153,7 @@ def test_a_signal_stops_the_whole_search_and_resume_completes_every_study(tmp_pa
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    exp, trials, _ = _both_stores(url, "i")
+    exp, trials, _ = both_stores(url, "i")
     assert exp.status.value == "complete"
     assert next(t for t in trials if t.id == cut.id) == cut  # kept as it was
     for study_id in {t.study_id for t in trials}:  # every study at its budget of 2 finished trials
