@@ -8,6 +8,7 @@ import pickle
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,37 @@ def test_password_from_a_secrets_file_and_never_in_what_is_pickled(
     monkeypatch.setenv("LORASWEEP_DB_PASSWORD_FILE", str(tmp_path / "missing"))
     with pytest.raises(StorageError, match=r"LORASWEEP_DB_PASSWORD_FILE=.*cannot be read"):
         Storage.open(url)
+
+
+def _first_use(url: str, ready: Any, out: Any) -> None:
+    """What every compare job does first on a database: open Optuna's storage, migrate lorasweep's."""
+    try:
+        with Storage.open(url, create=True) as st:
+            ready.wait()
+            optuna_storage(st)
+            st.upgrade()
+        out.put(None)
+    except Exception as e:  # reported by the test
+        out.put(f"{type(e).__name__}: {e}")
+
+
+def test_many_jobs_starting_on_a_new_database_create_its_schema_once(db_url: str) -> None:
+    """Jobs started together on an empty database all create Optuna's and lorasweep's tables at
+    once: the first creates them, the others wait for it or find them, and none fails (without the
+    schema lock and the retry, SQLite fails them with "table ... already exists", PostgreSQL with
+    "duplicate key value violates unique constraint")."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    n = 6
+    ready, out = ctx.Barrier(n), ctx.Queue()
+    processes = [ctx.Process(target=_first_use, args=(db_url, ready, out)) for _ in range(n)]
+    for p in processes:
+        p.start()
+    errors = [e for e in (out.get(timeout=300) for _ in processes) if e is not None]
+    for p in processes:
+        p.join(timeout=60)
+    assert errors == []
+    with Storage.open(db_url) as st:
+        st.check_schema()
+        assert st.has_table("studies") and st.experiment_names() == []

@@ -22,9 +22,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorasweep.config import Direction
@@ -114,6 +121,36 @@ def _transient_retry(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+#: What a process gets when another one created the same tables at the same moment (many jobs
+#: starting on a new database), on PostgreSQL and SQLite.
+ALREADY_CREATED = ("already exists", "duplicate key value", "unique constraint failed")
+#: PostgreSQL advisory lock held while lorasweep's tables are created or migrated ("lorasweep").
+SCHEMA_LOCK_KEY = 0x6C6F72617377
+
+
+def _lost_creation_race(error: BaseException) -> bool:
+    cause = error if isinstance(error, SQLAlchemyError) else error.__cause__
+    text_ = str(getattr(cause, "orig", cause)).lower()
+    return isinstance(cause, IntegrityError | OperationalError | ProgrammingError) and any(
+        m in text_ for m in ALREADY_CREATED
+    )
+
+
+def _created_once(create: Callable[[], T], what: str) -> T:
+    """Run ``create``, which creates tables that are missing. Another process may be creating them
+    at the same moment (Optuna does not guard against it): the one that loses gets an error once
+    the winner's tables are there, and running ``create`` again finds them."""
+    for wait in (0.1, 0.3, 1.0, 3.0, None):
+        try:
+            return create()
+        except Exception as e:
+            if wait is None or not _lost_creation_race(e):
+                raise
+            log.debug("another process created the tables while %s; trying again", what)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def optuna_storage(storage: Storage) -> Any:
     """Optuna's RDBStorage on the same database (Optuna keeps its own tables there).
 
@@ -126,7 +163,10 @@ def optuna_storage(storage: Storage) -> Any:
     kwargs: dict[str, Any] = {} if sqlite else {"pool_pre_ping": True}
     secret = {"password": storage._password} if storage._password is not None else {}
     live = {**kwargs, "connect_args": {**connect_args, **secret}}
-    rdb = retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), "opening the Optuna storage")
+    what = "opening the Optuna storage"
+    rdb = _created_once(
+        lambda: retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), what), what
+    )
     rdb.engine_kwargs = {**kwargs, "connect_args": connect_args}  # the live engine keeps the password
     if sqlite:  # the same connection settings as lorasweep's own engine, from the next connection on
         event.listen(rdb.engine, "connect", _sqlite_busy_timeout if storage.readonly else _sqlite_pragmas)
@@ -268,13 +308,28 @@ class Storage:
         return cfg
 
     def upgrade(self, revision: str = "head") -> None:
-        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``)."""
+        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``).
+
+        Many processes may do so at once (jobs starting on a new database): the first one migrates
+        and the others wait for it (:meth:`_lock_schema`), then find nothing left to do."""
         from alembic import command
 
         cfg = self._alembic_config()
         with self.engine.begin() as conn:
+            self._lock_schema(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    @staticmethod
+    def _lock_schema(conn: Connection) -> None:
+        """Hold the schema for the rest of ``conn``'s transaction, before it reads the schema's
+        revision: on PostgreSQL an advisory lock (its DDL is transactional); on SQLite the
+        database's write lock (``BEGIN IMMEDIATE``: the migration then runs in that transaction,
+        where the driver would otherwise run each DDL statement on its own)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
