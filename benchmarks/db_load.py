@@ -155,13 +155,23 @@ class Poller(threading.Thread):
         self.poll, self.result, self.latencies = poll, result, latencies
         self.stop = threading.Event()
 
+    def once(self) -> None:
+        try:
+            self.latencies.extend(self.poll())  # type: ignore[operator]
+        except Exception as e:
+            self.result.errors.append(f"{self.name}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
+
     def run(self) -> None:
         while not self.stop.is_set():
-            try:
-                self.latencies.extend(self.poll())  # type: ignore[operator]
-            except Exception as e:
-                self.result.errors.append(f"{self.name}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
+            self.once()
             self.stop.wait(0.2)
+
+    def finish(self) -> None:
+        """Stop polling, then poll once more (after the jobs: every experiment, every study)."""
+        self.stop.set()
+        if self.ident is not None:  # it was started
+            self.join(timeout=120)
+            self.once()
 
 
 def _reports(url: str) -> list[float]:
@@ -284,26 +294,27 @@ def run_load(
     }
     listed: set[str] | None = None
     try:
-        while dashboard is None:  # the report and the dashboard read the schema the first job creates
-            if all(p.poll() is not None for p in procs.values()):
-                break
-            if _has_schema(url):
-                pollers[0].start()
-                log = (workdir / "dashboard.log").open("w")
-                dashboard = subprocess.Popen(
-                    [str(BIN / "lorasweep"), "dashboard", "--storage", url, "--port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-                _wait_http(port, dashboard)
-                pollers[1].start()
+        # the report and the dashboard read the schema and experiments the first job creates
+        while not _has_schema(url) and not all(p.poll() is not None for p in procs.values()):
             time.sleep(0.5)
+        if _has_schema(url):
+            pollers[0].start()
+            log = (workdir / "dashboard.log").open("w")
+            dashboard = subprocess.Popen(
+                [str(BIN / "lorasweep"), "dashboard", "--storage", url, "--port", str(port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            _wait_http(port, dashboard)
+            pollers[1].start()
         for name, p in procs.items():
             if p.wait(timeout=1800) != 0:
                 last = (workdir / f"{name}.err").read_text().strip().splitlines()[-1:] or ["(no output)"]
                 result.errors.append(f"{name}: exit {p.returncode}: {last[0][:300]}")
         result.seconds = time.monotonic() - started
+        for poller in pollers:
+            poller.finish()
         if dashboard is not None:  # what the dashboard lists once every job is done
             listed = {s["study_name"] for s in json.loads(_get_studies(port))["study_summaries"]}
     finally:
