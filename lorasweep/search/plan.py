@@ -79,9 +79,9 @@ class Progress:
     def study_done(self, plan: StudyPlan) -> None: ...
 
 
-class RunInterrupted(BaseException):
-    """The run was stopped by signal ``signum``. A BaseException, as KeyboardInterrupt is, so that
-    no ``except Exception`` on its way out (Tune's loop, lorasweep's retries) takes it for an error."""
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by signal ``signum``: a stop, as Ctrl-C is. Not an Exception, so that no
+    ``except Exception`` on its way out (Tune's loop, lorasweep's retries) takes it for an error."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)

@@ -245,8 +245,6 @@ def run_compare(
     with stop_signals(stop):
         if resume:
             record = storage.experiment(name)
-            _close_open_trials(storage, record, plans, ot_storage, f"{INTERRUPTED}: the search process died")
-            storage.reopen_experiment(record.id)
         else:
             storage.upgrade()
             record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
@@ -254,6 +252,9 @@ def run_compare(
         status, reason = ExperimentStatus.FAILED, f"{INTERRUPTED}: the search stopped with an error"
         signum: int | None = None
         try:
+            if resume:
+                _close_open_trials(storage, record, plans, ot_storage, f"{INTERRUPTED}: the search process died")
+                storage.reopen_experiment(record.id)
             if plans and plans[0].kind == TrialKind.ABLATION:
                 _run_ablation(ctx, plans)
             else:
@@ -265,7 +266,7 @@ def run_compare(
                     _run_seeds(ctx, runs)
             stop.check()  # a stop asked for as the last trial ended still ends the run as interrupted
             status = ExperimentStatus.COMPLETE
-        except (RunInterrupted, KeyboardInterrupt) as e:
+        except KeyboardInterrupt as e:  # RunInterrupted, or Ctrl-C where the handler is not ours
             signum = stop.signum or (e.signum if isinstance(e, RunInterrupted) else signal.SIGINT)
             status, reason = ExperimentStatus.INTERRUPTED, f"{INTERRUPTED} by {signal.Signals(signum).name}"
         finally:
