@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lorasweep.config import MAX_SEED, Direction, SpaceConfig
-from lorasweep.errors import ConfigError, LorasweepError, SearchFailedError
+from lorasweep.errors import ConfigError, LorasweepError, SearchFailedError, SearchInterrupted
 
 DEFAULT_STORAGE = "sqlite:///lorasweep.db"
 
@@ -889,6 +889,21 @@ def db_upgrade(storage: str) -> None:
         click.echo(f"schema at {st.schema_revision()}")
 
 
+def _exit_after_stop(code: int, own_process: bool) -> None:
+    """Exit after a stopped search, whose stop is recorded in the database already.
+
+    As the process's own command (``own_process``), without Python's exit handlers: Ray's would
+    shut Ray down gracefully, which takes seconds, and up to a minute when the same signal stopped
+    a local Ray's head too (SIGTERM to the process group); ``ray job stop`` kills the driver 3 s
+    after its SIGTERM anyway. The trials end with the driver: a local Ray's processes share its
+    fate, and a cluster ends the actors of a driver that is gone."""
+    if not own_process:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:
@@ -903,6 +918,9 @@ def main(argv: list[str] | None = None) -> None:
             hint = f" (see {e.ctx.command_path} --help)"
         print(f"error: {e.format_message()}{hint}", file=sys.stderr)
         sys.exit(2)
+    except SearchInterrupted as e:  # not an error: what was stopped and how to resume it
+        print(e, file=sys.stderr)
+        _exit_after_stop(e.exit_code, own_process=argv is None)
     except LorasweepError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

@@ -26,3 +26,14 @@ class SearchFailedError(LorasweepError):
     """A search ran but no trial completed (each raised): the run is stored, the command fails."""
 
     exit_code = 1
+
+
+class SearchInterrupted(LorasweepError):
+    """A search stopped by a signal (SIGINT, SIGTERM, ``ray job stop``): its running trials are
+    recorded as interrupted and the experiment can be resumed. The CLI prints the message (how to
+    resume) as it is and exits with 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

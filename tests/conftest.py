@@ -5,6 +5,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,42 @@ def sqlite_dump(path: Path) -> list[str]:
         return list(conn.iterdump())
     finally:
         conn.close()  # (a with block only commits: the WAL files would stay until garbage collection)
+
+
+#: The Optuna state (name) of each lorasweep trial state.
+OPTUNA_STATE = {
+    "complete": "COMPLETE",
+    "pruned": "PRUNED",
+    "failed": "FAIL",
+    "diverged": "FAIL",
+    "interrupted": "FAIL",
+}
+
+
+def both_stores(url: str, name: str) -> tuple[Any, list[Any], dict[int, list[Any]]]:
+    """Experiment ``name``'s record and trials, and each study's Optuna trials (by study row id),
+    after checking that the two stores hold the same trials (none lost, duplicated or extra), in
+    the same states, and that none is left running."""
+    import optuna
+
+    from lorasweep.store import Storage, TrialState
+
+    with Storage.open(url) as st:
+        exp = st.experiment(name)
+        trials, studies = st.trials(exp.id), st.studies(exp.id)
+    optuna_trials = {}
+    for s in studies:
+        own = [t for t in trials if t.study_id == s.id]
+        numbers = [t.optuna_number for t in own]
+        assert len(numbers) == len(set(numbers)), f"{s.optuna_study_name}: a trial recorded twice"
+        study = optuna.load_study(study_name=s.optuna_study_name, storage=url)
+        assert sorted(t.number for t in study.trials) == sorted(numbers), f"{s.optuna_study_name}: stores differ"
+        assert {t.number: t.state.name for t in study.trials} == {
+            t.optuna_number: OPTUNA_STATE[t.state.value] for t in own
+        }
+        optuna_trials[s.id] = study.trials
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    return exp, trials, optuna_trials
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:

@@ -1,8 +1,11 @@
-"""Crashes: a driver killed with SIGKILL mid-search and resumed; a Ray worker killed mid-trial."""
+"""Stops and crashes: SIGINT and SIGTERM to a running search and its resume; a driver killed with
+SIGKILL mid-search and resumed; a Ray worker killed mid-trial."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +22,7 @@ from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.runner import INTERRUPTED, finished, run_compare
 from lorasweep.store import Storage, TrialKind, TrialState
 
-from conftest import TINY, run_cli
+from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
 
 LORASWEEP = str(Path(sys.executable).with_name("lorasweep"))
 
@@ -28,7 +31,7 @@ def _wait_for(url: str, name: str, done: int, timeout: float = 300) -> None:
     """Until experiment ``name`` has ``done`` finished trials and one running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        time.sleep(0.3)
+        time.sleep(0.2)
         try:
             with Storage.open(url) as st:
                 trials = st.trials(st.experiment(name).id)
@@ -77,26 +80,87 @@ def test_resume_after_sigkill_keeps_finished_trials_and_runs_the_rest(tmp_path: 
     # failed as interrupted; or, if the kill fell between Optuna's record of its end and
     # lorasweep's, ended as Optuna recorded it (checked against Optuna below)
     assert interrupted.state != TrialState.RUNNING
-    if interrupted.state == TrialState.FAILED and (interrupted.error or "").startswith(INTERRUPTED):
-        assert not finished(interrupted)
+    if interrupted.state == TrialState.INTERRUPTED:
+        assert not finished(interrupted) and (interrupted.error or "").startswith(INTERRUPTED)
     for s in studies:  # the budget counts what finished: 5 per study, no more, no less
         own = [t for t in after if t.study_id == s.id and t.kind == TrialKind.SEARCH]
         assert sum(finished(t) for t in own) == 5
         numbers = [t.optuna_number for t in own]
         assert len(numbers) == len(set(numbers))  # nothing duplicated
         study = optuna.load_study(study_name=s.optuna_study_name, storage=url)
-        states = {t.number: t.state for t in study.trials}
+        states = {t.number: t.state.name for t in study.trials}
         assert len(study.trials) == len(own)
-        same = {
-            TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
-            TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
-            TrialState.FAILED: optuna.trial.TrialState.FAIL,
-            TrialState.DIVERGED: optuna.trial.TrialState.FAIL,
-        }
         for t in own:  # both stores agree on every trial
-            assert states[t.optuna_number] == same[t.state]
+            assert states[t.optuna_number] == OPTUNA_STATE[t.state.value]
 
     code, _, err = run_cli("compare", "--resume", "--name", "k", "--storage", url)
+    assert code == 2 and "is complete; nothing to resume" in err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_whole_search_and_resume_completes_every_study(tmp_path: Path, sig: int) -> None:
+    """SIGINT (Ctrl-C) or SIGTERM to the process group of a running compare: the running trial is
+    recorded as interrupted in both stores, with the time it ran; no other trial starts; the
+    experiment stays resumable; the command exits 128 + the signal with one line that says how to
+    resume; ``--resume`` then runs every study to its budget."""
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    # long trials: the signal lands while the first one runs (resume runs 2 trials per study)
+    args = ["--config", str(TINY), "--storage", url, "--name", "i", "--trials", "2", "--max-steps", "600"]
+    driver = subprocess.Popen(
+        [LORASWEEP, "compare", *args],
+        start_new_session=True,  # its own process group, as a shell gives a command run in the foreground
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    try:
+        _wait_for(url, "i", done=0)
+        os.killpg(driver.pid, sig)
+        sent = time.monotonic()
+        _, err = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    name = signal.Signals(sig).name
+    assert driver.returncode == 128 + sig, err[-3000:]
+    resume = f"lorasweep compare --resume --name i --storage {shlex.quote(url)}"
+    lines = [line for line in err.splitlines() if "interrupted" in line]
+    assert lines == [
+        f"interrupted by {name}: 1 running trial recorded as interrupted, experiment 'i' kept as interrupted; "
+        f"resume with: {resume}"
+    ], err[-3000:]
+    assert time.monotonic() - sent < 60  # it stops at once, not after the budget
+
+    exp, trials, optuna_trials = both_stores(url, "i")
+    assert exp.status.value == "interrupted"
+    (cut,) = trials  # the trial that ran; none started after the signal, in either study
+    assert cut.state == TrialState.INTERRUPTED and cut.error == f"{INTERRUPTED} by {name}" and not finished(cut)
+    assert cut.wall_seconds > 0 and cut.device_seconds == pytest.approx(cut.wall_seconds)  # CPU: share 1
+    assert [t.state for ts in optuna_trials.values() for t in ts] == [optuna.trial.TrialState.FAIL]
+    code, out, _ = run_cli("report", "--storage", url, "--experiment", "i", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["status"] == "interrupted" and doc["spaces"]["lr_only"]["n_interrupted"] == 1
+    assert doc["spaces"]["lr_only"]["device_seconds"] == pytest.approx(cut.device_seconds)  # its cost counts
+
+    resumed = subprocess.run(
+        [LORASWEEP, "compare", "--resume", "--name", "i", "--storage", url],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    exp, trials, _ = both_stores(url, "i")
+    assert exp.status.value == "complete"
+    assert next(t for t in trials if t.id == cut.id) == cut  # kept as it was
+    for study_id in {t.study_id for t in trials}:  # every study at its budget of 2 finished trials
+        assert sum(finished(t) for t in trials if t.study_id == study_id) == 2
+    assert len({t.study_id for t in trials}) == 2
+
+    code, _, err = run_cli("compare", "--resume", "--name", "i", "--storage", url)
     assert code == 2 and "is complete; nothing to resume" in err
 
 
@@ -179,7 +243,8 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
     assert told.state == TrialState.PRUNED and told.final_value == pytest.approx(0.6) and told.steps == 20
     assert finished(told)
     cut = trials[ids[1]]
-    assert cut.state == TrialState.FAILED and cut.error == INTERRUPTED and not finished(cut)
+    assert cut.state == TrialState.INTERRUPTED and cut.error == INTERRUPTED and not finished(cut)
+    assert cut.device_seconds == 0.0  # a crash: when it ended is not known
     states = [t.state for t in optuna.load_study(study_name="c/lr_only/r4", storage=url).trials]
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
 

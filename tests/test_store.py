@@ -35,7 +35,7 @@ def test_db_upgrade_command_then_check_schema(db_url: str) -> None:
     url = db_url
     code, out, err = run_cli("db", "upgrade", "--storage", url)
     assert code == 0, err
-    assert "schema at 0006" in out
+    assert "schema at 0007" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment_names() == []
@@ -87,7 +87,7 @@ def test_upgrading_an_older_database_keeps_its_rows(db_url: str) -> None:
         with pytest.raises(StorageError, match="run lorasweep db upgrade"):
             st.check_schema()
     code, out, _ = run_cli("db", "upgrade", "--storage", url)
-    assert code == 0 and "schema at 0006" in out
+    assert code == 0 and "schema at 0007" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment("kept").description == "from 0001"
@@ -98,3 +98,36 @@ def _columns(st: Storage, table: str) -> list[dict]:
     from sqlalchemy import inspect
 
     return inspect(st.engine).get_columns(table)
+
+
+def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
+    """0007 adds INTERRUPTED. Rows of 0006 keep their state (FAILED, "interrupted: ..."), which
+    still reads as interrupted; a downgrade turns INTERRUPTED rows back into that."""
+    from alembic import command
+
+    from lorasweep.config import Direction
+    from lorasweep.search.runner import finished
+    from lorasweep.store import TrialFinish, TrialStart, TrialState
+
+    lora = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+    with Storage.open(db_url, create=True) as st:
+        st.upgrade("0006")
+        exp = st.create_experiment("e", "", {})
+        study = st.add_study(exp.id, "lr_only", 4, "e/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
+        old = st.start_trial(TrialStart(study, "old", 0, {"lr": 1e-3}, lora, seed=0))
+        died = "interrupted: the search process died"
+        st.finish_trial(old, TrialFinish(TrialState.FAILED, None, None, 0, None, died, 0, 0, 0, 0, ()))
+        st.upgrade()
+        new = st.start_trial(TrialStart(study, "new", 1, {"lr": 1e-3}, lora, seed=0))
+        assert st.interrupt_running_trials(exp.id, "interrupted by SIGTERM") == 1
+        states = {t.id: t for t in st.trials(exp.id)}
+        assert states[old].state == TrialState.FAILED and not finished(states[old])
+        assert states[new].state == TrialState.INTERRUPTED and not finished(states[new])
+
+        cfg = st._alembic_config()
+        with st.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006")
+        after = {t.id: t for t in st.trials(exp.id)}
+    assert after[new].state == TrialState.FAILED and after[new].error == "interrupted by SIGTERM"
+    assert not finished(after[new]) and after[old] == states[old]

@@ -3,10 +3,12 @@ writers, a server restart, and passwords that never reach anything stored."""
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,11 +86,17 @@ def test_a_trial_and_its_reports_round_trip(db_url: str) -> None:
             TrialStart(study_id=study, ray_trial_id="t2", optuna_number=1, params={"lr": 2e-3}, lora=LORA, seed=0)
         )
         exp = st.experiment("e")
-        assert st.fail_running_trials(exp.id, "interrupted") == 1
+        started = next(t for t in st.trials(exp.id) if t.id == running).started_at
+        stopped = started + dt.timedelta(seconds=10)
+        assert st.interrupt_running_trials(exp.id, "interrupted by SIGINT", stopped, gpus_per_trial=0.5) == 1
+        assert st.interrupt_running_trials(exp.id, "again") == 0  # nothing left running
         trials = st.trials(exp.id)
         reports = st.reports(exp.id)
-    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAILED]
-    assert trials[1].id == running and trials[1].error == "interrupted"
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.INTERRUPTED]
+    cut = trials[1]
+    assert cut.id == running and cut.error == "interrupted by SIGINT" and cut.finished_at is not None
+    # its time until the stop counts: wall seconds × its device share
+    assert cut.wall_seconds == pytest.approx(10.0) and cut.device_seconds == pytest.approx(5.0)
     assert [(r.step, r.value) for r in reports] == [(1, 0.51), (2, 0.52), (3, 0.53)]
     assert reports[0].metrics == {"accuracy": 0.5}
 
@@ -199,3 +207,37 @@ def test_password_from_a_secrets_file_and_never_in_what_is_pickled(
     monkeypatch.setenv("LORASWEEP_DB_PASSWORD_FILE", str(tmp_path / "missing"))
     with pytest.raises(StorageError, match=r"LORASWEEP_DB_PASSWORD_FILE=.*cannot be read"):
         Storage.open(url)
+
+
+def _first_use(url: str, ready: Any, out: Any) -> None:
+    """What every compare job does first on a database: open Optuna's storage, migrate lorasweep's."""
+    try:
+        with Storage.open(url, create=True) as st:
+            ready.wait()
+            optuna_storage(st)
+            st.upgrade()
+        out.put(None)
+    except Exception as e:  # reported by the test
+        out.put(f"{type(e).__name__}: {e}")
+
+
+def test_many_jobs_starting_on_a_new_database_create_its_schema_once(db_url: str) -> None:
+    """Jobs started together on an empty database all create Optuna's and lorasweep's tables at
+    once: the first creates them, the others wait for it or find them, and none fails (without the
+    schema lock and the retry, SQLite fails them with "table ... already exists", PostgreSQL with
+    "duplicate key value violates unique constraint")."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    n = 6
+    ready, out = ctx.Barrier(n), ctx.Queue()
+    processes = [ctx.Process(target=_first_use, args=(db_url, ready, out)) for _ in range(n)]
+    for p in processes:
+        p.start()
+    errors = [e for e in (out.get(timeout=300) for _ in processes) if e is not None]
+    for p in processes:
+        p.join(timeout=60)
+    assert errors == []
+    with Storage.open(db_url) as st:
+        st.check_schema()
+        assert st.has_table("studies") and st.experiment_names() == []

@@ -423,8 +423,10 @@ def compare_reruns(
     A re-run that did not complete (failed, diverged, pruned) counts at ``counted_at`` (the worst
     value observed in the experiment): a config that breaks on some seeds is worse on them, and
     dropping them would favour fragile configs. The verdict is withheld while re-runs are still
-    running, and when some did not complete but there is no value to count them at.
+    running, and when some did not complete but there is no value to count them at. Interrupted
+    re-runs (stopped, run again by ``compare --resume``) are left out.
     """
+    runs = {name: [t for t in ts if t.state != TrialState.INTERRUPTED] for name, ts in runs.items()}
     reruns = {name: Reruns.of(runs.get(name, [])) for name in names}
     running = sum(r.incomplete.get(TrialState.RUNNING, 0) for r in reruns.values())
     incomplete = sum(r.n_incomplete for r in reruns.values())

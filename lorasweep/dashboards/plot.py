@@ -23,6 +23,7 @@ SYMBOLS = {
     TrialState.DIVERGED: "x",
     TrialState.FAILED: "x-open",
     TrialState.RUNNING: "diamond-open",
+    TrialState.INTERRUPTED: "square-open",
 }
 #: Above this many points a trace draws with WebGL (SVG gets slow to pan and hover).
 WEBGL_POINTS = 2000

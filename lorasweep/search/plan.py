@@ -4,11 +4,15 @@ adapter (:mod:`lorasweep.search.ray_adapter`) share:
 - :class:`StudyPlan`: one (space, rank) study, or its seed re-runs, or an ablation arm;
 - :class:`StudyRun`: a study's part of one Tune run (its row, how many trials, what to evaluate);
 - :class:`Progress`: what the run tells whoever shows progress;
+- :class:`StopRequest`: a stop asked for by a signal (SIGINT, SIGTERM), which the Tune loop obeys;
 - :class:`RunContext`: the settings every step of one run shares.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -75,6 +79,43 @@ class Progress:
     def study_done(self, plan: StudyPlan) -> None: ...
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by signal ``signum``: a stop, as Ctrl-C is. Not an Exception, so that no
+    ``except Exception`` on its way out (Tune's loop, lorasweep's retries) takes it for an error."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopRequest:
+    """A stop of the whole run, asked for by a signal handler and obeyed by the Tune loop at its
+    next step (:meth:`check`): running trials are then recorded as interrupted and no trial starts.
+
+    ``at`` is when the stop was asked for: where the interrupted trials' time ends. ``closing``
+    is set while the stop is being recorded, when further signals are ignored."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.signum: int | None = None
+        self.at: dt.datetime | None = None
+        self.closing = False
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def request(self, signum: int) -> None:
+        if not self._event.is_set():
+            self.signum, self.at = signum, dt.datetime.now(dt.UTC)
+            self._event.set()
+
+    def check(self) -> None:
+        """Raise :class:`RunInterrupted` if a stop was asked for."""
+        if self.signum is not None and self.requested:
+            raise RunInterrupted(self.signum)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """One run of an experiment: its config, where it is recorded, who watches it, and the Tune
@@ -87,6 +128,7 @@ class RunContext:
     trainable: Callable[..., None]
     progress: Progress = field(default_factory=Progress)
     verbose: bool = False
+    stop: StopRequest = field(default_factory=StopRequest)
 
     @property
     def name(self) -> str:

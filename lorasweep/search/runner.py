@@ -9,18 +9,31 @@ re-runs); Ray is driven only through :mod:`lorasweep.search.ray_adapter`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
-from collections.abc import Callable
+import shlex
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
 
 from lorasweep.config import ExperimentConfig
-from lorasweep.errors import LorasweepError
+from lorasweep.errors import LorasweepError, SearchInterrupted
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
-from lorasweep.search.plan import Progress, RunContext, StudyPlan, StudyRun, optuna_study_name
+from lorasweep.search.plan import (
+    Progress,
+    RunContext,
+    RunInterrupted,
+    StopRequest,
+    StudyPlan,
+    StudyRun,
+    optuna_study_name,
+)
 from lorasweep.search.ray_adapter import tuner
 from lorasweep.search.ray_adapter.keys import SEED
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
@@ -35,6 +48,7 @@ from lorasweep.store import (
     TrialRecord,
     TrialState,
     optuna_storage,
+    safe_url,
 )
 from lorasweep.trials.train import check_setup
 
@@ -47,15 +61,20 @@ __all__ = [
     "plan",
     "preflight",
     "resumable",
+    "resume_command",
     "run_compare",
     "seed_points",
+    "stop_signals",
     "warm_points",
 ]
 
 log = logging.getLogger("lorasweep.search")
 
-#: The error of trials cut off by an interrupt or a crash (``compare --resume`` re-runs their budget).
+#: How the error of an interrupted trial starts (its state is INTERRUPTED; ``compare --resume``
+#: re-runs its budget). Rows written before schema 0007 have state FAILED and this error.
 INTERRUPTED = "interrupted"
+#: The signals that stop a whole run: Ctrl-C, and SIGTERM (``kill``, ``ray job stop``, Kubernetes).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Above this many concurrent trials on SQLite, preflight suggests PostgreSQL.
 SQLITE_CONCURRENCY = 4
 
@@ -83,10 +102,46 @@ def resumable(storage: Storage, name: str, seeds: int | None = None) -> tuple[Ex
 
 def finished(trial: TrialRecord) -> bool:
     """A trial that used its budget: it ended by itself (complete, pruned, diverged, raised), not
-    cut off by an interrupt or a crash."""
-    if trial.state == TrialState.RUNNING:
+    cut off by a stop or a crash (INTERRUPTED; before schema 0007, FAILED with that error)."""
+    if trial.state in (TrialState.RUNNING, TrialState.INTERRUPTED):
         return False
     return not (trial.state == TrialState.FAILED and (trial.error or "").startswith(INTERRUPTED))
+
+
+def resume_command(name: str, storage_url: str, ablation: bool = False) -> str:
+    """The command that continues experiment ``name``: ready to paste, every password masked."""
+    command = "ablation" if ablation else "compare"
+    return f"lorasweep {command} --resume --name {shlex.quote(name)} --storage {shlex.quote(safe_url(storage_url))}"
+
+
+@contextmanager
+def stop_signals(stop: StopRequest) -> Iterator[None]:
+    """While a run is recorded, SIGINT and SIGTERM stop it as a whole. The first one asks for the
+    stop (:class:`StopRequest`), which the Tune loop obeys at its next step; a second one, before
+    the stop is being recorded, stops at once; while it is recorded, further ones are ignored (only
+    SIGKILL cuts that short). Tune's own SIGINT handler is off (``init_ray``), and Ray's SIGTERM
+    handler (``sys.exit``) is replaced for that time.
+
+    Signals reach only the main thread: a run in another thread keeps the handlers it has."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.closing:
+            return
+        if stop.requested:
+            raise RunInterrupted(signum)
+        stop.request(signum)
+
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
 def ablation_plans(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
@@ -173,12 +228,15 @@ def run_compare(
     points) and record it as experiment ``name``. The studies run in one Tune run, interleaved;
     then, with ``seeds.n``, every study's seed re-runs in another.
 
-    With ``resume`` the experiment exists already (its driver died): trials left RUNNING are
-    marked failed (interrupted) in both stores, and only the budget that did not finish is run;
+    With ``resume`` the experiment exists already (it was stopped, or its driver died): trials left
+    RUNNING are marked interrupted (Optuna: FAIL), and only the budget that did not finish is run;
     finished trials are kept as they are.
 
     ``publish`` (the CLI passes the optuna-dashboard notes) sees the store and the experiment
     when the studies have finished and again at the end.
+    SIGINT or SIGTERM during the run (:func:`stop_signals`) stops it as a whole: no trial starts,
+    the running ones are recorded as interrupted with the device time they used, the experiment
+    as interrupted, and :class:`~lorasweep.errors.SearchInterrupted` says how to resume.
 
     ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
     function each trial runs (benchmarks swap in a no-op one); it gets the sampled config (with
@@ -186,36 +244,51 @@ def run_compare(
     keywords ``experiment_json``, ``studies_json``, ``verbose``."""
     plans = plans if plans is not None else preflight(exp, storage, name, verbose)
     ot_storage = optuna_storage(storage)
-    if resume:
-        record = storage.experiment(name)
-        _close_open_trials(storage, record, plans, ot_storage, f"{INTERRUPTED}: the search process died")
-        storage.reopen_experiment(record.id)
-    else:
-        storage.upgrade()
-        record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
-    ctx = RunContext(exp, storage, record, ot_storage, trainable, progress or Progress(), verbose)
-    status, reason = ExperimentStatus.FAILED, "the search stopped with an error"
-    try:
-        if plans and plans[0].kind == TrialKind.ABLATION:
-            _run_ablation(ctx, plans)
+    stop = StopRequest()
+    with stop_signals(stop):
+        if resume:
+            record = storage.experiment(name)
         else:
-            runs = [_search_run(ctx, p) for p in plans]
-            open_runs = [run for run in runs if run.trials > 0]
-            if open_runs:
-                tuner.run_searches(ctx, open_runs)
-                if publish is not None:  # e.g. the notes on every study in optuna-dashboard, as they finish
-                    publish(storage, record)
-            if exp.seeds.n:
-                _run_seeds(ctx, runs)
-        status = ExperimentStatus.COMPLETE
-    except KeyboardInterrupt:
-        status, reason = ExperimentStatus.INTERRUPTED, INTERRUPTED
-        raise
-    finally:
-        _close_open_trials(storage, record, plans, ot_storage, reason)
-        storage.finish_experiment(record.id, status)
-    if publish is not None:  # again after the seed re-runs
+            storage.upgrade()
+            record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
+        ctx = RunContext(exp, storage, record, ot_storage, trainable, progress or Progress(), verbose, stop)
+        status, reason = ExperimentStatus.FAILED, f"{INTERRUPTED}: the search stopped with an error"
+        signum: int | None = None
+        try:
+            if resume:
+                _close_open_trials(storage, record, plans, ot_storage, f"{INTERRUPTED}: the search process died")
+                storage.reopen_experiment(record.id)
+            if plans and plans[0].kind == TrialKind.ABLATION:
+                _run_ablation(ctx, plans)
+            else:
+                runs = [_search_run(ctx, p) for p in plans]
+                open_runs = [run for run in runs if run.trials > 0]
+                if open_runs:
+                    tuner.run_searches(ctx, open_runs)
+                    if publish is not None:  # e.g. the notes on every study in optuna-dashboard, as they finish
+                        publish(storage, record)
+                if exp.seeds.n:
+                    _run_seeds(ctx, runs)
+            stop.check()  # a stop asked for as the last trial ended still ends the run as interrupted
+            status = ExperimentStatus.COMPLETE
+        except KeyboardInterrupt as e:  # RunInterrupted, or Ctrl-C where the handler is not ours
+            signum = stop.signum or (e.signum if isinstance(e, RunInterrupted) else signal.SIGINT)
+            status, reason = ExperimentStatus.INTERRUPTED, f"{INTERRUPTED} by {signal.Signals(signum).name}"
+        finally:
+            stop.closing = True
+            ended_at = stop.at or dt.datetime.now(dt.UTC)
+            cut = _close_open_trials(storage, record, plans, ot_storage, reason, ended_at, exp.resources.gpus_per_trial)
+            storage.finish_experiment(record.id, status)
+    if signum is None and publish is not None:  # again after the seed re-runs
         publish(storage, storage.experiment(name))
+    if signum is not None:
+        trials = f"{cut} running trial{'s' * (cut != 1)} recorded as interrupted"
+        ablation = bool(plans) and plans[0].kind == TrialKind.ABLATION
+        raise SearchInterrupted(
+            f"interrupted by {signal.Signals(signum).name}: {trials}, experiment '{name}' kept as interrupted; "
+            f"resume with: {resume_command(name, storage.url, ablation)}",
+            signum,
+        )
     return storage.experiment(name)
 
 
@@ -225,12 +298,18 @@ def _close_open_trials(
     plans: list[StudyPlan],
     ot_storage: optuna.storages.RDBStorage,
     reason: str,
-) -> None:
-    """Trials still running when the search ends did not finish: failed, in both stores.
+    ended_at: dt.datetime | None = None,
+    gpus_per_trial: float = 0.0,
+) -> int:
+    """Trials still running when the search ends did not finish: INTERRUPTED in lorasweep's
+    tables, FAIL in Optuna's; return how many. ``ended_at``: when the search stopped, from which
+    their device time is counted (None for a crash found on resume: the end is not known).
 
-    A crash can fall between Optuna's record of a trial's end and lorasweep's (Ray tells the
-    searcher first): such a trial finished, so lorasweep records the end Optuna has (state and
-    value; its reports died with the driver) instead of calling it interrupted."""
+    A stop or a crash can fall between Optuna's record of a trial's end and lorasweep's (Ray tells
+    the searcher first): a trial Optuna has COMPLETE or PRUNED finished, so lorasweep records the
+    end Optuna has (state and value; its reports were not written) instead of calling it
+    interrupted. One Optuna has as FAIL may have raised or been cut short: it is interrupted, and
+    runs again on resume."""
     names = set(optuna.get_all_study_names(ot_storage))
     studies = {
         p.study_name: optuna.load_study(study_name=p.study_name, storage=ot_storage)
@@ -238,39 +317,38 @@ def _close_open_trials(
         if p.study_name in names
     }
     row_study = {s.id: s.optuna_study_name for s in storage.studies(record.id)}
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     for t in storage.trials(record.id):
         study = studies.get(row_study.get(t.study_id, ""))
         if t.state != TrialState.RUNNING or t.optuna_number is None or study is None:
             continue
         ot = next((o for o in study.get_trials(deepcopy=False) if o.number == t.optuna_number), None)
-        if ot is not None and ot.state.is_finished():
+        if ot is not None and ot.state in ended:
             storage.finish_trial(t.id, _finish_from_optuna(ot))
-    storage.fail_running_trials(record.id, reason)
+    cut = storage.interrupt_running_trials(record.id, reason, ended_at, gpus_per_trial)
     for name, study in studies.items():
         study_id = ot_storage.get_study_id_from_name(name)
         for ot in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             trial_id = ot_storage.get_trial_id_from_study_id_trial_number(study_id, ot.number)
             ot_storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+    return cut
 
 
 def _finish_from_optuna(ot: optuna.trial.FrozenTrial) -> TrialFinish:
-    """A trial's end as Optuna recorded it (its reports are not known)."""
+    """A trial's end as Optuna recorded it, COMPLETE or PRUNED (its reports are not known)."""
     steps = max(ot.intermediate_values, default=0)
     last = ot.intermediate_values.get(steps) if ot.intermediate_values else None
     if ot.state == optuna.trial.TrialState.COMPLETE:
         state, value = TrialState.COMPLETE, ot.value
-    elif ot.state == optuna.trial.TrialState.PRUNED:
-        state, value = TrialState.PRUNED, last
     else:
-        state, value = TrialState.FAILED, None
-    error = "failed (recorded by Optuna; the driver died before lorasweep recorded it)" if value is None else None
+        state, value = TrialState.PRUNED, last
     return TrialFinish(
         state=state,
         final_value=value,
         best_value=value,
         steps=steps,
         diverged_step=None,
-        error=error,
+        error=None,
         device_seconds=0.0,
         wall_seconds=0.0,
         examples=0,

@@ -30,6 +30,9 @@ class TrialState(enum.StrEnum):
     PRUNED = "pruned"  # stopped early by the scheduler (ASHA)
     FAILED = "failed"  # raised; error holds the message
     DIVERGED = "diverged"  # loss NaN/inf or exploded; diverged_step says when
+    #: cut short by a stop (SIGINT/SIGTERM, ``ray job stop``) or a crash of the search process, not by
+    #: itself: error says why; ``compare --resume`` runs its budget again (Optuna: FAIL)
+    INTERRUPTED = "interrupted"
 
 
 class TrialKind(enum.StrEnum):

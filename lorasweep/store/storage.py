@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -31,10 +31,12 @@ from sqlalchemy.exc import (
     InterfaceError,
     OperationalError,
     PendingRollbackError,
+    ProgrammingError,
     SQLAlchemyError,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from lorasweep.cost import device_seconds
 from lorasweep.errors import StorageError
 from lorasweep.metrics import Direction
 from lorasweep.store import schema
@@ -129,6 +131,36 @@ def _transient_retry(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+#: What a process gets when another one created the same tables at the same moment (many jobs
+#: starting on a new database), on PostgreSQL and SQLite.
+ALREADY_CREATED = ("already exists", "duplicate key value", "unique constraint failed")
+#: PostgreSQL advisory lock held while lorasweep's tables are created or migrated ("lorasweep").
+SCHEMA_LOCK_KEY = 0x6C6F72617377
+
+
+def _lost_creation_race(error: BaseException) -> bool:
+    cause = error if isinstance(error, SQLAlchemyError) else error.__cause__
+    text_ = str(getattr(cause, "orig", cause)).lower()
+    return isinstance(cause, IntegrityError | OperationalError | ProgrammingError) and any(
+        m in text_ for m in ALREADY_CREATED
+    )
+
+
+def _created_once(create: Callable[[], T], what: str) -> T:
+    """Run ``create``, which creates tables that are missing. Another process may be creating them
+    at the same moment (Optuna does not guard against it): the one that loses gets an error once
+    the winner's tables are there, and running ``create`` again finds them."""
+    for wait in (0.1, 0.3, 1.0, 3.0, None):
+        try:
+            return create()
+        except Exception as e:
+            if wait is None or not _lost_creation_race(e):
+                raise
+            log.debug("another process created the tables while %s; trying again", what)
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def optuna_storage(storage: Storage) -> Any:
     """Optuna's RDBStorage on the same database (Optuna keeps its own tables there).
 
@@ -141,7 +173,10 @@ def optuna_storage(storage: Storage) -> Any:
     kwargs: dict[str, Any] = {} if sqlite else {"pool_pre_ping": True}
     secret = {"password": storage._password} if storage._password is not None else {}
     live = {**kwargs, "connect_args": {**connect_args, **secret}}
-    rdb = retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), "opening the Optuna storage")
+    what = "opening the Optuna storage"
+    rdb = _created_once(
+        lambda: retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), what), what
+    )
     rdb.engine_kwargs = {**kwargs, "connect_args": connect_args}  # the live engine keeps the password
     if sqlite:  # the same connection settings as lorasweep's own engine, from the next connection on
         event.listen(rdb.engine, "connect", _sqlite_busy_timeout if storage.readonly else _sqlite_pragmas)
@@ -289,13 +324,28 @@ class Storage:
         return cfg
 
     def upgrade(self, revision: str = "head") -> None:
-        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``)."""
+        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``).
+
+        Many processes may do so at once (jobs starting on a new database): the first one migrates
+        and the others wait for it (:meth:`_lock_schema`), then find nothing left to do."""
         from alembic import command
 
         cfg = self._alembic_config()
         with self.engine.begin() as conn:
+            self._lock_schema(conn)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+
+    @staticmethod
+    def _lock_schema(conn: Connection) -> None:
+        """Hold the schema for the rest of ``conn``'s transaction, before it reads the schema's
+        revision: on PostgreSQL an advisory lock (its DDL is transactional); on SQLite the
+        database's write lock (``BEGIN IMMEDIATE``: the migration then runs in that transaction,
+        where the driver would otherwise run each DDL statement on its own)."""
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def schema_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -476,8 +526,14 @@ class Storage:
             )
 
     @_transient_retry
-    def fail_running_trials(self, experiment_id: int, error: str) -> int:
-        """Mark the experiment's trials that are still RUNNING as FAILED with ``error``."""
+    def interrupt_running_trials(
+        self, experiment_id: int, error: str, ended_at: dt.datetime | None = None, gpus_per_trial: float = 0.0
+    ) -> int:
+        """Mark the experiment's trials that are still RUNNING as INTERRUPTED with ``error``; return
+        how many. ``ended_at``: when the search was stopped; each trial's wall time since its start
+        and its device time (:func:`lorasweep.cost.device_seconds`) are recorded, so that the cost
+        of the search includes them. Without it (a crash found by ``compare --resume``: the end is
+        not known) they stay 0."""
         with self._session() as s:
             rows = s.scalars(
                 select(schema.Trial)
@@ -485,7 +541,10 @@ class Storage:
                 .where(schema.Study.experiment_id == experiment_id, schema.Trial.state == TrialState.RUNNING)
             ).all()
             for row in rows:
-                row.state, row.error, row.finished_at = TrialState.FAILED, error, _now()
+                row.state, row.error, row.finished_at = TrialState.INTERRUPTED, error, _now()
+                if ended_at is not None:
+                    wall = max(0.0, (ended_at - _utc(row.started_at)).total_seconds())
+                    row.wall_seconds, row.device_seconds = wall, device_seconds(wall, gpus_per_trial)
             return len(rows)
 
     @_transient_retry

@@ -54,6 +54,11 @@ def trial_counts(s: SpaceSummary) -> list[str]:
     more = f"{c[TrialState.DIVERGED]} diverged, {c[TrialState.FAILED]} failed"
     if c[TrialState.RUNNING]:
         more += f", {c[TrialState.RUNNING]} running"
+    if c[TrialState.INTERRUPTED]:
+        more += f", {c[TrialState.INTERRUPTED]} interrupted"
+    retried = [t.retries for t in s.trials if t.retries]  # re-run by Ray after a lost worker or node
+    if retried:
+        more += f", {len(retried)} retried ({sum(retried)} re-runs)"
     return [f"{s.n_trials}: {line},", more]
 
 
@@ -79,6 +84,9 @@ class SummarySection(Section[ExperimentSummary]):
                     "n_failed": s.counts[TrialState.FAILED],
                     "n_diverged": s.counts[TrialState.DIVERGED],
                     "n_running": s.counts[TrialState.RUNNING],
+                    "n_interrupted": s.counts[TrialState.INTERRUPTED],
+                    "n_retried": sum(1 for t in s.trials if t.retries),  # re-run after a lost worker or node
+                    "retries": sum(t.retries for t in s.trials),
                     "optuna_studies": s.optuna_studies,
                 }
                 for name, s in data.spaces.items()

@@ -4,7 +4,8 @@ names its study):
 - :class:`StoreCallback` writes each trial and its reports to the store (one writer: the driver,
   so SQLite is never written by many processes; reports are written in one batch per trial), and
   ends each study's row when its last trial ends;
-- :class:`ProgressCallback` feeds a progress display, per study.
+- :class:`ProgressCallback` feeds a progress display, per study;
+- :class:`StopCallback` ends the Tune loop when a stop was asked for (SIGINT, SIGTERM).
 
 :func:`trial_state` is the one place that decides a trial's state from what it reported.
 """
@@ -20,7 +21,7 @@ from ray.tune import Callback
 
 from lorasweep.config import Direction
 from lorasweep.cost import device_seconds
-from lorasweep.search.plan import Progress, StudyRun
+from lorasweep.search.plan import Progress, StopRequest, StudyRun
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, sampled_params, trial_seed, trial_study
 from lorasweep.search.spaces import resolve
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
@@ -77,10 +78,32 @@ class _PerStudy(Callback):
     def study_ended(self, run: StudyRun) -> None: ...
 
 
+class StopCallback(Callback):
+    """At the start of each step of the Tune loop, raise :class:`~lorasweep.search.plan.RunInterrupted`
+    if a stop was asked for: before the loop asks for or starts another trial. The exception is a
+    BaseException, so Tune does not stop its trials gracefully first (which takes seconds, and
+    ``ray job stop`` kills the driver 3 s after its SIGTERM): the runner records the stop at once,
+    and the trials end with the driver (or its Ray)."""
+
+    def __init__(self, stop: StopRequest) -> None:
+        self.stop = stop
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray pickles the Tuner's callbacks; a stop request (a threading.Event) is not part of a restore."""
+        return {}
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        self.stop.check()
+
+
 class StoreCallback(_PerStudy):
     """Records every trial of the run's studies, with its reports, in lorasweep's tables: the
     optimized ``metric`` as each report's value, and every metric the task's kind declares
-    (``reported``) in its metrics."""
+    (``reported``) in its metrics.
+
+    After a stop was asked for, a trial that errors is left RUNNING: its worker may have been
+    stopped by the same signal (SIGTERM to a process group, a node going down with the driver), so
+    the runner records it as interrupted, not as failed. A trial that completes is recorded as usual."""
 
     def __init__(
         self,
@@ -92,29 +115,31 @@ class StoreCallback(_PerStudy):
         gpus_per_trial: float,
         *,
         reported: tuple[str, ...],
+        stop: StopRequest | None = None,
     ) -> None:
         super().__init__(runs)
         self.storage, self.seed, self.metric, self.direction = storage, seed, metric, direction
         self.gpus_per_trial = gpus_per_trial
         self.reported = reported
+        self.stop = stop or StopRequest()
         self._ids: dict[str, int] = {}
         self._started: dict[str, float] = {}
+        self._attempt: dict[str, float] = {}  # when the trial's current attempt started
+        self._lost: dict[str, float] = {}  # device-seconds of its attempts lost with their worker
         self._reports: dict[str, list[ReportRecord]] = {}
         self._retries: dict[str, int] = {}
-        #: when the trial's current attempt started, and the device time of its earlier attempts
-        self._attempt: dict[str, float] = {}
-        self._lost: dict[str, float] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Ray pickles the Tuner's callbacks for its own restore; the live database handle (and
-        with it the URL's password) stays out of that pickle."""
-        return {k: v for k, v in self.__dict__.items() if k != "storage"}
+        with it the URL's password) and the stop request stay out of that pickle."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("storage", "stop")}
 
     def study_ended(self, run: StudyRun) -> None:
         if run.plan.ends_study:
             self.storage.finish_study(run.study_id)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._attempt[trial.trial_id] = time.perf_counter()
         if trial.trial_id in self._ids:  # re-started after a recovery: the same row
             return
         run = self.runs[trial_study(trial.config)]
@@ -131,7 +156,7 @@ class StoreCallback(_PerStudy):
                 kind=run.plan.kind,
             )
         )
-        self._started[trial.trial_id] = self._attempt[trial.trial_id] = time.perf_counter()
+        self._started[trial.trial_id] = time.perf_counter()
         self._reports[trial.trial_id] = []
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
@@ -155,33 +180,38 @@ class StoreCallback(_PerStudy):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         """Its worker died and Ray runs it again (``ray.max_failures``): from scratch, reports too.
-        The lost attempt's device time still counts in the trial's cost (wall time of the attempt
-        × the device share: the device was held whether or not the attempt reported)."""
-        now = time.perf_counter()
-        attempt = now - self._attempt.get(trial.trial_id, now)
-        self._lost[trial.trial_id] = self._lost.get(trial.trial_id, 0.0) + device_seconds(attempt, self.gpus_per_trial)
-        self._attempt[trial.trial_id] = now
-        self._retries[trial.trial_id] = self._retries.get(trial.trial_id, 0) + 1
-        self._reports[trial.trial_id] = []
+        The lost attempt's device time (its wall time × the trial's device share) was spent: it
+        counts in the trial's device-seconds."""
+        tid = trial.trial_id
+        self._retries[tid] = self._retries.get(tid, 0) + 1
+        self._reports[tid] = []
+        started = self._attempt.pop(tid, None)
+        if started is not None:
+            lost = device_seconds(time.perf_counter() - started, self.gpus_per_trial)
+            self._lost[tid] = self._lost.get(tid, 0.0) + lost
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, trial_state(trial.last_result, errored=False), None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.stop.requested:  # left RUNNING: the runner records it as interrupted
+            return
         if trial.trial_id not in self._ids:  # failed before it started (e.g. its actor died)
             self.on_trial_start(iteration, trials, trial)
         self._finish(trial, TrialState.FAILED, trial_error(trial))
 
     def _finish(self, trial: Any, state: TrialState, error: str | None) -> None:
-        reports = tuple(self._reports.pop(trial.trial_id, []))
+        tid = trial.trial_id
+        reports = tuple(self._reports.pop(tid, []))
         values = [r.value for r in reports if r.value is not None]
         last = reports[-1] if reports else None
         now = time.perf_counter()
-        wall = now - self._started.pop(trial.trial_id)
-        attempt = now - self._attempt.pop(trial.trial_id, now - wall)
-        lost = self._lost.pop(trial.trial_id, 0.0)
+        wall = now - self._started.pop(tid)
+        attempt = self._attempt.pop(tid, None)  # None: lost with its worker, not started again
+        # a trial that never reported held its device for (about) its attempt's wall time
+        used = last.device_seconds if last else device_seconds(now - attempt if attempt else 0.0, self.gpus_per_trial)
         self.storage.finish_trial(
-            self._ids[trial.trial_id],
+            self._ids[tid],
             TrialFinish(
                 state=state,
                 final_value=last.value if last and state != TrialState.DIVERGED else None,
@@ -189,14 +219,12 @@ class StoreCallback(_PerStudy):
                 steps=last.step if last else 0,
                 diverged_step=last.step if last and state == TrialState.DIVERGED else None,
                 error=error,
-                # a trial that never reported held its device for (about) its wall time; earlier
-                # attempts (retries after a lost worker) count too
-                device_seconds=lost + (last.device_seconds if last else device_seconds(attempt, self.gpus_per_trial)),
+                device_seconds=used + self._lost.pop(tid, 0.0),
                 wall_seconds=wall,
                 examples=last.examples if last else 0,
                 tokens=last.tokens if last else 0,
                 reports=reports,
-                retries=self._retries.pop(trial.trial_id, 0),
+                retries=self._retries.pop(tid, 0),
                 checkpoint=trial.checkpoint.path if trial.checkpoint is not None else None,
             ),
         )

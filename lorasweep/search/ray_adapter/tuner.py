@@ -26,7 +26,7 @@ from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError
 from lorasweep.search.plan import RunContext, StudyRun
 from lorasweep.search.ray_adapter import check_ray_version
-from lorasweep.search.ray_adapter.callbacks import ProgressCallback, StoreCallback
+from lorasweep.search.ray_adapter.callbacks import ProgressCallback, StopCallback, StoreCallback
 from lorasweep.search.ray_adapter.keys import POINT, STUDY
 from lorasweep.search.ray_adapter.schedulers import PerStudyScheduler, make_scheduler
 from lorasweep.search.ray_adapter.searchers import InterleavedSearch, StudySearch
@@ -43,6 +43,9 @@ def init_ray(exp: ExperimentConfig, verbose: bool) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # lorasweep stops a run on SIGINT itself (runner.stop_signals); Tune's handler would end only
+    # the Tune run in progress, as if it had finished
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     if not ray.is_initialized():
         # RAY_ADDRESS (set by `ray job submit`, or by the user: an address or "auto") names the
@@ -142,8 +145,11 @@ def _fit(
     param_space: dict[str, Any] | None = None,
 ) -> None:
     """One Tune run over ``runs``' studies, recorded in the store as it goes. Each study that
-    ends its row ends it when its last trial ends; if the run stops early, when the run does."""
+    ends its row ends it when its last trial ends; if the run stops early, when the run does.
+    A stop asked for (``ctx.stop``) raises :class:`~lorasweep.search.plan.RunInterrupted` before
+    the run starts or at the Tune loop's next step (:class:`~.callbacks.StopCallback`)."""
     exp = ctx.exp
+    ctx.stop.check()
     store = StoreCallback(
         ctx.storage,
         runs,
@@ -152,6 +158,7 @@ def _fit(
         ctx.direction,
         exp.resources.gpus_per_trial,
         reported=exp.task.metric_names,
+        stop=ctx.stop,
     )
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -169,7 +176,7 @@ def _fit(
         # a trial checkpoints only when its value improved: keeping one keeps its best adapter
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         verbose=2 if ctx.verbose else 0,
-        callbacks=[store, ProgressCallback(ctx.progress, runs, ctx.metric)],
+        callbacks=[StopCallback(ctx.stop), store, ProgressCallback(ctx.progress, runs, ctx.metric)],
     )
     for run in runs:
         ctx.progress.study_started(run.plan, run.trials)
