@@ -176,8 +176,8 @@ class Poller(threading.Thread):
 
 def _reports(url: str) -> list[float]:
     """Every experiment's ``lorasweep report --json`` document, built as the command builds it."""
+    from lorasweep.analysis.summary import summarize
     from lorasweep.dashboards.json_report import to_json
-    from lorasweep.dashboards.summary import summarize
     from lorasweep.store import Storage
 
     took = []
@@ -402,7 +402,16 @@ def _writer(url: str, index: int, trials: int, reports: int, ready: Any, out: An
             space = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)}
             for j in range(trials):
                 ot = retrying(lambda: study.ask(space), "asking Optuna for a trial")
-                trial = st.start_trial(TrialStart(row.id, f"t{j}", ot.number, ot.params, lora, seed=0))
+                trial = st.start_trial(
+                    TrialStart(
+                        study_id=row.id,
+                        ray_trial_id=f"t{j}",
+                        optuna_number=ot.number,
+                        params=ot.params,
+                        lora=lora,
+                        seed=0,
+                    )
+                )
                 for step in range(1, reports + 1):
                     retrying(lambda s=step, t=ot: t.report(0.5 + s / 100, s), "reporting to Optuna")
 
@@ -412,11 +421,34 @@ def _writer(url: str, index: int, trials: int, reports: int, ready: Any, out: An
 
                 retrying(tell, "recording a trial in Optuna")
                 rows = tuple(
-                    ReportRecord(trial, s, 0.5 + s / 100, 0.7, 1e-3, s * 16, s * 512, s * 0.1, {"accuracy": 0.5})
+                    ReportRecord(
+                        trial_id=trial,
+                        step=s,
+                        value=0.5 + s / 100,
+                        train_loss=0.7,
+                        lr=1e-3,
+                        examples=s * 16,
+                        tokens=s * 512,
+                        device_seconds=s * 0.1,
+                        metrics={"accuracy": 0.5},
+                    )
                     for s in range(1, reports + 1)
                 )
                 st.finish_trial(
-                    trial, TrialFinish(TrialState.COMPLETE, 0.6, 0.6, reports, None, None, 1, 1, 16, 512, rows)
+                    trial,
+                    TrialFinish(
+                        state=TrialState.COMPLETE,
+                        final_value=0.6,
+                        best_value=0.6,
+                        steps=reports,
+                        diverged_step=None,
+                        error=None,
+                        device_seconds=1,
+                        wall_seconds=1,
+                        examples=16,
+                        tokens=512,
+                        reports=rows,
+                    ),
                 )
                 done += 1
     except Exception as e:

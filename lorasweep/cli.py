@@ -258,7 +258,8 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             )
         summary = summarize(st, record)
         Console().print(terminal_report(summary))
-        report_line = _report_command(storage, exp_name)  # the URL as given, its password masked
+        # SQLite: the absolute path (works from any folder); a server: the URL as given, password masked
+        report_line = _report_command(st.url if st.url.startswith("sqlite") else storage, exp_name)
         _none_completed(summary, report_line)
         _print_failures(console, summary)
         console.print(f"Report: {report_line}", soft_wrap=True)

@@ -114,11 +114,30 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
         st.upgrade("0006")
         exp = st.create_experiment("e", "", {})
         study = st.add_study(exp.id, "lr_only", 4, "e/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
-        old = st.start_trial(TrialStart(study, "old", 0, {"lr": 1e-3}, lora, seed=0))
+        old = st.start_trial(
+            TrialStart(study_id=study, ray_trial_id="old", optuna_number=0, params={"lr": 1e-3}, lora=lora, seed=0)
+        )
         died = "interrupted: the search process died"
-        st.finish_trial(old, TrialFinish(TrialState.FAILED, None, None, 0, None, died, 0, 0, 0, 0, ()))
+        st.finish_trial(
+            old,
+            TrialFinish(
+                state=TrialState.FAILED,
+                final_value=None,
+                best_value=None,
+                steps=0,
+                diverged_step=None,
+                error=died,
+                device_seconds=0,
+                wall_seconds=0,
+                examples=0,
+                tokens=0,
+                reports=(),
+            ),
+        )
         st.upgrade()
-        new = st.start_trial(TrialStart(study, "new", 1, {"lr": 1e-3}, lora, seed=0))
+        new = st.start_trial(
+            TrialStart(study_id=study, ray_trial_id="new", optuna_number=1, params={"lr": 1e-3}, lora=lora, seed=0)
+        )
         assert st.interrupt_running_trials(exp.id, "interrupted by SIGTERM") == 1
         states = {t.id: t for t in st.trials(exp.id)}
         assert states[old].state == TrialState.FAILED and not finished(states[old])
