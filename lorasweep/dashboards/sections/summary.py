@@ -57,9 +57,8 @@ def trial_counts(s: SpaceSummary) -> list[str]:
     if c[TrialState.INTERRUPTED]:
         more += f", {c[TrialState.INTERRUPTED]} interrupted"
     retried = [t.retries for t in s.trials if t.retries]  # re-run by Ray after a lost worker or node
-    if retried:
-        more += f", {len(retried)} retried ({sum(retried)} re-runs)"
-    return [f"{s.n_trials}: {line},", more]
+    tail = [f"{len(retried)} retried ({sum(retried)} re-runs)"] if retried else []
+    return [f"{s.n_trials}: {line},", more, *tail]
 
 
 @register
