@@ -276,7 +276,7 @@ def test_a_postgresql_restart_mid_search_loses_nothing(pg_server: object, tmp_pa
                 continue
         pg_server.restart()  # type: ignore[attr-defined]  # every open connection is cut
         output, _ = driver.communicate(timeout=600)
-        assert driver.returncode == 0, output[-3000:]
+        assert driver.returncode == 0, output[-12000:]
 
         with Storage.open(url) as st:
             exp = st.experiment("r")

@@ -18,8 +18,9 @@ import pytest
 from ray import cloudpickle
 
 from lorasweep.config import load_experiment
+from lorasweep.search.plan import RunInterrupted, StopRequest
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
-from lorasweep.search.runner import INTERRUPTED, finished, run_compare
+from lorasweep.search.runner import INTERRUPTED, finished, run_compare, stop_signals
 from lorasweep.store import Storage, TrialKind, TrialState
 
 from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
@@ -162,6 +163,42 @@ def test_a_signal_stops_the_whole_search_and_resume_completes_every_study(tmp_pa
 
     code, _, err = run_cli("compare", "--resume", "--name", "i", "--storage", url)
     assert code == 2 and "is complete; nothing to resume" in err
+
+
+def test_a_stop_signal_asks_for_the_stop_and_the_handlers_are_restored_after() -> None:
+    """The first signal only asks: the Tune loop obeys at its next step (``StopRequest.check``)."""
+    stop = StopRequest()
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with stop_signals(stop, grace=600):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0)  # the handler runs in this thread at the next bytecode
+        assert stop.requested and stop.signum == signal.SIGTERM and stop.at is not None
+        with pytest.raises(RunInterrupted) as info:
+            stop.check()
+        assert info.value.signum == signal.SIGTERM
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_run_that_does_not_obey_the_stop_is_interrupted_after_the_grace() -> None:
+    """If the loop never reaches a check (busy in Ray calls, say), the stop is forced."""
+    stop = StopRequest()
+    deadline = time.monotonic() + 120
+    with pytest.raises(RunInterrupted) as info, stop_signals(stop, grace=0.5):
+        os.kill(os.getpid(), signal.SIGINT)
+        while time.monotonic() < deadline:  # never checks the stop
+            time.sleep(0.01)
+    assert info.value.signum == signal.SIGINT and time.monotonic() < deadline
+
+
+def test_signals_while_the_stop_is_recorded_are_ignored() -> None:
+    stop = StopRequest()
+    with stop_signals(stop, grace=0.1):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0)
+        stop.closing = True  # what run_compare sets before it records the stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # past the grace: nothing is forced either
+    assert stop.signum == signal.SIGINT
 
 
 #: Where die_on_first_attempt leaves its markers (pickled with the function, by value).

@@ -150,3 +150,39 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
         after = {t.id: t for t in st.trials(exp.id)}
     assert after[new].state == TrialState.FAILED and after[new].error == "interrupted by SIGTERM"
     assert not finished(after[new]) and after[old] == states[old]
+
+
+def test_upgrading_keeps_every_trial_and_report(db_url: str) -> None:
+    """Migrations that recreate the trials table (SQLite's batch mode: copy, drop, rename) keep
+    the reports that reference it: dropping a referenced table with foreign keys on would delete
+    them (ON DELETE CASCADE), so migrations run with them off and check the rows after."""
+    from sqlalchemy import MetaData, insert
+
+    from lorasweep.store import TrialState
+
+    row = {
+        "id": 1, "name": "old", "description": "", "config": {}, "status": "complete",
+        "created_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "started_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "experiment_id": 1, "space": "lr_only", "rank": 4, "optuna_study_name": "old/lr_only/r4", "metric": "accuracy",
+        "direction": "maximize", "space_config": {}, "study_id": 1, "ray_trial_id": "a", "state": "complete",
+        "kind": "search", "params": {"lr": 1e-3}, "seed": 0, "r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3,
+        "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False, "final_value": 0.6, "steps": 20,
+        "device_seconds": 1.0, "wall_seconds": 1.0, "examples": 32, "tokens": 900, "trial_id": 1, "metrics": {},
+    }  # fmt: skip
+    with Storage.open(db_url, create=True) as st:
+        st.upgrade("0003")  # before the migrations that recreate lorasweep_trials on SQLite (0004, 0007)
+        meta = MetaData()
+        meta.reflect(st.engine)
+        with st.engine.begin() as conn:
+            for name in ("lorasweep_experiments", "lorasweep_studies", "lorasweep_trials"):
+                table = meta.tables[name]
+                conn.execute(insert(table).values({k: v for k, v in row.items() if k in table.c}))
+            reports = meta.tables["lorasweep_reports"]
+            for step in (10, 20):
+                values = {**row, "id": step, "step": step, "value": 0.5 + step / 100}
+                conn.execute(insert(reports).values({k: v for k, v in values.items() if k in reports.c}))
+        st.upgrade()
+        exp = st.experiment("old")
+        (trial,) = st.trials(exp.id)
+        assert trial.state == TrialState.COMPLETE and trial.final_value == 0.6
+        assert [(r.step, r.value) for r in st.reports(exp.id)] == [(10, 0.6), (20, 0.7)]

@@ -9,6 +9,7 @@ re-runs); Ray is driven only through :mod:`lorasweep.search.ray_adapter`.
 
 from __future__ import annotations
 
+import _thread
 import datetime as dt
 import json
 import logging
@@ -75,6 +76,9 @@ log = logging.getLogger("lorasweep.search")
 INTERRUPTED = "interrupted"
 #: The signals that stop a whole run: Ctrl-C, and SIGTERM (``kill``, ``ray job stop``, Kubernetes).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Seconds the Tune loop has to obey a stop before the main thread is interrupted where it is;
+#: well inside ``ray job stop``'s 3 s before its SIGKILL, with time left to record the stop.
+STOP_GRACE_S = 1.0
 #: Above this many concurrent trials on SQLite, preflight suggests PostgreSQL.
 SQLITE_CONCURRENCY = 4
 
@@ -115,10 +119,12 @@ def resume_command(name: str, storage_url: str, ablation: bool = False) -> str:
 
 
 @contextmanager
-def stop_signals(stop: StopRequest) -> Iterator[None]:
+def stop_signals(stop: StopRequest, grace: float = STOP_GRACE_S) -> Iterator[None]:
     """While a run is recorded, SIGINT and SIGTERM stop it as a whole. The first one asks for the
-    stop (:class:`StopRequest`), which the Tune loop obeys at its next step; a second one, before
-    the stop is being recorded, stops at once; while it is recorded, further ones are ignored (only
+    stop (:class:`StopRequest`), which the Tune loop obeys at its next step; if the run is not
+    stopped ``grace`` seconds later (the main thread busy elsewhere, e.g. in Ray calls to a local
+    Ray that the same SIGTERM to the process group stopped), the main thread is interrupted where
+    it is, as by a second signal. While the stop is recorded, further signals are ignored (only
     SIGKILL cuts that short). Tune's own SIGINT handler is off (``init_ray``), and Ray's SIGTERM
     handler (``sys.exit``) is replaced for that time.
 
@@ -126,13 +132,21 @@ def stop_signals(stop: StopRequest) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    timers: list[threading.Timer] = []
+
+    def force() -> None:
+        if not stop.closing and stop.signum is not None:
+            _thread.interrupt_main(stop.signum)  # runs `handler` in the main thread, which raises
 
     def handler(signum: int, frame: Any) -> None:
         if stop.closing:
             return
         if stop.requested:
-            raise RunInterrupted(signum)
+            raise RunInterrupted(stop.signum or signum)
         stop.request(signum)
+        timers.append(threading.Timer(grace, force))
+        timers[-1].daemon = True
+        timers[-1].start()
 
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     for s in STOP_SIGNALS:
@@ -140,6 +154,9 @@ def stop_signals(stop: StopRequest) -> Iterator[None]:
     try:
         yield
     finally:
+        stop.closing = True
+        for timer in timers:
+            timer.cancel()
         for s, h in previous.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
 

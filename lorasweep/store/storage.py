@@ -331,10 +331,20 @@ class Storage:
         from alembic import command
 
         cfg = self._alembic_config()
-        with self.engine.begin() as conn:
-            self._lock_schema(conn)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # see _sqlite_foreign_keys
+                _sqlite_foreign_keys(conn, on=False)
+            try:
+                with conn.begin():
+                    self._lock_schema(conn)
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, revision)
+                    if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                        raise StorageError(f"the migration left rows without their parent: {broken[:5]}")
+            finally:
+                if sqlite:
+                    _sqlite_foreign_keys(conn, on=True)
 
     @staticmethod
     def _lock_schema(conn: Connection) -> None:
@@ -670,6 +680,15 @@ def _check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) 
             f"--storage {shown}: {path} holds tables lorasweep did not create ({listed}): another application's "
             "database; give lorasweep a file of its own"
         )
+
+
+def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
+    """Foreign keys on or off for ``conn`` (outside a transaction, where SQLite ignores the pragma).
+    Migrations run with them off: SQLite's batch migrations recreate a table (copy, drop, rename),
+    and dropping a table that others reference deletes their rows too (ON DELETE CASCADE) while
+    foreign keys are on. The migration then checks that every row still has its parent."""
+    conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    conn.commit()
 
 
 def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:

@@ -80,10 +80,10 @@ class _PerStudy(Callback):
 
 class StopCallback(Callback):
     """At the start of each step of the Tune loop, raise :class:`~lorasweep.search.plan.RunInterrupted`
-    if a stop was asked for: before the loop asks for or starts another trial. The exception is a
-    BaseException, so Tune does not stop its trials gracefully first (which takes seconds, and
-    ``ray job stop`` kills the driver 3 s after its SIGTERM): the runner records the stop at once,
-    and the trials end with the driver (or its Ray)."""
+    if a stop was asked for: before the loop asks for or starts another trial. The exception is no
+    Exception (a KeyboardInterrupt), so Tune does not stop its trials gracefully first (which takes
+    seconds, and ``ray job stop`` kills the driver 3 s after its SIGTERM): the runner records the
+    stop at once, and the trials end with the driver (or its Ray)."""
 
     def __init__(self, stop: StopRequest) -> None:
         self.stop = stop
