@@ -48,8 +48,8 @@ class AlphaRuleBase(StrictModel):
         return value if isinstance(value, FloatRange) else None
 
     def alpha(self, rank: int, sampled: Mapping[str, Any]) -> float:
-        """α at ``rank`` for a point whose sampled values are ``sampled``."""
-        raise NotImplementedError
+        """α at ``rank`` for a point whose sampled values are ``sampled`` (every rule defines it)."""
+        raise TypeError(f"alpha rule {type(self).__name__} does not define alpha(rank, sampled); every rule must")
 
     def param_of(self, alpha: float, rank: int) -> float:
         """The parameter value that gives ``alpha`` at ``rank`` (inverse of :meth:`alpha`)."""
