@@ -177,7 +177,7 @@ class Poller(threading.Thread):
 def _reports(url: str) -> list[float]:
     """Every experiment's ``lorasweep report --json`` document, built as the command builds it."""
     from lorasweep.analysis.summary import summarize
-    from lorasweep.dashboards.json_report import to_json
+    from lorasweep.report.json_report import to_json
     from lorasweep.store import Storage
 
     took = []

@@ -21,8 +21,8 @@ from peft import LoraConfig, get_peft_model
 from torch.profiler import ProfilerActivity, profile
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from lorasweep.trials.diagnostics import LoraDiagnostics
-from lorasweep.trials.model import quiet_transformers
+from lorasweep.train.diagnostics import LoraDiagnostics
+from lorasweep.train.model import quiet_transformers
 
 
 def top_level_ops(fn: object) -> int:

@@ -17,9 +17,9 @@ import torch
 
 from lorasweep.config import TrainingConfig, load_experiment
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.diagnostics import LoraDiagnostics
-from lorasweep.trials.model import quiet_transformers
-from lorasweep.trials.train import run_trial
+from lorasweep.train.diagnostics import LoraDiagnostics
+from lorasweep.train.model import quiet_transformers
+from lorasweep.train.train import run_trial
 
 
 def main() -> None:

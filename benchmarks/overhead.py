@@ -64,7 +64,7 @@ from ray.tune.search.optuna import OptunaSearch
 from lorasweep.config import load_experiment
 from lorasweep.search.runner import Progress, run_compare
 from lorasweep.search.samplers import startup_trials
-from lorasweep.search.spaces import distributions
+from lorasweep.space.resolve import distributions
 from lorasweep.store import Storage
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny.yaml"

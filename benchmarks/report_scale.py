@@ -52,10 +52,10 @@ from sqlalchemy import insert
 
 from lorasweep.analysis.summary import summarize
 from lorasweep.config import Direction, load_experiment
-from lorasweep.dashboards.html import write_html
-from lorasweep.dashboards.json_report import to_json
+from lorasweep.report.html import write_html
+from lorasweep.report.json_report import to_json
 from lorasweep.search.runner import optuna_study_name
-from lorasweep.search.spaces import at_rank, distributions, resolve
+from lorasweep.space.resolve import at_rank, distributions, resolve
 from lorasweep.store import ExperimentStatus, Storage, TrialKind, TrialState, schema
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny.yaml"
@@ -240,7 +240,7 @@ def dashboard_notes(url: str) -> tuple[float, float, float]:
     for a refresh with nothing changed, and KiB of note and charts stored per study."""
     import optuna
 
-    from lorasweep.dashboards.optuna_dashboard import publish
+    from lorasweep.report.optuna_dashboard import publish
     from lorasweep.store import optuna_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -4,7 +4,7 @@ Both arms fine-tune the same causal LM (built from a config, random weights: thr
 depend on them) with the same LoRA (rank 16 on all linear layers), data, batches, steps, seed,
 optimizer (AdamW, fused on CUDA), LR schedule, bf16 autocast on a capable GPU, and one final
 evaluation (eval loss + 1 generated token per eval prompt). The lorasweep arm is
-:func:`lorasweep.trials.train.run_trial` (no Ray) with Signal-Drift diagnostics at their default
+:func:`lorasweep.train.train.run_trial` (no Ray) with Signal-Drift diagnostics at their default
 cadence (every 5 steps); the bare arm is the loop a user would write with PEFT. Each arm is timed
 end to end (adapter set-up, training, evaluation, device synchronised), after one warm-up run of
 each, alternating (ABAB…) so drift on a shared machine hits both.
@@ -56,9 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the ti
 from lorasweep.config import ExperimentConfig, experiment_from_dict
 from lorasweep.kinds.causal_lm_sft import CausalLmWorkload
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.data import TrainBatch
-from lorasweep.trials.model import quiet_transformers
-from lorasweep.trials.train import lr_lambda, pick_device, run_trial
+from lorasweep.train.data import TrainBatch
+from lorasweep.train.model import quiet_transformers
+from lorasweep.train.train import lr_lambda, pick_device, run_trial
 
 from causal_lm import build_tokenizer, tiny_config
 

@@ -225,7 +225,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
         if not verbose:
             _quiet()
         from lorasweep.analysis.summary import summarize
-        from lorasweep.dashboards.table import terminal_report
+        from lorasweep.report.table import terminal_report
         from lorasweep.search.runner import preflight, run_compare
 
         console = _err()
@@ -251,7 +251,7 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
             )
         with Progress(*columns, console=console, transient=False) as progress:
             bars = _Bars(progress, exp.metric.resolved_direction)
-            from lorasweep.dashboards.optuna_dashboard import publish
+            from lorasweep.report.optuna_dashboard import publish
 
             record = run_compare(
                 exp, st, exp_name, bars, verbose, plans=plans, resume=resume is not None, publish=publish
@@ -288,7 +288,7 @@ def _none_completed(summary: Any, report_line: str) -> None:
 
 def _space(space: str) -> SpaceConfig:
     """A space by name or path."""
-    from lorasweep.search.spaces import load_space
+    from lorasweep.space.resolve import load_space
 
     return load_space(space)
 
@@ -453,7 +453,7 @@ def _quiet() -> None:
     import logging
     import warnings
 
-    from lorasweep.trials.model import quiet_transformers
+    from lorasweep.train.model import quiet_transformers
 
     quiet_transformers()
     for module in ("transformers", "peft", "torch", "ray", "accelerate"):
@@ -573,7 +573,7 @@ def recommend_cmd(storage: str, rank: int, task: str | None, rslora: bool, as_js
 def report(storage: str, experiment: str | None, out: Path | None, as_json: bool, to_dashboard: bool) -> None:
     """Show an experiment's comparison: table, JSON, a self-contained HTML page, or notes in optuna-dashboard."""
     from lorasweep.analysis.summary import summarize
-    from lorasweep.dashboards.sections import Report
+    from lorasweep.report.sections import Report
     from lorasweep.store import Storage
 
     if out is not None:
@@ -584,11 +584,11 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
         summary = summarize(st, record)
         built = Report.build(summary)
         if as_json:
-            from lorasweep.dashboards.json_report import to_json
+            from lorasweep.report.json_report import to_json
 
             click.echo(json.dumps(to_json(summary, built), indent=2))
         if out is not None:
-            from lorasweep.dashboards.html import write_html
+            from lorasweep.report.html import write_html
 
             try:
                 write_html(summary, out, built)
@@ -596,7 +596,7 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
                 raise LorasweepError(f"--out {out}: cannot be written ({e.strerror}); pick another path") from e
             _err().print(f"Wrote {out}", soft_wrap=True)
         if to_dashboard:
-            from lorasweep.dashboards.optuna_dashboard import publish
+            from lorasweep.report.optuna_dashboard import publish
 
             done = publish(st, record)
             console = _err()
@@ -610,7 +610,7 @@ def report(storage: str, experiment: str | None, out: Path | None, as_json: bool
             for name, why in done.skipped.items():
                 console.print(f"[yellow]optuna-dashboard: left study {name} unchanged: {why}[/]")
         if not as_json and out is None and not to_dashboard:
-            from lorasweep.dashboards.table import terminal_report
+            from lorasweep.report.table import terminal_report
 
             console = Console()
             console.print(terminal_report(summary, built))
@@ -656,7 +656,7 @@ def export(storage: str, experiment: str | None, space: str, out: Path) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 def dashboard(storage: str, host: str, port: int) -> None:
     """Browse the Optuna studies in optuna-dashboard (same database)."""
-    from lorasweep.dashboards.optuna_dashboard import serve
+    from lorasweep.report.optuna_dashboard import serve
     from lorasweep.store import Storage
 
     _check_listen(host, port)
@@ -719,7 +719,7 @@ def spaces() -> None:
 @spaces.command("list")
 def spaces_list() -> None:
     """List the built-in spaces."""
-    from lorasweep.search.spaces import builtin_space_names, load_space, searched
+    from lorasweep.space.resolve import builtin_space_names, load_space, searched
 
     for name in builtin_space_names():
         space = load_space(name)
@@ -731,7 +731,7 @@ def spaces_list() -> None:
 @click.argument("name")
 def spaces_show(name: str) -> None:
     """Print a space (built-in name or path) as validated YAML."""
-    from lorasweep.search.spaces import load_space
+    from lorasweep.space.resolve import load_space
 
     _echo_yaml(load_space(name))
 
@@ -747,7 +747,7 @@ def _echo_yaml(model: Any) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def spaces_validate(path: Path) -> None:
     """Check a space YAML file; print what it searches."""
-    from lorasweep.search.spaces import load_space, searched
+    from lorasweep.space.resolve import load_space, searched
 
     space = load_space(_existing(path, "space"))
     matched = f" ({space.matched} matched to the experiment's effective_step)" if space.matched else ""
@@ -825,8 +825,8 @@ def tasks_validate(path: Path) -> None:
 def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
     """Run one trial without Ray and print its reports as JSON lines."""
     from lorasweep.config import load_experiment
-    from lorasweep.search.spaces import at_rank, contains, distributions, load_space, resolve
-    from lorasweep.trials.train import run_trial
+    from lorasweep.space.resolve import at_rank, contains, distributions, load_space, resolve
+    from lorasweep.train.train import run_trial
 
     exp = load_experiment(config)
     rank = rank or exp.ranks[0]

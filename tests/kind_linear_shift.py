@@ -18,14 +18,14 @@ from pydantic import Field
 
 from lorasweep.config import Float, Int, ModelConfig, TaskBase, task_kind
 from lorasweep.metrics import EVAL_LOSS, Direction, Metric
-from lorasweep.trials.base import Workload
+from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.trials.data import TrainBatch
+    from lorasweep.train.data import TrainBatch
 
 MAE = Metric(name="mae", direction=Direction.MINIMIZE, description="mean absolute error on the eval split")
 
@@ -47,8 +47,8 @@ class LinearShiftTask(TaskBase):
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
 
-        from lorasweep.trials.base import add_lora
-        from lorasweep.trials.synthetic import Mlp
+        from lorasweep.train.base import add_lora
+        from lorasweep.train.synthetic import Mlp
 
         with torch.device("meta"):
             add_lora(Mlp(self.features, 1, 1), exp.model, exp.ranks[0], 1.0, False, None)
@@ -65,7 +65,7 @@ class LinearShiftWorkload(Workload):
     def __init__(self, task: LinearShiftTask) -> None:
         import torch
 
-        from lorasweep.trials.synthetic import Mlp
+        from lorasweep.train.synthetic import Mlp
 
         self.task = task
         gen = torch.Generator().manual_seed(task.data_seed)
@@ -89,7 +89,7 @@ class LinearShiftWorkload(Workload):
         return copy.deepcopy(self.base).train()
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        from lorasweep.trials.data import TrainBatch, batch_indices
+        from lorasweep.train.data import TrainBatch, batch_indices
 
         for index in batch_indices(len(self.train_x), batch_size, seed):
             inputs = {"inputs": self.train_x[index], "labels": self.train_y[index]}

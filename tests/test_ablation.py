@@ -14,9 +14,9 @@ from lorasweep.errors import ConfigError
 from lorasweep.kinds.synthetic_regression import RegressionWorkload
 from lorasweep.scaling import LoraParams
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space, point_k
-from lorasweep.search.spaces import resolve
+from lorasweep.space.resolve import resolve
 from lorasweep.store import Storage, TrialKind, TrialState
-from lorasweep.trials.train import TrialEnd, run_trial
+from lorasweep.train.train import TrialEnd, run_trial
 
 from conftest import run_cli, sqlite_dump
 
@@ -33,7 +33,10 @@ def test_synthetic_task_is_fixed_by_its_data_seed_and_the_shift_is_real() -> Non
     a = exp.task.prepare_workload(exp.model)
     assert isinstance(a, RegressionWorkload)
     b = RegressionWorkload(exp.task.model_copy(update={"name": "other-name"}))  # new build, same seed
-    assert torch.equal(a.data.train_x, b.data.train_x) and torch.equal(a.data.eval_y, b.data.eval_y)
+    # same inputs bit for bit; targets computed by the base net agree to float rounding (kernels may
+    # split sums differently from one call to the next on some CPUs)
+    assert torch.equal(a.data.train_x, b.data.train_x)
+    assert torch.allclose(a.data.eval_y, b.data.eval_y, rtol=1e-5, atol=1e-6)
     assert a.data.pretrain_loss < 0.5  # the base learned the first problem
     assert a.data.base_eval_loss > 2 * a.data.pretrain_loss  # and the shifted one is new to it
     assert not any(p.requires_grad for p in a.data.base.parameters())

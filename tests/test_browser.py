@@ -22,7 +22,7 @@ from browser import PLOTS_JS, chromium, find_chromium, free_port
 
 from lorasweep.analysis.summary import summarize
 from lorasweep.config import load_experiment
-from lorasweep.dashboards.sections import Report
+from lorasweep.report.sections import Report
 from lorasweep.scaling import LoraParams
 from lorasweep.search.runner import optuna_study_name
 from lorasweep.store import (

@@ -133,7 +133,7 @@ def test_compare_leaves_its_note_and_charts_on_every_study(tiny_db: tuple[str, P
     lorasweep block with the comparison, and the charts."""
     from optuna_dashboard import get_note
 
-    from lorasweep.dashboards.optuna_dashboard import BEGIN, END
+    from lorasweep.report.optuna_dashboard import BEGIN, END
 
     url, _ = tiny_db
     for name in SPACES:

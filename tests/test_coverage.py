@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from lorasweep.analysis.coverage import coverage_warnings, coverages
-from lorasweep.dashboards.json_report import to_json
-from lorasweep.search.spaces import load_space
+from lorasweep.report.json_report import to_json
+from lorasweep.space.resolve import load_space
 
 from factories import config, summary, trial
 

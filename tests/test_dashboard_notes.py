@@ -10,7 +10,7 @@ import pytest
 from optuna_dashboard import get_note, save_note
 
 from lorasweep.config import load_experiment
-from lorasweep.dashboards.optuna_dashboard import BEGIN, END, merge_note, publish
+from lorasweep.report.optuna_dashboard import BEGIN, END, merge_note, publish
 from lorasweep.scaling import LoraParams
 from lorasweep.search.runner import optuna_study_name
 from lorasweep.store import Storage, TrialFinish, TrialKind, TrialStart, TrialState, optuna_storage

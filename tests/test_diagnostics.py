@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lorasweep.trials.diagnostics import (
+from lorasweep.train.diagnostics import (
     LoraDiagnostics,
     StepDiagnostics,
     dense_terms,

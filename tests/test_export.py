@@ -14,7 +14,7 @@ from peft import PeftModel
 
 from lorasweep.config import load_experiment
 from lorasweep.store import Storage
-from lorasweep.trials.model import base_model
+from lorasweep.train.model import base_model
 
 from conftest import run_cli
 

@@ -137,7 +137,7 @@ def test_no_import_cycle_between_packages() -> None:
         edges.setdefault(package_of(module), set()).update(
             package_of(t) for t in targets if package_of(t) != package_of(module)
         )
-    assert {"lorasweep.search", "lorasweep.trials"} <= set(edges)
+    assert {"lorasweep.search", "lorasweep.train"} <= set(edges)
     found = cycles(edges)
     assert not found, "import cycles between packages: " + " | ".join(_explain(c, edges) for c in found)
 
@@ -151,7 +151,7 @@ def test_only_the_adapter_imports_ray() -> None:
     assert users, "the adapter imports ray: the scan must see it"
     outside = sorted(u for u in users if not (u == ADAPTER or u.startswith(f"{ADAPTER}.")))
     assert not outside, f"only {ADAPTER} may import ray; also imported by {outside}"
-    trials = sorted(u for u in users if u.startswith("lorasweep.trials"))
+    trials = sorted(u for u in users if u.startswith("lorasweep.train"))
     assert not trials
 
 

@@ -416,7 +416,7 @@ def _free_port() -> int:
 def test_dashboard_on_a_network_address_warns_in_one_line(
     stored: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, host: str, warned: bool
 ) -> None:
-    import lorasweep.dashboards.optuna_dashboard as dash
+    import lorasweep.report.optuna_dashboard as dash
 
     url, path = stored
     served: list[Storage] = []

@@ -28,7 +28,7 @@ from lorasweep.config import (
 from lorasweep.errors import ConfigError
 from lorasweep.metrics import METRICS, Direction, Metric
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.train import TrialEnd, check_setup, run_trial
+from lorasweep.train.train import TrialEnd, check_setup, run_trial
 
 from causal_lm import save_tiny_causal_lm
 from conftest import DATA, TINY, run_cli
@@ -309,7 +309,7 @@ def test_reports_store_every_metric_the_kind_declares(tmp_path: Path, linear_shi
     from lorasweep.search.plan import StudyPlan, StudyRun
     from lorasweep.search.ray_adapter.callbacks import StoreCallback
     from lorasweep.search.ray_adapter.keys import STUDY
-    from lorasweep.search.spaces import at_rank
+    from lorasweep.space.resolve import at_rank
     from lorasweep.store import Storage
 
     exp = _experiment(tmp_path, "linear_shift")

@@ -16,7 +16,7 @@ from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, POINT, SEED, STUDY,
 from lorasweep.search.ray_adapter.schedulers import PerStudyScheduler
 from lorasweep.search.ray_adapter.searchers import InterleavedSearch
 from lorasweep.search.ray_adapter.tuner import interleave
-from lorasweep.search.spaces import load_space
+from lorasweep.space.resolve import load_space
 from lorasweep.store import TrialKind
 
 

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from lorasweep.config import Direction, FloatRange, SqrtRankAlpha, load_experiment
-from lorasweep.search.spaces import load_space
+from lorasweep.space.resolve import load_space
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
 
 from conftest import TINY, run_cli

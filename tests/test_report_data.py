@@ -11,8 +11,8 @@ from types import SimpleNamespace
 from lorasweep.analysis.curves import thin
 from lorasweep.analysis.summary import MAX_CURVES, curve_trials, summarize
 from lorasweep.config import Direction, load_experiment
-from lorasweep.dashboards.html import write_html
-from lorasweep.dashboards.json_report import to_json
+from lorasweep.report.html import write_html
+from lorasweep.report.json_report import to_json
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"

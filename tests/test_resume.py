@@ -244,7 +244,7 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
     trial finished in Optuna and RUNNING in lorasweep. Closing keeps the two stores in agreement."""
     from lorasweep.config import Direction
     from lorasweep.search.runner import StudyPlan, _close_open_trials
-    from lorasweep.search.spaces import load_space
+    from lorasweep.space.resolve import load_space
     from lorasweep.store import TrialStart, optuna_storage
 
     url = f"sqlite:///{tmp_path / 'c.db'}"

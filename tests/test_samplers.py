@@ -13,7 +13,7 @@ import pytest
 from lorasweep.config import SAMPLERS, FloatRange, SamplerConfig, load_experiment
 from lorasweep.errors import ConfigError
 from lorasweep.search.samplers import make_sampler, startup_trials
-from lorasweep.search.spaces import at_rank, distributions, load_space
+from lorasweep.space.resolve import at_rank, distributions, load_space
 
 STEP = FloatRange(low=2e-6, high=2e-2)
 

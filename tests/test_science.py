@@ -194,8 +194,8 @@ def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
     """The issue's case: rank-law at 4, 8, 16 where every trial stayed below chance printed
     "p = 0.5 is outside the interval". Now there is no fit, and the reason names each rank."""
     from lorasweep.analysis.science import rank_law, science_json
-    from lorasweep.dashboards.html import figures
-    from lorasweep.dashboards.table import experiment_table
+    from lorasweep.report.html import figures
+    from lorasweep.report.table import experiment_table
 
     s = _multi_rank_summary(["lr_only", "lora_alpha"], frozenset({4, 8, 16}))
     law = rank_law(s)
@@ -209,8 +209,8 @@ def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
 
 
 def test_report_outputs_say_when_the_interval_cannot_tell_the_laws_apart() -> None:
-    from lorasweep.dashboards.html import figures
-    from lorasweep.dashboards.table import experiment_table
+    from lorasweep.report.html import figures
+    from lorasweep.report.table import experiment_table
 
     s = _multi_rank_summary(["lr_only", "lora_alpha", "joint"])
     caption = str(experiment_table(s).caption)

@@ -16,7 +16,7 @@ from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, STUDY
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.runner import run_compare
 from lorasweep.search.samplers import make_sampler
-from lorasweep.search.spaces import distributions
+from lorasweep.space.resolve import distributions
 from lorasweep.store import Storage, TrialKind, TrialState
 
 from conftest import TINY, run_cli
@@ -31,7 +31,7 @@ def storage(tmp_path: Path) -> Storage:
 @pytest.mark.slow
 def test_exploding_trials_are_diverged_with_their_step_and_fail_in_optuna(storage: Storage) -> None:
     # LR 1e29..1e30: step 1's AdamW update moves every weight by ~LR, so step 2 overflows on every CPU
-    # (a merely large LR diverges or not depending on rounding: see lorasweep/trials/divergence.py)
+    # (a merely large LR diverges or not depending on rounding: see lorasweep/train/divergence.py)
     explode = {"name": "explode", "lr": {"low": 1e29, "high": 1e30}, "alpha": {"rule": "fixed", "value": 4096.0}}
     sane = {"use": "lr_only"}
     exp = load_experiment(
@@ -57,7 +57,7 @@ def _scripted(config: dict[str, Any], kwargs: dict[str, Any], value: float) -> N
     import math
 
     import lorasweep.search.ray_adapter.trainable as adapter
-    from lorasweep.trials.train import StepReport, TrialEnd, TrialOutcome
+    from lorasweep.train.train import StepReport, TrialEnd, TrialOutcome
 
     def run_trial(exp, lora, seed, report, workload=None, checkpoint=None):  # type: ignore[no-untyped-def]
         steps = range(exp.budget.eval_every, exp.budget.max_steps + 1, exp.budget.eval_every)

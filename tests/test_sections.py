@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards.html import page
-from lorasweep.dashboards.optuna_dashboard import md, note_block
-from lorasweep.dashboards.sections import Report, Section, register, section, sections
-from lorasweep.dashboards.table import terminal_report
+from lorasweep.report.html import page
+from lorasweep.report.optuna_dashboard import md, note_block
+from lorasweep.report.sections import Report, Section, register, section, sections
+from lorasweep.report.table import terminal_report
 from lorasweep.store import TrialKind, TrialRecord
 
 from factories import config, summary, trial
@@ -173,12 +173,13 @@ def test_minimizing_says_lower_and_formats_the_loss() -> None:
 
 
 def test_numbers_are_formatted_for_their_kind() -> None:
-    assert F.metric("accuracy").fmt(1.0) == "1.000" and F.metric("eval_loss").fmt(0.41234) == "0.4123"
-    assert F.LR.fmt(6.1e-3) == "6.1e-3" and F.EFFECTIVE_STEP.fmt(2e-6) == "2.0e-6" and F.LR.fmt(1e-12) == "1.0e-12"
-    assert F.DEVICE_SECONDS.fmt(108.1) == "108.1" and F.DEVICE_SECONDS.fmt(12345.67) == "12,345.7"
-    assert F.ALPHA.fmt(16.0) == "16" and F.ALPHA.fmt(62.7126) == "62.71"
-    assert F.metric("accuracy").signed(-0.0026) == "−0.003" and F.metric("accuracy").d3 == ".3f"
-    assert F.LR.d3 == ".1e" and F.DEVICE_SECONDS.d3 == ",.1f" and F.params({}) == ["—"]
+    assert fmt.metric("accuracy").fmt(1.0) == "1.000" and fmt.metric("eval_loss").fmt(0.41234) == "0.4123"
+    assert fmt.LR.fmt(6.1e-3) == "6.1e-3" and fmt.EFFECTIVE_STEP.fmt(2e-6) == "2.0e-6"
+    assert fmt.LR.fmt(1e-12) == "1.0e-12"
+    assert fmt.DEVICE_SECONDS.fmt(108.1) == "108.1" and fmt.DEVICE_SECONDS.fmt(12345.67) == "12,345.7"
+    assert fmt.ALPHA.fmt(16.0) == "16" and fmt.ALPHA.fmt(62.7126) == "62.71"
+    assert fmt.metric("accuracy").signed(-0.0026) == "−0.003" and fmt.metric("accuracy").d3 == ".3f"
+    assert fmt.LR.d3 == ".1e" and fmt.DEVICE_SECONDS.d3 == ",.1f" and fmt.params({}) == ["—"]
 
 
 @pytest.mark.parametrize("name", ["one search seed", "seeds, a winner", "three spaces, three ranks"])

@@ -18,9 +18,9 @@ from lorasweep.analysis.science import NO_SEEDS_VERDICT, seed_comparison
 from lorasweep.analysis.stats import paired_difference, paired_t_power, verdict
 from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import load_experiment
-from lorasweep.dashboards.html import write_html
-from lorasweep.dashboards.json_report import to_json
-from lorasweep.dashboards.table import terminal_report
+from lorasweep.report.html import write_html
+from lorasweep.report.json_report import to_json
+from lorasweep.report.table import terminal_report
 from lorasweep.store import Storage, TrialFinish, TrialKind, TrialStart, TrialState
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"

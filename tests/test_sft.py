@@ -16,10 +16,10 @@ from lorasweep.config import ExperimentConfig, experiment_from_dict, load_task
 from lorasweep.errors import ConfigError
 from lorasweep.kinds.causal_lm_sft import AnswerConfig, AnswerRule, exact_match, extract_answer
 from lorasweep.scaling import LoraParams
-from lorasweep.trials import sft
-from lorasweep.trials.data import batch_indices
-from lorasweep.trials.model import load_tokenizer
-from lorasweep.trials.train import check_setup, run_trial
+from lorasweep.train import sft
+from lorasweep.train.data import batch_indices
+from lorasweep.train.model import load_tokenizer
+from lorasweep.train.train import check_setup, run_trial
 
 from causal_lm import build_tokenizer, save_tiny_causal_lm
 from conftest import run_cli

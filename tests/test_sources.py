@@ -13,8 +13,8 @@ import yaml
 from lorasweep.config import load_experiment, load_task
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.sources import load_examples
-from lorasweep.trials.train import TrialEnd, run_trial
+from lorasweep.train.sources import load_examples
+from lorasweep.train.train import TrialEnd, run_trial
 
 from conftest import TINY, run_cli
 

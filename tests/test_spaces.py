@@ -7,7 +7,7 @@ import pytest
 
 from lorasweep.config import ExperimentConfig, FloatRange, RankMultipleAlpha, RankPowerAlpha, SpaceConfig, SqrtRankAlpha
 from lorasweep.errors import ConfigError
-from lorasweep.search.spaces import at_rank, builtin_space_names, coverage, distributions, load_space, resolve
+from lorasweep.space.resolve import at_rank, builtin_space_names, coverage, distributions, load_space, resolve
 
 #: An experiment's default effective-step range (s·LR), which matched spaces cover at every rank.
 STEP = ExperimentConfig.model_fields["effective_step"].get_default(call_default_factory=True)
@@ -104,7 +104,7 @@ def test_matched_must_be_the_only_searched_step_field(tmp_path) -> None:
 
 
 def test_alpha_at_edge_of_the_searched_range() -> None:
-    from lorasweep.search.spaces import alpha_at_edge
+    from lorasweep.space.resolve import alpha_at_edge
 
     space = load_space("lora_alpha").model_copy(
         update={"alpha": SqrtRankAlpha(rule="sqrt_rank", c=FloatRange(low=1.0, high=1024.0))}

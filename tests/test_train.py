@@ -9,7 +9,7 @@ from peft import TaskType
 
 from lorasweep.config import load_experiment
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.train import StepReport, TrialEnd, run_trial
+from lorasweep.train.train import StepReport, TrialEnd, run_trial
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
 
@@ -91,7 +91,7 @@ def test_a_window_of_blown_up_loss_is_diverged_at_its_evaluation(window_factor: 
 
 
 def test_divergence_rule() -> None:
-    from lorasweep.trials.divergence import DivergenceRule
+    from lorasweep.train.divergence import DivergenceRule
 
     rule = DivergenceRule(step_factor=10.0, window_factor=2.0)
     assert rule.step_diverged(math.nan, 1.0) and rule.step_diverged(math.inf, 1.0)
@@ -113,8 +113,8 @@ def test_seed_fixes_data_order_and_lora_init() -> None:
 
 @pytest.mark.parametrize("use_rslora", [False, True])
 def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
-    from lorasweep.trials.base import add_lora
-    from lorasweep.trials.model import base_model
+    from lorasweep.train.base import add_lora
+    from lorasweep.train.model import base_model
 
     exp = load_experiment(TINY)
     p = LoraParams(rank=4, alpha=32.0, lr=1e-3, use_rslora=use_rslora)
@@ -124,9 +124,9 @@ def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
 
 
 def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
-    from lorasweep.trials.base import add_lora
-    from lorasweep.trials.model import base_model
-    from lorasweep.trials.train import param_groups
+    from lorasweep.train.base import add_lora
+    from lorasweep.train.model import base_model
+    from lorasweep.train.train import param_groups
 
     exp = load_experiment(TINY)
     model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
@@ -153,9 +153,9 @@ def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
 
 @pytest.mark.parametrize("head_lr", [None, 1e-3])
 def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | None) -> None:
-    from lorasweep.trials.base import add_lora
-    from lorasweep.trials.model import base_model
-    from lorasweep.trials.train import make_optimizer
+    from lorasweep.train.base import add_lora
+    from lorasweep.train.model import base_model
+    from lorasweep.train.train import make_optimizer
 
     exp = load_experiment(TINY)
     model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
@@ -175,7 +175,7 @@ def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | 
 
 
 def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
-    from lorasweep.search.spaces import at_rank, distributions, load_space, resolve
+    from lorasweep.space.resolve import at_rank, distributions, load_space, resolve
 
     space = at_rank(load_space("loraplus"), 4, load_experiment(TINY).effective_step)
     assert set(distributions(space)) == {"lr", "loraplus_lr_ratio"}

@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lorasweep.format import sci
-from lorasweep.search.spaces import EDGE_SHARE, at_rank, coverage
+from lorasweep.formatting import sci
+from lorasweep.space.resolve import EDGE_SHARE, at_rank, coverage
 from lorasweep.store import TrialState
 
 if TYPE_CHECKING:

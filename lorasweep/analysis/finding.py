@@ -1,6 +1,6 @@
 """The finding a report opens with, as data: which space reached the better value in the search and
 by how much, what evidence stands behind it (one search seed, or the seed re-runs' verdict) and at
-what search cost. The words are written elsewhere (lorasweep/dashboards/sections/finding.py); this
+what search cost. The words are written elsewhere (lorasweep/report/sections/finding.py); this
 record only holds what they may say, so no output can name a winner the seed verdict does not.
 """
 

@@ -35,7 +35,7 @@ from lorasweep.analysis.law import LawFit, fit_power_law
 from lorasweep.analysis.learned import study_learned
 from lorasweep.config import ExperimentConfig, SpaceConfig
 from lorasweep.search.ablation import arm_of
-from lorasweep.search.spaces import alpha_at_edge, distributions
+from lorasweep.space.resolve import alpha_at_edge, distributions
 from lorasweep.store import Storage, TrialKind, TrialState
 
 

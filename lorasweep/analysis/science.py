@@ -180,7 +180,7 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
 def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:
     """Ranks whose α* lies at the edge of the searched range: there the optimum may lie outside
     it, and the law reflects the range rather than the task."""
-    from lorasweep.search.spaces import alpha_at_edge, at_rank
+    from lorasweep.space.resolve import alpha_at_edge, at_rank
 
     config = summary.config
     spaces = {s.name: s for s in config.spaces} if config is not None else {}

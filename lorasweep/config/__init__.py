@@ -4,7 +4,7 @@ Each file kind has a pydantic model; :func:`load_experiment`, :func:`load_space`
 :func:`load_task` read a file and validate it, and any problem becomes one
 :class:`~lorasweep.errors.ConfigError` line that names the file, the field, the value and the fix
 (unknown keys get a "did you mean" suggestion). Built-in files live in the package
-(``lorasweep/experiments``, ``lorasweep/search/spaces``, ``lorasweep/tasks``) and are found by
+(``lorasweep/experiments``, ``lorasweep/space/builtin``, ``lorasweep/tasks``) and are found by
 name; anything else is a path.
 
 The modules, one concern each:

@@ -50,7 +50,7 @@ class FloatRange(StrictModel):
 PositiveFloat = Annotated[Float, Field(gt=0)]
 
 #: A searched parameter whose range is derived, per rank, from the experiment's ``effective_step``
-#: range (see :func:`lorasweep.search.spaces.at_rank`): every such space covers the same s·LR.
+#: range (see :func:`lorasweep.space.resolve.at_rank`): every such space covers the same s·LR.
 MATCHED = "matched"
 Matched = Literal["matched"]
 

@@ -28,7 +28,7 @@ __all__ = [
     "read_yaml",
 ]
 
-_PACKAGE_DIRS = {"experiment": "experiments", "space": "search/spaces", "task": "tasks"}
+_PACKAGE_DIRS = {"experiment": "experiments", "space": "space/builtin", "task": "tasks"}
 
 
 def builtin_names(kind: str) -> list[str]:

@@ -34,7 +34,7 @@ from lorasweep.registry import Registry
 if TYPE_CHECKING:
     from lorasweep.config.experiment import ExperimentConfig
     from lorasweep.config.training import ModelConfig
-    from lorasweep.trials.base import Workload
+    from lorasweep.train.base import Workload
 
 __all__ = [
     "TASK_KINDS",

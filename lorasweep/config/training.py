@@ -60,7 +60,7 @@ class TrainingConfig(StrictModel):
         2.0,
         gt=1.0,
         description="a mean loss between two evaluations above factor × the first loss ends the trial as "
-        "diverged (null: off); see lorasweep/trials/divergence.py",
+        "diverged (null: off); see lorasweep/train/divergence.py",
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     diagnostics_every: Int = Field(5, ge=0, description="measure signal and drift every N optimizer steps (0: off)")

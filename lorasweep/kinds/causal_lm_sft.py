@@ -1,6 +1,6 @@
 """``kind: causal_lm_sft``: causal-LM supervised fine-tuning on a dataset's prompt → completion
 pairs (``data:``). The loss is on the completion only, in the tokenizer's chat template when it
-has one; tokenizing, packing and padding are :mod:`lorasweep.trials.sft`'s.
+has one; tokenizing, packing and padding are :mod:`lorasweep.train.sft`'s.
 
 Metrics: ``eval_loss``, the mean cross-entropy per completion token over the eval split;
 ``perplexity``, its exponential; ``exact_match``, greedy generation of up to ``max_new_tokens``
@@ -20,16 +20,16 @@ from pydantic import Field, field_validator, model_validator
 
 from lorasweep.config import DataSource, Int, ModelConfig, StrictModel, TaskBase, check_columns, task_kind
 from lorasweep.metrics import EVAL_LOSS, EXACT_MATCH, PERPLEXITY
-from lorasweep.trials.base import Workload
+from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.trials.data import TrainBatch
-    from lorasweep.trials.sft import Example
-    from lorasweep.trials.sources import Pairs
+    from lorasweep.train.data import TrainBatch
+    from lorasweep.train.sft import Example
+    from lorasweep.train.sources import Pairs
 
 __all__ = ["AnswerConfig", "AnswerRule", "CausalLmSftTask", "CausalLmWorkload", "exact_match", "extract_answer"]
 
@@ -100,7 +100,7 @@ class CausalLmSftTask(TaskBase):
         return self.answer or AnswerConfig()
 
     def check_data(self) -> None:
-        from lorasweep.trials.sources import load_pairs
+        from lorasweep.train.sources import load_pairs
 
         load_pairs(self)
 
@@ -110,10 +110,10 @@ class CausalLmSftTask(TaskBase):
         import torch
 
         from lorasweep.errors import ConfigError
-        from lorasweep.trials import sft
-        from lorasweep.trials.base import add_lora
-        from lorasweep.trials.model import Head, check_model, load_tokenizer
-        from lorasweep.trials.sources import load_pairs
+        from lorasweep.train import sft
+        from lorasweep.train.base import add_lora
+        from lorasweep.train.model import Head, check_model, load_tokenizer
+        from lorasweep.train.sources import load_pairs
 
         train, _ = load_pairs(self)
         tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
@@ -195,9 +195,9 @@ class CausalLmWorkload(Workload):
     peft_task_type = "CAUSAL_LM"
 
     def __init__(self, task: CausalLmSftTask, model_cfg: ModelConfig) -> None:
-        from lorasweep.trials import sft
-        from lorasweep.trials.model import load_tokenizer
-        from lorasweep.trials.sources import load_pairs
+        from lorasweep.train import sft
+        from lorasweep.train.model import load_tokenizer
+        from lorasweep.train.sources import load_pairs
 
         self.task = task
         self.tokenizer = tok = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
@@ -219,7 +219,7 @@ class CausalLmWorkload(Workload):
         self.eos_ids = sorted({i for i in (tok.eos_token_id, self.pad_id) if i is not None})
 
     def _tokenize(self, pairs: Pairs, chat: bool) -> list[Example]:
-        from lorasweep.trials.sft import tokenize_pair
+        from lorasweep.train.sft import tokenize_pair
 
         return [
             tokenize_pair(self.tokenizer, p, c, self.task.max_length, chat)
@@ -227,13 +227,13 @@ class CausalLmWorkload(Workload):
         ]
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
-        from lorasweep.trials.model import Head, base_model
+        from lorasweep.train.model import Head, base_model
 
         return base_model(model_cfg, None, seed, Head.CAUSAL_LM)
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
         from lorasweep.errors import ConfigError
-        from lorasweep.trials.data import batch_indices
+        from lorasweep.train.data import batch_indices
 
         if batch_size > len(self.train):
             rows = "packed rows" if self.task.packing else "examples"
@@ -251,7 +251,7 @@ class CausalLmWorkload(Workload):
         """Eval loss per completion token, its perplexity, and exact match of greedy generations."""
         import torch
 
-        from lorasweep.trials.sft import IGNORE
+        from lorasweep.train.sft import IGNORE
 
         model.eval()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -281,7 +281,7 @@ class CausalLmWorkload(Workload):
         """Greedy completions of the eval prompts (in :attr:`eval_order`)."""
         from transformers import GenerationConfig
 
-        from lorasweep.trials.sft import left_padded
+        from lorasweep.train.sft import left_padded
 
         config = GenerationConfig(
             max_new_tokens=self.task.max_new_tokens,

@@ -17,15 +17,15 @@ from pydantic import Field, field_validator
 
 from lorasweep.config import DataSource, Int, ModelConfig, TaskBase, check_columns, task_kind
 from lorasweep.metrics import ACCURACY, EVAL_LOSS, F1
-from lorasweep.trials.base import Workload
+from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.trials.data import TrainBatch
-    from lorasweep.trials.sources import Examples
+    from lorasweep.train.data import TrainBatch
+    from lorasweep.train.sources import Examples
 
 __all__ = ["ClassificationTask", "ClassificationWorkload", "LabelledTextTask"]
 
@@ -53,8 +53,8 @@ class LabelledTextTask(TaskBase):
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
 
-        from lorasweep.trials.base import add_lora
-        from lorasweep.trials.model import check_model
+        from lorasweep.train.base import add_lora
+        from lorasweep.train.model import check_model
 
         self.examples()
         model = check_model(exp.model, self.num_labels)
@@ -78,7 +78,7 @@ class ClassificationTask(LabelledTextTask):
         return check_columns(data, "classification", ("text", "text_pair", "label"))
 
     def examples(self) -> tuple[Examples, Examples]:
-        from lorasweep.trials.sources import load_examples
+        from lorasweep.train.sources import load_examples
 
         return load_examples(self)
 
@@ -89,8 +89,8 @@ class ClassificationWorkload(Workload):
     peft_task_type = "SEQ_CLS"
 
     def __init__(self, task: LabelledTextTask, model_cfg: ModelConfig) -> None:
-        from lorasweep.trials.data import encode
-        from lorasweep.trials.model import load_tokenizer
+        from lorasweep.train.data import encode
+        from lorasweep.train.model import load_tokenizer
 
         self.task = task
         self.num_labels = task.num_labels
@@ -100,12 +100,12 @@ class ClassificationWorkload(Workload):
         self.eval = encode(tokenizer, evaluation.texts, evaluation.labels, task.max_length, evaluation.pairs)
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
-        from lorasweep.trials.model import base_model
+        from lorasweep.train.model import base_model
 
         return base_model(model_cfg, self.num_labels, seed)
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        from lorasweep.trials.data import train_batches
+        from lorasweep.train.data import train_batches
 
         return train_batches(self.train, batch_size, seed, group_by_length)
 
@@ -115,7 +115,7 @@ class ClassificationWorkload(Workload):
         """Accuracy, macro F1 and mean loss on the eval split."""
         import torch
 
-        from lorasweep.trials.data import eval_batches
+        from lorasweep.train.data import eval_batches
 
         model.eval()
         loss_sum, preds = 0.0, []

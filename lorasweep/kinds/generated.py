@@ -1,5 +1,5 @@
 """``kind: generated``: sequence classification on text made by a generator registered in
-:mod:`lorasweep.trials.data` (``generator:`` and its ``params:``), fixed by the task's
+:mod:`lorasweep.train.data` (``generator:`` and its ``params:``), fixed by the task's
 ``data_seed``; the workload, checks and metrics are those of every text-classification kind
 (:class:`~lorasweep.kinds.classification.LabelledTextTask`)."""
 
@@ -14,7 +14,7 @@ from lorasweep.config import task_kind
 from lorasweep.kinds.classification import LabelledTextTask
 
 if TYPE_CHECKING:
-    from lorasweep.trials.sources import Examples
+    from lorasweep.train.sources import Examples
 
 __all__ = ["GeneratedTask"]
 
@@ -24,13 +24,13 @@ class GeneratedTask(LabelledTextTask):
     """Texts and labels from a named generator."""
 
     kind: Literal["generated"]
-    generator: str = Field(min_length=1, description="a generator of lorasweep.trials.data, e.g. negated_sentiment")
+    generator: str = Field(min_length=1, description="a generator of lorasweep.train.data, e.g. negated_sentiment")
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
 
     def examples(self) -> tuple[Examples, Examples]:
         from lorasweep.errors import ConfigError
-        from lorasweep.trials.data import get_generator
-        from lorasweep.trials.sources import Examples
+        from lorasweep.train.data import get_generator
+        from lorasweep.train.sources import Examples
 
         fn = get_generator(self.generator, self.name)
         try:

@@ -1,5 +1,5 @@
 """``kind: synthetic_regression``: the matched-step ablation's task. A small MLP, pre-trained on
-one generated regression problem, is LoRA-adapted to a shifted one (:mod:`lorasweep.trials.synthetic`);
+one generated regression problem, is LoRA-adapted to a shifted one (:mod:`lorasweep.train.synthetic`);
 the task brings its own model (``model.name_or_path: builtin:mlp``) and reports the eval MSE."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pydantic import Field
 
 from lorasweep.config import ModelConfig, TaskBase, task_kind
 from lorasweep.metrics import EVAL_LOSS
-from lorasweep.trials.base import Workload
+from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.trials.data import TrainBatch
+    from lorasweep.train.data import TrainBatch
 
 __all__ = ["BUILTIN_MLP", "RegressionWorkload", "SyntheticRegressionTask"]
 
@@ -29,7 +29,7 @@ BUILTIN_MLP = "builtin:mlp"
 
 @task_kind
 class SyntheticRegressionTask(TaskBase):
-    """The ``mlp_shift`` problem; ``params`` are :class:`~lorasweep.trials.synthetic.MlpShift`'s."""
+    """The ``mlp_shift`` problem; ``params`` are :class:`~lorasweep.train.synthetic.MlpShift`'s."""
 
     kind: Literal["synthetic_regression"]
     generator: Literal["mlp_shift"] = Field("mlp_shift", description="the one generator: mlp_shift")
@@ -39,15 +39,15 @@ class SyntheticRegressionTask(TaskBase):
     builtin_model = BUILTIN_MLP
 
     def check_data(self) -> None:
-        from lorasweep.trials import synthetic
+        from lorasweep.train import synthetic
 
         synthetic.check_params(self.params, self.name)
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
 
-        from lorasweep.trials import synthetic
-        from lorasweep.trials.base import add_lora
+        from lorasweep.train import synthetic
+        from lorasweep.train.base import add_lora
 
         p = synthetic.check_params(self.params, self.name)
         with torch.device("meta"):
@@ -63,7 +63,7 @@ class RegressionWorkload(Workload):
     peft_task_type = None  # a plain torch module: PEFT's generic PeftModel
 
     def __init__(self, task: SyntheticRegressionTask) -> None:
-        from lorasweep.trials import synthetic
+        from lorasweep.train import synthetic
 
         self.task = task
         self.data = synthetic.mlp_shift(task.params, task.name, task.n_train, task.n_eval, task.data_seed)
@@ -74,7 +74,7 @@ class RegressionWorkload(Workload):
         return model
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        from lorasweep.trials.data import TrainBatch, batch_indices
+        from lorasweep.train.data import TrainBatch, batch_indices
 
         x, y = self.data.train_x, self.data.train_y  # fixed-size inputs: nothing to group
         for index in batch_indices(len(x), batch_size, seed):

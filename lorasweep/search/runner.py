@@ -39,7 +39,7 @@ from lorasweep.search.ray_adapter import tuner
 from lorasweep.search.ray_adapter.keys import SEED
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.samplers import make_sampler
-from lorasweep.search.spaces import at_rank, contains, distributions
+from lorasweep.space.resolve import at_rank, contains, distributions
 from lorasweep.store import (
     ExperimentRecord,
     ExperimentStatus,
@@ -51,7 +51,7 @@ from lorasweep.store import (
     optuna_storage,
     safe_url,
 )
-from lorasweep.trials.train import check_setup
+from lorasweep.train.train import check_setup
 
 __all__ = [
     "INTERRUPTED",

@@ -135,7 +135,7 @@ class Report(Base):
     tokens: Mapped[int] = mapped_column(Integer)
     device_seconds: Mapped[float] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)  # every metric of the evaluation
-    # mean over the steps measured since the previous report (see lorasweep.trials.diagnostics)
+    # mean over the steps measured since the previous report (see lorasweep.train.diagnostics)
     signal: Mapped[float | None] = mapped_column(Float)
     drift: Mapped[float | None] = mapped_column(Float)
     drift_ratio: Mapped[float | None] = mapped_column(Float)

@@ -3,7 +3,7 @@ relies on. No other lorasweep module imports ``ray`` (``tests/test_imports.py`` 
 Ray upgrade is checked here, against :data:`RAY_REQUIREMENT`, the range lorasweep is tested with.
 
 - :mod:`.keys`: the keys lorasweep adds to a Tune trial's config (plain Python, no Ray import);
-- :mod:`.trainable`: the Tune function around :func:`lorasweep.trials.train.run_trial`;
+- :mod:`.trainable`: the Tune function around :func:`lorasweep.train.train.run_trial`;
 - :mod:`.searchers`: ``OptunaSearch`` with lorasweep's trial states, and the searcher that
   interleaves every study of an experiment in one Tune run;
 - :mod:`.schedulers`: Tune schedulers by name, one per study, and the router between them;

@@ -23,9 +23,9 @@ from lorasweep.config import Direction
 from lorasweep.cost import device_seconds
 from lorasweep.search.plan import Progress, StopRequest, StudyRun
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, sampled_params, trial_seed, trial_study
-from lorasweep.search.spaces import resolve
+from lorasweep.space.resolve import resolve
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
-from lorasweep.trials.train import TrialEnd
+from lorasweep.train.train import TrialEnd
 
 
 def trial_state(last_result: dict[str, Any] | None, errored: bool) -> TrialState:

@@ -1,11 +1,11 @@
-"""The Tune function around :func:`lorasweep.trials.train.run_trial`.
+"""The Tune function around :func:`lorasweep.train.train.run_trial`.
 
 Ray only orchestrates: this function rebuilds the trial's settings from plain data, runs the
 trial and forwards each report to ``ray.tune.report``. Every study of an experiment runs in one
 Tune run, so the trial's config names its study (:data:`~.keys.STUDY`), which gives the space and
 the rank. Under ``reuse_actors=True`` one worker process runs many trials, of every study, so the
 model, tokenizer and tokenized task are loaded once per process (see the caches in
-:mod:`lorasweep.trials.model` and :func:`_workload`).
+:mod:`lorasweep.train.model` and :func:`_workload`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import torch
 
 from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, parse_task
 from lorasweep.search.ray_adapter.keys import sampled_params, trial_seed, trial_study
-from lorasweep.search.spaces import resolve
-from lorasweep.trials.base import Workload
-from lorasweep.trials.model import quiet_transformers
-from lorasweep.trials.train import StepReport, run_trial
+from lorasweep.space.resolve import resolve
+from lorasweep.train.base import Workload
+from lorasweep.train.model import quiet_transformers
+from lorasweep.train.train import StepReport, run_trial
 
 
 @functools.lru_cache(maxsize=2)

@@ -31,7 +31,7 @@ from lorasweep.search.ray_adapter.keys import POINT, STUDY
 from lorasweep.search.ray_adapter.schedulers import PerStudyScheduler, make_scheduler
 from lorasweep.search.ray_adapter.searchers import InterleavedSearch, StudySearch
 from lorasweep.search.samplers import make_sampler
-from lorasweep.search.spaces import distributions
+from lorasweep.space.resolve import distributions
 
 
 def init_ray(exp: ExperimentConfig, verbose: bool) -> None:

@@ -26,9 +26,9 @@ from lorasweep.errors import LorasweepError
 from lorasweep.store import ExperimentRecord, Storage, optuna_storage
 
 if TYPE_CHECKING:
-    from lorasweep.dashboards.sections import Report, Row
+    from lorasweep.report.sections import Report, Row
 
-log = logging.getLogger("lorasweep.dashboards")
+log = logging.getLogger("lorasweep.report")
 
 BEGIN = (
     "[//]: # (lorasweep:begin. This block is written by lorasweep and replaced on every refresh; "
@@ -154,7 +154,7 @@ def publish(storage: Storage, experiment: ExperimentRecord | str) -> Published:
     from optuna_dashboard import get_note, save_note, save_plotly_graph_object
 
     from lorasweep.analysis.summary import summarize
-    from lorasweep.dashboards.sections import Report
+    from lorasweep.report.sections import Report
 
     record = storage.experiment(experiment) if isinstance(experiment, str) else storage.experiment(experiment.name)
     report = Report.build(summarize(storage, record))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from lorasweep.config import ModelConfig, TaskBase
-    from lorasweep.trials.data import TrainBatch
+    from lorasweep.train.data import TrainBatch
 
 __all__ = ["Workload", "add_lora"]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.finding import Evidence, Finding, finding
 from lorasweep.analysis.stats import MIN_SEEDS
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.config import Direction
-from lorasweep.dashboards.sections import Section, register
+from lorasweep.report.sections import Section, register
 from lorasweep.search.ablation import Arm
 
 #: Keeps "95 %" on one line when a terminal wraps the sentence.
@@ -32,16 +32,16 @@ def _cost(f: Finding) -> str:
     spaces = f.spaces
     if len(spaces) == 1:
         return (
-            f"in a search of {spaces[0].n_trials} trials costing {F.seconds(spaces[0].device_seconds)} device-seconds"
+            f"in a search of {spaces[0].n_trials} trials costing {fmt.seconds(spaces[0].device_seconds)} device-seconds"
         )
     counts = {s.n_trials for s in spaces}
     n = f"{spaces[0].n_trials} trials each" if len(counts) == 1 else f"{_and([str(s.n_trials) for s in spaces])} trials"
-    cost = _and([f"{F.seconds(s.device_seconds)} ({s.name})" for s in spaces])
+    cost = _and([f"{fmt.seconds(s.device_seconds)} ({s.name})" for s in spaces])
     return f"with searches of {n} costing {cost} device-seconds"
 
 
 def _search_sentence(f: Finding) -> str:
-    q, word = F.metric(f.metric), F.metric_word(f.metric)
+    q, word = fmt.metric(f.metric), fmt.metric_word(f.metric)
     values = {s.name: s.best_value for s in f.spaces}
     none = [s.name for s in f.spaces if s.best_value is None]
     missing = f"; {_and(none)} completed no trial" if none else ""
@@ -63,7 +63,7 @@ def _search_sentence(f: Finding) -> str:
 
 
 def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
-    q, word = F.metric(f.metric), F.metric_word(f.metric)
+    q, word = fmt.metric(f.metric), fmt.metric_word(f.metric)
     if f.evidence is Evidence.ONE_SEARCH_SEED:
         name = summary.experiment.name
         return (
@@ -121,7 +121,7 @@ def _ablation_sentence(f: Finding) -> str:
         else:
             parts.append(f"{name} stayed stable up to k={stable:g} and diverged at k={diverged:g}")
     return (
-        f"Matched-step ablation from r={abl.rank}, α={F.ALPHA.fmt(abl.alpha)}, LR={F.LR.fmt(abl.lr)} "
+        f"Matched-step ablation from r={abl.rank}, α={fmt.ALPHA.fmt(abl.alpha)}, LR={fmt.LR.fmt(abl.lr)} "
         f"(same seed, data and steps): {'; '.join(parts) or 'no point ran'}."
     )
 
@@ -131,7 +131,7 @@ def sentences(summary: ExperimentSummary, f: Finding) -> list[str]:
     if f.evidence is Evidence.ABLATION:
         return [_ablation_sentence(f)]
     if f.evidence is Evidence.NONE:
-        word = F.metric_word(f.metric)
+        word = fmt.metric_word(f.metric)
         return [
             f"No space completed a trial, so there is no best {word} to compare; "
             "the table counts the pruned, diverged and failed trials."

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from lorasweep.analysis.law import REFERENCE_LAWS
 from lorasweep.analysis.science import RankLaw, rank_law
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

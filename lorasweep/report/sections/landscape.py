@@ -6,18 +6,18 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.science import Landscape, landscape
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 
 def _share(x: float | None) -> str:
-    return F.MISSING if x is None else F.percent(x)
+    return fmt.MISSING if x is None else fmt.percent(x)
 
 
 @register
@@ -36,7 +36,7 @@ class LandscapeSection(Section[Landscape]):
     def text(self, summary: ExperimentSummary, data: Landscape) -> list[str]:
         return [
             f"LR × α landscape on {data.space_reason} (r={data.rank}, {len(data.points)} complete trials): "
-            f"s·LR alone explains {_share(data.effective_step_r2)} of the {F.metric_word(summary.metric)} spread "
+            f"s·LR alone explains {_share(data.effective_step_r2)} of the {fmt.metric_word(summary.metric)} spread "
             f"(α alone {_share(data.alpha_r2)}, LR alone {_share(data.lr_r2)})."
         ]
 
@@ -46,12 +46,12 @@ class LandscapeSection(Section[Landscape]):
         land = data
         if not land.points:
             return []
-        q = F.metric(summary.metric)
+        q = fmt.metric(summary.metric)
         fig = plot.figure(
             f"LR × α landscape ({land.space}, r={land.rank}); s·LR explains {_share(land.effective_step_r2)} "
-            f"of the {F.metric_word(summary.metric)} spread",
-            F.LR,
-            F.ALPHA,
+            f"of the {fmt.metric_word(summary.metric)} spread",
+            fmt.LR,
+            fmt.ALPHA,
             log_x=True,
             log_y=True,
         )
@@ -69,7 +69,7 @@ class LandscapeSection(Section[Landscape]):
                     "colorbar": {"title": {"text": q.label}, "tickformat": q.d3},
                 },
                 text=[
-                    f"{q.label} {q.fmt(t.final_value)} · s·LR {F.EFFECTIVE_STEP.fmt(t.effective_step)}"
+                    f"{q.label} {q.fmt(t.final_value)} · s·LR {fmt.EFFECTIVE_STEP.fmt(t.effective_step)}"
                     for t in land.points
                 ],
             )
@@ -85,7 +85,7 @@ class LandscapeSection(Section[Landscape]):
                     y=[e * scale / lrs[0], e * scale / lrs[-1]],
                     mode="lines",
                     line={"dash": "dot", "color": "grey"},
-                    name=f"s·LR = {F.EFFECTIVE_STEP.fmt(e)}",
+                    name=f"s·LR = {fmt.EFFECTIVE_STEP.fmt(e)}",
                     showlegend=k in (0, 4),
                 )
             )

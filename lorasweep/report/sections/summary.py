@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.summary import ExperimentSummary, SpaceSummary
 from lorasweep.config import (
     FixedAlpha,
@@ -15,7 +15,7 @@ from lorasweep.config import (
     SpaceConfig,
     SqrtRankAlpha,
 )
-from lorasweep.dashboards.sections import Row, Section, register
+from lorasweep.report.sections import Row, Section, register
 from lorasweep.store import TrialState
 
 
@@ -26,17 +26,17 @@ def describe(space: SpaceConfig) -> list[str]:
     if isinstance(space.lr, FloatRange) or space.lr == "matched":
         searched.append("LR")
     else:
-        fixed.append(f"LR = {F.LR.fmt(float(space.lr))}")
+        fixed.append(f"LR = {fmt.LR.fmt(float(space.lr))}")
     rule = space.alpha
     if isinstance(rule, RankMultipleAlpha):
         fixed.append(f"α = {rule.multiplier:g}r")
     elif isinstance(rule, FixedAlpha):
-        fixed.append(f"α = {F.ALPHA.fmt(rule.value)}")
+        fixed.append(f"α = {fmt.ALPHA.fmt(rule.value)}")
     elif isinstance(rule, SqrtRankAlpha):
         if isinstance(rule.c, FloatRange) or rule.c == "matched":
             searched.append("c (α = c·√r)")
         else:
-            fixed.append(f"α = {F.C.fmt(float(rule.c))}·√r")
+            fixed.append(f"α = {fmt.C.fmt(float(rule.c))}·√r")
     elif isinstance(rule, SearchedAlpha):
         searched.append("α")
     if isinstance(space.loraplus_lr_ratio, FloatRange):
@@ -93,19 +93,19 @@ class SummarySection(Section[ExperimentSummary]):
         }
 
     def rows(self, summary: ExperimentSummary, data: ExperimentSummary) -> list[Row]:
-        q, spaces = F.metric(summary.metric), data.spaces
+        q, spaces = fmt.metric(summary.metric), data.spaces
         configs = {s.name: s for s in summary.config.spaces} if summary.config is not None else {}
-        target = f"within {F.percent(summary.within)} of the best: {q.fmt(summary.target)}"
+        target = f"within {fmt.percent(summary.within)} of the best: {q.fmt(summary.target)}"
         rows = []
         if configs:
             rows.append(Row("Searches", {n: describe(configs[n]) for n in spaces if n in configs}))
         rows += [
-            Row(f"Best {F.metric_word(summary.metric)}", {n: [q.fmt(s.best_value)] for n, s in spaces.items()}),
+            Row(f"Best {fmt.metric_word(summary.metric)}", {n: [q.fmt(s.best_value)] for n, s in spaces.items()}),
             Row(
                 f"Best reached the target ({target}; one search seed)",
                 {n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
             ),
-            Row("Best parameters", {n: F.params(s.best_params) for n, s in spaces.items()}),
+            Row("Best parameters", {n: fmt.params(s.best_params) for n, s in spaces.items()}),
             Row("Trials", {n: trial_counts(s) for n, s in spaces.items()}),
             Row("Optuna studies", {n: list(s.optuna_studies) for n, s in spaces.items()}),
         ]

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Row, Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Row, Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -40,22 +40,22 @@ class CostSection(Section[ExperimentSummary]):
 
     def rows(self, summary: ExperimentSummary, data: ExperimentSummary) -> list[Row]:
         spaces = data.spaces
-        target = f"within {F.percent(summary.within)} of the best"
+        target = f"within {fmt.percent(summary.within)} of the best"
         return [
-            Row("Device-seconds (search)", {n: [F.seconds(s.device_seconds)] for n, s in spaces.items()}),
-            Row("Wall seconds (search)", {n: [F.WALL_SECONDS.fmt(s.wall_seconds)] for n, s in spaces.items()}),
+            Row("Device-seconds (search)", {n: [fmt.seconds(s.device_seconds)] for n, s in spaces.items()}),
+            Row("Wall seconds (search)", {n: [fmt.WALL_SECONDS.fmt(s.wall_seconds)] for n, s in spaces.items()}),
             Row(
                 f"Device-seconds to target ({target})",
                 {
-                    n: [F.seconds(s.cost_to_target) if s.cost_to_target is not None else "not reached"]
+                    n: [fmt.seconds(s.cost_to_target) if s.cost_to_target is not None else "not reached"]
                     for n, s in spaces.items()
                 },
             ),
         ]
 
     def figures(self, summary: ExperimentSummary, data: ExperimentSummary) -> list[go.Figure]:
-        q = F.metric(summary.metric)
-        fig = plot.figure(f"Best {F.metric_word(summary.metric)} so far vs search cost", F.DEVICE_SECONDS, q)
+        q = fmt.metric(summary.metric)
+        fig = plot.figure(f"Best {fmt.metric_word(summary.metric)} so far vs search cost", fmt.DEVICE_SECONDS, q)
         fig.update_layout(xaxis_title_text="Cumulative device-seconds")
         for name, s in data.spaces.items():
             best = [(c, v) for c, v in s.best_so_far if v is not None]
@@ -75,6 +75,6 @@ class CostSection(Section[ExperimentSummary]):
             fig.add_hline(
                 y=summary.target,
                 line_dash="dot",
-                annotation_text=f"target: within {F.percent(summary.within)} of the best ({q.fmt(summary.target)})",
+                annotation_text=f"target: within {fmt.percent(summary.within)} of the best ({q.fmt(summary.target)})",
             )
         return [fig] if fig.data else []

@@ -25,7 +25,7 @@ import torch
 
 from lorasweep.config import ModelConfig
 from lorasweep.errors import ConfigError
-from lorasweep.trials.data import TrainBatch
+from lorasweep.train.data import TrainBatch
 
 IGNORE = -100  # label of a token the loss skips (transformers' convention)
 

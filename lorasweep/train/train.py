@@ -19,9 +19,9 @@ from lorasweep.config import ExperimentConfig, LrDecay
 from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
-from lorasweep.trials.base import Workload
-from lorasweep.trials.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
-from lorasweep.trials.divergence import DivergenceRule
+from lorasweep.train.base import Workload
+from lorasweep.train.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
+from lorasweep.train.divergence import DivergenceRule
 
 
 class TrialEnd(enum.StrEnum):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.science import Ablation, AblationPoint, ablation
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Grid, Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Grid, Section, register
 from lorasweep.search.ablation import Arm
 
 if TYPE_CHECKING:
@@ -21,14 +21,14 @@ def arm_name(arm: Arm) -> str:
     return "α × k" if arm is Arm.ALPHA else "LR × k"
 
 
-def _cells(p: AblationPoint | None, q: F.Quantity) -> list[str]:
+def _cells(p: AblationPoint | None, q: fmt.Quantity) -> list[str]:
     if p is None:
-        return [F.MISSING] * 4
+        return [fmt.MISSING] * 4
     return [
         p.state.value if p.final_value is None else q.fmt(p.final_value),
-        F.MISSING if p.diverged_step is None else str(p.diverged_step),
-        F.MISSING if p.steps_to_target is None else str(p.steps_to_target),
-        F.DRIFT_RATIO.fmt(p.drift_ratio),
+        fmt.MISSING if p.diverged_step is None else str(p.diverged_step),
+        fmt.MISSING if p.steps_to_target is None else str(p.steps_to_target),
+        fmt.DRIFT_RATIO.fmt(p.drift_ratio),
     ]
 
 
@@ -52,22 +52,23 @@ class AblationSection(Section[Ablation]):
         return {"ablation": data.as_dict()}
 
     def text(self, summary: ExperimentSummary, data: Ablation) -> list[str]:
-        target = F.metric(summary.metric).fmt(data.target)
+        target = fmt.metric(summary.metric).fmt(data.target)
         return [
-            f"Matched-step ablation from r={data.rank}, α={F.ALPHA.fmt(data.alpha)}, LR={F.LR.fmt(data.lr)}: one arm "
+            f"Matched-step ablation from r={data.rank}, α={fmt.ALPHA.fmt(data.alpha)}, "
+            f"LR={fmt.LR.fmt(data.lr)}: one arm "
             f"multiplies α by k, the other the LR; same seed, data and steps. Target (for steps to target): {target}."
         ]
 
     def grids(self, summary: ExperimentSummary, data: Ablation) -> list[Grid]:
-        q = F.metric(summary.metric)
+        q = fmt.metric(summary.metric)
         heads = ["final", "diverged at step", "steps to target", "drift ratio"]
         columns = ["k"] + [f"{arm_name(arm)}: {h}" for arm in Arm for h in heads]
         by_k = {arm: {p.k: p for p in points} for arm, points in data.arms.items()}
         ks = sorted({p.k for points in data.arms.values() for p in points})
         rows = [[f"{k:g}"] + [c for arm in Arm for c in _cells(by_k.get(arm, {}).get(k), q)] for k in ks]
         title = (
-            f"{summary.experiment.name}: matched-step ablation from r={data.rank}, α={F.ALPHA.fmt(data.alpha)}, "
-            f"LR={F.LR.fmt(data.lr)}; {F.metric_word(summary.metric)} ({summary.direction.value}), "
+            f"{summary.experiment.name}: matched-step ablation from r={data.rank}, α={fmt.ALPHA.fmt(data.alpha)}, "
+            f"LR={fmt.LR.fmt(data.lr)}; {fmt.metric_word(summary.metric)} ({summary.direction.value}), "
             f"target {q.fmt(data.target)}"
         )
         return [Grid(title, columns, rows, stability(data))]
@@ -76,13 +77,13 @@ class AblationSection(Section[Ablation]):
         """Final value and mean drift ratio against k, one line per arm; diverged points marked."""
         import plotly.graph_objects as go
 
-        abl, q = data, F.metric(summary.metric)
-        base = f"from r={abl.rank}, α={F.ALPHA.fmt(abl.alpha)}, LR={F.LR.fmt(abl.lr)}"
+        abl, q = data, fmt.metric(summary.metric)
+        base = f"from r={abl.rank}, α={fmt.ALPHA.fmt(abl.alpha)}, LR={fmt.LR.fmt(abl.lr)}"
         final = plot.figure(
-            f"Matched-step ablation {base}: final {F.metric_word(summary.metric)} (× = diverged)", "k", q, log_x=True
+            f"Matched-step ablation {base}: final {fmt.metric_word(summary.metric)} (× = diverged)", "k", q, log_x=True
         )
         drift = plot.figure(
-            f"Matched-step ablation {base}: mean drift ratio", "k", F.DRIFT_RATIO, log_x=True, log_y=True
+            f"Matched-step ablation {base}: mean drift ratio", "k", fmt.DRIFT_RATIO, log_x=True, log_y=True
         )
         top = max((p.final_value for ps in abl.arms.values() for p in ps if p.final_value is not None), default=1.0)
         for i, (arm, points) in enumerate(abl.arms.items()):

@@ -1,5 +1,5 @@
 """What every report chart shares: one colour per space, one marker per trial state, WebGL for
-large traces, and a layout with human axis titles and the formats of :mod:`lorasweep.format`.
+large traces, and a layout with human axis titles and the formats of :mod:`lorasweep.formatting`.
 
 plotly is imported inside the functions: the terminal report never draws and should not pay for it.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.store import TrialState
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def scatter(n_points: int) -> Any:
 
 
 def figure(
-    title: str, x: F.Quantity | str, y: F.Quantity | str, *, log_x: bool = False, log_y: bool = False
+    title: str, x: fmt.Quantity | str, y: fmt.Quantity | str, *, log_x: bool = False, log_y: bool = False
 ) -> go.Figure:
     """An empty figure with its title and axes: each axis titled by its quantity, its hovers in
     that quantity's format."""
@@ -53,11 +53,11 @@ def figure(
     fig = go.Figure()
     fig.update_layout(title={"text": title}, legend={"title": {"text": ""}}, margin={"t": 90})
     for axis, q, log in (("xaxis", x, log_x), ("yaxis", y, log_y)):
-        spec: dict[str, Any] = {"title": {"text": q.axis if isinstance(q, F.Quantity) else q}}
+        spec: dict[str, Any] = {"title": {"text": q.axis if isinstance(q, fmt.Quantity) else q}}
         if log:
             spec["type"] = "log"
             spec["exponentformat"] = "e"  # 1e-3, not the SI prefixes (1m, 100µ)
-        if isinstance(q, F.Quantity):
+        if isinstance(q, fmt.Quantity):
             spec["hoverformat"] = q.d3  # ticks stay plotly's: a fixed tick format repeats labels on a narrow range
         fig.update_layout({axis: spec})
     return fig

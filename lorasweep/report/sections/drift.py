@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.science import drift_curves
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -41,8 +41,8 @@ class DriftSection(Section[Curves]):
             return []
         fig = plot.figure(
             "Drift ratio ‖s·δB·δA‖ / ‖s·(δB·A + B·δA)‖ over steps (mean over a space's trials)",
-            F.STEP,
-            F.DRIFT_RATIO,
+            fmt.STEP,
+            fmt.DRIFT_RATIO,
             log_y=True,
         )
         for name, curve in data.items():

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.curves import SpaceCurves, learning_curves
 from lorasweep.analysis.summary import MAX_CURVES, ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -28,21 +28,21 @@ class CurvesSection(Section[dict[str, SpaceCurves]]):
         return curves if any(c.n_drawn for c in curves.values()) else None
 
     def figures(self, summary: ExperimentSummary, data: dict[str, SpaceCurves]) -> list[go.Figure]:
-        q = F.metric(summary.metric)
-        title = f"Learning curves: {F.metric_word(summary.metric)} vs optimizer step"
+        q = fmt.metric(summary.metric)
+        title = f"Learning curves: {fmt.metric_word(summary.metric)} vs optimizer step"
         if any(c.sampled for c in data.values()):
             drawn = ", ".join(f"{name}: {c.n_drawn:,} of {c.n_trials:,}" for name, c in data.items())
             title += (
                 f"<br><sup>{drawn} trials drawn (the best {MAX_CURVES // 4} of a space and an even sample "
                 "of the rest)</sup>"
             )
-        fig = plot.figure(title, F.STEP, q)
+        fig = plot.figure(title, fmt.STEP, q)
         trials = {t.id: t for s in summary.spaces.values() for t in s.drawn}
         for name, c in data.items():
             if not c.n_drawn:
                 continue
             tags = {
-                tid: f"{t.state.value} · r={t.r} · α={F.ALPHA.fmt(t.alpha)} · LR={F.LR.fmt(t.lr)}"
+                tid: f"{t.state.value} · r={t.r} · α={fmt.ALPHA.fmt(t.alpha)} · LR={fmt.LR.fmt(t.lr)}"
                 for tid in set(c.trial_ids)
                 if (t := trials.get(tid)) is not None
             }

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.science import SeedComparison, seed_comparison, verdict_text, verdict_warnings
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Row, Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Row, Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -23,11 +23,11 @@ class SeedsData:
     verdict: str | None  # the seed verdict, or why there is none
 
 
-def cell(seeds: SeedComparison, name: str, q: F.Quantity) -> list[str]:
+def cell(seeds: SeedComparison, name: str, q: fmt.Quantity) -> list[str]:
     """A space's re-runs: ``mean [lo–hi]``, ``n = 5``, and how many did not complete."""
     iv = seeds.per_space.get(name)
     if iv is None:
-        return [F.MISSING]
+        return [fmt.MISSING]
     ci = "" if iv.lo is None or iv.hi is None else f" [{q.fmt(iv.lo)}–{q.fmt(iv.hi)}]"
     lines = [f"{q.fmt(iv.mean)}{ci}", f"n = {iv.n}"]
     r = seeds.reruns.get(name)
@@ -57,7 +57,7 @@ class SeedsSection(Section[SeedsData]):
     def rows(self, summary: ExperimentSummary, data: SeedsData) -> list[Row]:
         if data.comparison is None:
             return []
-        q = F.metric(summary.metric)
+        q = fmt.metric(summary.metric)
         names = list(summary.spaces) or list(data.comparison.per_space)
         return [Row("Re-run on new seeds: mean [95 % t-interval]", {n: cell(data.comparison, n, q) for n in names})]
 
@@ -76,10 +76,10 @@ class SeedsSection(Section[SeedsData]):
         seeds = data.comparison
         if seeds is None or not any(seeds.per_seed.values()):
             return []
-        q = F.metric(summary.metric)
+        q = fmt.metric(summary.metric)
         names = [n for n in seeds.per_seed if seeds.per_seed[n]]
         fig = plot.figure(
-            f"Seed re-runs: {F.metric_word(summary.metric)} per seed<br><sup>grey lines join one seed's re-runs "
+            f"Seed re-runs: {fmt.metric_word(summary.metric)} per seed<br><sup>grey lines join one seed's re-runs "
             "(paired); bars: mean with its 95 % t-interval</sup>",
             "space",
             q,

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards.sections import Grid, Report
+from lorasweep.report.sections import Grid, Report
 
 
 def _winner(report: Report) -> str | None:

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.coverage import coverage_warnings
 from lorasweep.analysis.effective_step import EffectiveStepView, effective_step_view, shown_value
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Row, Section, register
+from lorasweep.report import plot
+from lorasweep.report.sections import Row, Section, register
 from lorasweep.store import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ class StepData:
 def hover(trials: list[TrialRecord]) -> np.ndarray:
     return np.array(
         [
-            f"{t.state.value} · r={t.r} · α={F.ALPHA.fmt(t.alpha)} · LR={F.LR.fmt(t.lr)}"
-            f" · s·LR={F.EFFECTIVE_STEP.fmt(t.effective_step)}"
+            f"{t.state.value} · r={t.r} · α={fmt.ALPHA.fmt(t.alpha)} · LR={fmt.LR.fmt(t.lr)}"
+            f" · s·LR={fmt.EFFECTIVE_STEP.fmt(t.effective_step)}"
             for t in trials
         ],
         dtype=object,  # plotly checks an array at once, a list item by item
@@ -72,7 +72,7 @@ class EffectiveStepSection(Section[StepData]):
 
     def rows(self, summary: ExperimentSummary, data: StepData) -> list[Row]:
         cells = {
-            name: [f"r={r}: {F.interval(lo, hi, F.EFFECTIVE_STEP)}" for r, (lo, hi) in sorted(c.ranges.items())]
+            name: [f"r={r}: {fmt.interval(lo, hi, fmt.EFFECTIVE_STEP)}" for r, (lo, hi) in sorted(c.ranges.items())]
             for name, c in data.view.coverage.items()
         }
         return [Row("s·LR searched", cells)]
@@ -86,7 +86,7 @@ class EffectiveStepSection(Section[StepData]):
         per space and rank spanning the s·LR it searched."""
         from plotly.subplots import make_subplots
 
-        q, word = F.metric(summary.metric), F.metric_word(summary.metric)
+        q, word = fmt.metric(summary.metric), fmt.metric_word(summary.metric)
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.03)
         for name, trials in data.view.trials.items():
             c = plot.color(summary, name)
@@ -119,13 +119,15 @@ class EffectiveStepSection(Section[StepData]):
                         name=label,
                         legendgroup=name,
                         showlegend=False,
-                        hovertemplate=f"{label} searched s·LR {F.interval(lo, hi, F.EFFECTIVE_STEP)}<extra></extra>",
+                        hovertemplate=(
+                            f"{label} searched s·LR {fmt.interval(lo, hi, fmt.EFFECTIVE_STEP)}<extra></extra>"
+                        ),
                     ),
                     row=2,
                     col=1,
                 )
-        fig.update_xaxes(type="log", exponentformat="e", hoverformat=F.EFFECTIVE_STEP.d3)
-        fig.update_xaxes(title_text=F.EFFECTIVE_STEP.axis, row=2, col=1)
+        fig.update_xaxes(type="log", exponentformat="e", hoverformat=fmt.EFFECTIVE_STEP.d3)
+        fig.update_xaxes(title_text=fmt.EFFECTIVE_STEP.axis, row=2, col=1)
         fig.update_yaxes(title_text=q.axis, hoverformat=q.d3, row=1, col=1)
         fig.update_yaxes(title_text="searched", type="category", row=2, col=1)
         fig.update_layout(

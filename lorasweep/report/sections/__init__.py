@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -48,7 +48,7 @@ class Row:
     cells: dict[str, list[str]]
 
     def cell(self, space: str) -> list[str]:
-        return self.cells.get(space) or [F.MISSING]
+        return self.cells.get(space) or [fmt.MISSING]
 
 
 @dataclass(frozen=True)
@@ -222,4 +222,4 @@ class Report:
     @property
     def title(self) -> str:
         s = self.summary
-        return f"{s.experiment.name}: {F.metric_word(s.metric)} ({s.direction.value})"
+        return f"{s.experiment.name}: {fmt.metric_word(s.metric)} ({s.direction.value})"

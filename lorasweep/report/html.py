@@ -1,6 +1,6 @@
 """The HTML report: one self-contained page (plotly.js inlined, opens offline) that reads as a
 decision: the finding in words first, then the warnings, the side-by-side table, and one part
-per report section that has charts or a table of its own (lorasweep/dashboards/sections/).
+per report section that has charts or a table of its own (lorasweep/report/sections/).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards.sections import Grid, Report, Row
+from lorasweep.report.sections import Grid, Report, Row
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -74,7 +74,7 @@ def page(summary: ExperimentSummary, report: Report | None = None) -> str:
     spaces = list(s.spaces)
     title = f"lorasweep report: {s.experiment.name}"
     config = s.config
-    meta = [f"{F.metric(s.metric).label} ({s.direction.value})"]
+    meta = [f"{fmt.metric(s.metric).label} ({s.direction.value})"]
     if spaces:
         meta.append(f"{len(spaces)} spaces: {', '.join(spaces)}")
     if config is not None:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lorasweep import format as F
+from lorasweep import formatting as fmt
 from lorasweep.analysis.effective_step import EffectiveStepView, effective_step_view, shown_value
 from lorasweep.analysis.summary import ExperimentSummary
-from lorasweep.dashboards import plot
-from lorasweep.dashboards.sections import Section, register
-from lorasweep.dashboards.sections.effective_step import by_state, hover
+from lorasweep.report import plot
+from lorasweep.report.sections import Section, register
+from lorasweep.report.sections.effective_step import by_state, hover
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -30,7 +30,7 @@ class ParametersSection(Section[EffectiveStepView]):
     def figures(self, summary: ExperimentSummary, data: EffectiveStepView) -> list[go.Figure]:
         from plotly.subplots import make_subplots
 
-        q, word = F.metric(summary.metric), F.metric_word(summary.metric)
+        q, word = fmt.metric(summary.metric), fmt.metric_word(summary.metric)
         fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{q.label} vs α", f"{q.label} vs LR"))
         for name, trials in data.trials.items():
             c = plot.color(summary, name)
@@ -52,8 +52,8 @@ class ParametersSection(Section[EffectiveStepView]):
                         col=col,
                     )
         fig.update_xaxes(type="log", exponentformat="e")
-        fig.update_xaxes(title_text=F.ALPHA.axis, row=1, col=1)
-        fig.update_xaxes(title_text=F.LR.axis, row=1, col=2)
+        fig.update_xaxes(title_text=fmt.ALPHA.axis, row=1, col=1)
+        fig.update_xaxes(title_text=fmt.LR.axis, row=1, col=2)
         fig.update_yaxes(title_text=q.axis, hoverformat=q.d3, row=1, col=1)
         fig.update_layout(
             title={
