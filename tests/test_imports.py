@@ -120,7 +120,7 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 def test_the_graph_reads_lazy_imports_and_skips_type_checking_ones() -> None:
     edges = graph()
-    assert "lorasweep.search.runner" in edges["lorasweep.cli"]  # imported inside a function
+    assert "lorasweep.search.runner" in edges["lorasweep.cli.run"]  # imported inside a function
     assert "lorasweep.analysis.summary" not in edges["lorasweep.analysis.coverage"]  # TYPE_CHECKING only
     assert "lorasweep.store.schema" in edges["lorasweep.store.storage"]  # from lorasweep.store import schema
 

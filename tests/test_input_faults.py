@@ -310,9 +310,9 @@ def test_a_password_in_the_query_is_kept_out_of_the_stored_url_like_one_in_the_u
 
 
 def test_the_printed_report_command_masks_every_password() -> None:
-    from lorasweep.cli import _report_command
+    from lorasweep.cli.console import report_command
 
-    command = _report_command("postgresql+psycopg://bob@db/runs?sslpassword=k3y&password=s3cret", "e1")
+    command = report_command("postgresql+psycopg://bob@db/runs?sslpassword=k3y&password=s3cret", "e1")
     assert command == (
         "lorasweep report --storage 'postgresql+psycopg://bob@db/runs?sslpassword=***&password=***' "
         "--experiment e1 --out report.html"
@@ -437,10 +437,10 @@ def test_dashboard_on_a_network_address_warns_in_one_line(
 
 
 def test_which_hosts_are_this_machine_only() -> None:
-    from lorasweep.cli import _loopback
+    from lorasweep.cli.dashboard import loopback
 
-    assert all(map(_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost", "LOCALHOST"]))
-    assert not any(map(_loopback, ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", "my-host"]))
+    assert all(map(loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost", "LOCALHOST"]))
+    assert not any(map(loopback, ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.org", "my-host"]))
 
 
 def test_out_under_a_file_or_in_a_missing_folder(stored: tuple[str, Path], tmp_path: Path) -> None:

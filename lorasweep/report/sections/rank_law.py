@@ -27,6 +27,30 @@ def rank_law_line(law: RankLaw) -> str:
     return f"{head}: alpha* = {f.c:.4g} · r^{f.p:.3f}{interval}{left}\n{law.verdict}"
 
 
+def rank_law_lines(law: RankLaw) -> list[str]:
+    """The rank law in full, one line each (``lorasweep rank-law`` prints them): α*(r) per rank,
+    the ranks left out, a warning when α* lies at the edge of the range, the fit with its interval."""
+    lines = [f"space: {law.space_reason}"]
+    lines += [f"alpha*(r={r}) = {a:.4g}  (c = {a / r**0.5:.4g})" for r, a in law.alpha_star.items()]
+    lines += [f"rank {r} left out of the fit: {why}" for r, why in law.excluded.items()]
+    if law.at_edge:
+        lines.append(
+            f"warning: alpha* lies at the edge of the searched range at rank(s) {', '.join(map(str, law.at_edge))}; "
+            "the optimum may lie outside it, so the fit describes the range more than the task: widen the space"
+        )
+    if law.fit is None:
+        return [*lines, f"no fit: {law.reason}"]
+    f = law.fit
+    if f.c_ci is not None and f.p_ci is not None:
+        lines.append(
+            f"fit: alpha* = {f.c:.4g} · r^{f.p:.3f};  c in [{f.c_ci[0]:.4g}, {f.c_ci[1]:.4g}], "
+            f"p in [{f.p_ci[0]:.3f}, {f.p_ci[1]:.3f}] ({f.interval_method})"
+        )
+    else:
+        lines.append(f"fit: alpha* = {f.c:.4g} · r^{f.p:.3f}  (no interval: {f.interval_method})")
+    return [*lines, law.verdict or ""]
+
+
 @register
 class RankLawSection(Section[RankLaw]):
     name = "rank_law"

@@ -1,0 +1,42 @@
+"""``lorasweep compare``: an LR-only search and a LoRA-α search at equal budget, compared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from lorasweep.cli.options import SearchArgs, count, search_args
+from lorasweep.cli.run import resume as resume_search
+from lorasweep.cli.run import run_search
+
+
+@click.command("compare")
+@click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
+@click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue experiment --name after its driver died: keep what finished, run the rest of the budget "
+    "(the experiment's stored config is used). With --seeds N, also add seed re-runs to a complete experiment.",
+)
+@click.option(
+    "--warm-start",
+    default=None,
+    metavar="EXPERIMENT",
+    help="Evaluate the best configs of this earlier experiment (same database, same spaces) first.",
+)
+@search_args
+def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool, warm_start: str | None) -> None:
+    """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
+    if resume:  # --seeds N: re-run the best configs on N seeds, also once the experiment is complete
+        resume_search(args, extra={"--top-k": top_k, "--warm-start": warm_start}, seeds=count("seeds", seeds))
+        return
+    overrides: dict[str, Any] = {}
+    if warm_start is not None:
+        overrides["warm_start.experiment"] = warm_start
+    if count("seeds", seeds, minimum=0) is not None:
+        overrides["seeds.n"] = seeds
+    if count("top-k", top_k) is not None:
+        overrides["seeds.top_k"] = top_k
+    run_search(args, overrides)

@@ -1,0 +1,122 @@
+"""Running a search from the command line, shared by compare, rank-law, landscape and ablation:
+the experiment with the command's overrides (or the stored one, to resume), the checks before
+Ray starts, the run with progress bars, the table and what to do next."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from lorasweep.cli.console import (
+    StudyBars,
+    err,
+    print_failures,
+    quiet,
+    report_command,
+    search_progress,
+    verbose_log,
+)
+from lorasweep.cli.options import SearchArgs, default_name, search_overrides
+from lorasweep.errors import ConfigError, SearchFailedError
+
+if TYPE_CHECKING:
+    from lorasweep.analysis.summary import ExperimentSummary
+    from lorasweep.config import ExperimentConfig
+
+
+def resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -> ExperimentSummary:
+    """``--resume``: continue experiment ``args.name`` from the database, with its stored config
+    (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.runner.resumable`)."""
+    if args.name is None:
+        raise ConfigError("--resume needs --name NAME: the experiment to continue")
+    given = {"--trials": args.trials, "--max-steps": args.max_steps, "--seed": args.seed, **extra}
+    clash = [k for k, v in given.items() if v is not None]
+    if clash:
+        raise ConfigError(f"--resume continues with the experiment's stored config; drop {', '.join(clash)}")
+    from lorasweep.search.runner import resumable
+    from lorasweep.store import Storage
+
+    with Storage.open(args.storage, readonly=True) as st:
+        exp, ablation = resumable(st, args.name, seeds)
+    return run_search(args, {}, ablation=ablation, resume=exp)
+
+
+def experiment(args: SearchArgs, overrides: dict[str, Any]) -> tuple[ExperimentConfig, str]:
+    """The experiment ``args.config`` with the command's ``overrides`` and the shared options', and its name."""
+    from lorasweep.config import load_experiment
+
+    exp = load_experiment(args.config, search_overrides(args, overrides))
+    return exp, exp.name or default_name(args.config)
+
+
+def headline(exp: ExperimentConfig, name: str, ablation: bool) -> str:
+    """The line before the progress bars: what runs."""
+    if ablation and exp.ablation is not None:
+        a = exp.ablation
+        return (
+            f"[bold]{name}[/]: alpha × k vs LR × k from r={a.rank}, alpha={a.alpha:g}, LR={a.lr:g}; "
+            f"k in {', '.join(f'{k:g}' for k in a.ks)}; {exp.budget.max_steps} steps each"
+        )
+    return (
+        f"[bold]{name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
+        f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
+        f"{exp.sampler.name} + {exp.scheduler.name.value}"
+    )
+
+
+def check_completed(summary: ExperimentSummary, report_line: str) -> None:
+    """A search in which every trial raised (bad data path, out of memory, ...) is an error: exit 1."""
+    from lorasweep.store import TrialState
+
+    trials = [t for s in summary.spaces.values() for t in s.trials]
+    trials += [t for ts in summary.ablation_trials.values() for t in ts]
+    if trials and all(t.state == TrialState.FAILED for t in trials):
+        first = " ".join((trials[0].error or "no error recorded").split())
+        raise SearchFailedError(
+            f"no trial completed: all {len(trials)} failed; the first with: {first} (see {report_line})"
+        )
+
+
+def run_search(
+    args: SearchArgs,
+    overrides: dict[str, Any],
+    ablation: bool = False,
+    resume: ExperimentConfig | None = None,
+) -> ExperimentSummary:
+    """Load the experiment with ``overrides`` and the CLI's, run it with progress bars, print the
+    table; return the summary. ``ablation``: run the experiment's ablation instead of its searches.
+    ``resume``: the stored config of experiment ``args.name``, to continue."""
+    if resume is not None:
+        exp, name = resume, args.name or ""
+    else:
+        exp, name = experiment(args, overrides)
+
+    from lorasweep.store import Storage
+
+    if args.verbose:
+        verbose_log()
+    with Storage.open(args.storage, create=True) as st:
+        if not args.verbose:
+            quiet()
+        from lorasweep.analysis.summary import summarize
+        from lorasweep.report.optuna_dashboard import publish
+        from lorasweep.report.table import terminal_report
+        from lorasweep.search.runner import preflight, run_compare
+
+        console = err()
+        plans = preflight(exp, st, name, args.verbose, ablation=ablation, resume=resume is not None)
+        console.print(headline(exp, name, ablation))
+        with search_progress(console) as progress:
+            bars = StudyBars(progress, exp.metric.resolved_direction)
+            record = run_compare(
+                exp, st, name, bars, args.verbose, plans=plans, resume=resume is not None, publish=publish
+            )
+        summary = summarize(st, record)
+        Console().print(terminal_report(summary))
+        # SQLite: the absolute path (works from any folder); a server: the URL as given, password masked
+        report_line = report_command(st.url if st.url.startswith("sqlite") else args.storage, name)
+        check_completed(summary, report_line)
+        print_failures(console, summary)
+        console.print(f"Report: {report_line}", soft_wrap=True)
+        return summary
