@@ -11,8 +11,8 @@ from alembic.runtime.migration import MigrationContext
 
 from lorasweep.errors import StorageError
 from lorasweep.store import Storage, safe_url
+from lorasweep.store.migrate import VERSION_TABLE, alembic_config
 from lorasweep.store.schema import Base
-from lorasweep.store.storage import VERSION_TABLE
 
 from conftest import run_cli
 
@@ -143,7 +143,7 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
         assert states[old].state == TrialState.FAILED and not finished(states[old])
         assert states[new].state == TrialState.INTERRUPTED and not finished(states[new])
 
-        cfg = st._alembic_config()
+        cfg = alembic_config()
         with st.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0006")

@@ -1,45 +1,36 @@
-"""The explicit ``Storage`` object: one engine, short transactions, records out.
+"""The explicit ``Storage`` object: the repository of lorasweep's rows, one engine, short
+transactions, records out.
 
 Nothing connects at import time. Opening a storage checks that the database answers; the schema
 is created or upgraded only when :meth:`Storage.upgrade` is called (commands that write do so),
-and read-only commands call :meth:`Storage.check_schema` instead.
+and read-only commands call :meth:`Storage.check_schema` instead. The engine and its retries live
+in :mod:`~lorasweep.store.engine`, the schema's migrations in :mod:`~lorasweep.store.migrate`,
+Optuna's storage on the same database in :mod:`~lorasweep.store.optuna_bridge`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import itertools
 import logging
 import math
 import operator
-import os
-import sqlite3
-import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    PendingRollbackError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lorasweep.cost import device_seconds
 from lorasweep.errors import StorageError
 from lorasweep.metrics import Direction
-from lorasweep.store import schema
+from lorasweep.store import migrate, schema
+from lorasweep.store.engine import CONNECT_WAITS, open_engine, retrying, transient_retry
 from lorasweep.store.records import (
     ExperimentRecord,
     ReportRecord,
@@ -49,180 +40,19 @@ from lorasweep.store.records import (
     TrialRecord,
     TrialStart,
 )
+from lorasweep.store.rows import columns, from_row, now, record, utc
 from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
-from lorasweep.store.secrets import resolve_password, safe_url
+from lorasweep.store.secrets import safe_url
 
-log = logging.getLogger("lorasweep.store")
-
-MIGRATIONS = Path(__file__).with_name("migrations")
-VERSION_TABLE = "lorasweep_alembic_version"
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-#: Retries of a transaction that lost its connection (e.g. a PostgreSQL restart): waits of
-#: 0.25, 0.5, 1, 2, 4, 8, 8, ... seconds, about a minute in all.
-RETRY_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0)
-
-T = TypeVar("T")
-
-
-#: Driver messages of errors that pass: the server is (re)starting or went away, a lock wait ran out.
-TRANSIENT_MESSAGES = (
-    "connection refused",
-    "the connection is closed",
-    "connection is lost",
-    "connection failed",
-    "could not receive data from server",
-    "could not send data to server",
-    "ssl connection has been closed",
-    "server closed the connection",
-    "terminating connection",
-    "the database system is shutting down",
-    "the database system is starting up",
-    "the database system is in recovery mode",
-    "connection reset",
-    "broken pipe",
-    "no connection to the server",
-    "consuming input failed",
-    "database is locked",
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """A database error worth retrying: the connection was lost or refused (server restarting),
-    or SQLite's lock wait ran out. Authentication and SQL errors are not."""
-    text = str(getattr(error, "orig", error)).lower()
-    if "password" in text or "authentication" in text:
-        return False
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    if isinstance(error, PendingRollbackError):  # the connection died inside a transaction (rolled back since)
-        return True
-    return isinstance(error, OperationalError | InterfaceError) and any(m in text for m in TRANSIENT_MESSAGES)
-
-
-#: Retries when a command first connects: a wrong host or port should fail in seconds.
-CONNECT_WAITS = (0.25, 0.5, 1.0)
-
-
-def retrying(fn: Callable[[], T], what: str, waits: tuple[float, ...] = RETRY_WAITS, level: int = logging.WARNING) -> T:
-    """Run ``fn`` (one transaction); on a transient error wait and run it again (see RETRY_WAITS).
-    Each retry is logged at ``level``."""
-    for wait in (*waits, None):
-        try:
-            return fn()
-        except Exception as e:
-            # Optuna wraps SQLAlchemy's errors (StorageInternalError from the original)
-            cause = e if isinstance(e, SQLAlchemyError) else e.__cause__
-            if wait is None or not isinstance(cause, SQLAlchemyError) or not is_transient(cause):
-                raise
-            text = str(getattr(cause, "orig", cause)).strip()
-            reason = text.splitlines()[0] if text else type(cause).__name__
-            log.log(level, "database unavailable while %s (%s); retrying in %.2g s", what, reason, wait)
-            time.sleep(wait)
-    raise AssertionError("unreachable")
-
-
-def _transient_retry(method: Callable[..., T]) -> Callable[..., T]:
-    """Decorate a Storage method that is one transaction (and safe to run again) with :func:`retrying`."""
-
-    @functools.wraps(method)
-    def wrapper(self: Storage, *args: Any, **kwargs: Any) -> T:
-        return retrying(lambda: method(self, *args, **kwargs), method.__name__.replace("_", " "))
-
-    return wrapper
-
-
-#: What a process gets when another one created the same tables at the same moment (many jobs
-#: starting on a new database), on PostgreSQL and SQLite.
-ALREADY_CREATED = ("already exists", "duplicate key value", "unique constraint failed")
-#: PostgreSQL advisory lock held while lorasweep's tables are created or migrated ("lorasweep").
-SCHEMA_LOCK_KEY = 0x6C6F72617377
-
-
-def _lost_creation_race(error: BaseException) -> bool:
-    cause = error if isinstance(error, SQLAlchemyError) else error.__cause__
-    text_ = str(getattr(cause, "orig", cause)).lower()
-    return isinstance(cause, IntegrityError | OperationalError | ProgrammingError) and any(
-        m in text_ for m in ALREADY_CREATED
-    )
-
-
-def _created_once(create: Callable[[], T], what: str) -> T:
-    """Run ``create``, which creates tables that are missing. Another process may be creating them
-    at the same moment (Optuna does not guard against it): the one that loses gets an error once
-    the winner's tables are there, and running ``create`` again finds them."""
-    for wait in (0.1, 0.3, 1.0, 3.0, None):
-        try:
-            return create()
-        except Exception as e:
-            if wait is None or not _lost_creation_race(e):
-                raise
-            log.debug("another process created the tables while %s; trying again", what)
-            time.sleep(wait)
-    raise AssertionError("unreachable")
-
-
-def optuna_storage(storage: Storage) -> Any:
-    """Optuna's RDBStorage on the same database (Optuna keeps its own tables there).
-
-    It connects with the storage's password, but keeps none in what it pickles: Ray pickles
-    searchers, and Optuna's ``RDBStorage.__getstate__`` keeps ``url`` and ``engine_kwargs``."""
-    import optuna
-
-    sqlite = make_url(storage.url).get_backend_name() == "sqlite"
-    connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000} if sqlite else {}
-    kwargs: dict[str, Any] = {} if sqlite else {"pool_pre_ping": True}
-    secret = {"password": storage._password} if storage._password is not None else {}
-    live = {**kwargs, "connect_args": {**connect_args, **secret}}
-    what = "opening the Optuna storage"
-    rdb = _created_once(
-        lambda: retrying(lambda: optuna.storages.RDBStorage(storage.url, engine_kwargs=live), what), what
-    )
-    rdb.engine_kwargs = {**kwargs, "connect_args": connect_args}  # the live engine keeps the password
-    if sqlite:  # the same connection settings as lorasweep's own engine, from the next connection on
-        event.listen(rdb.engine, "connect", _sqlite_busy_timeout if storage.readonly else _sqlite_pragmas)
-        rdb.engine.dispose()
-    return rdb
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _utc(value: Any) -> Any:
-    """SQLite hands datetimes back without a zone; they were written in UTC."""
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-@functools.cache
-def _fields(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def _record(cls: type, row: Any) -> Any:
-    return cls(**{name: _utc(getattr(row, name)) for name in _fields(cls)})
-
-
-def _columns(cls: type, table: Any) -> list[Any]:
-    """``table``'s columns that make a ``cls`` record, in the record's field order: a Core select
-    of them gives rows that :func:`_from_row` turns into records, without loading ORM objects
-    (reports hold many rows)."""
-    return [table.c[name] for name in _fields(cls)]
-
-
-def _from_row(cls: type, row: Any) -> Any:
-    """A record (keyword-only) from a row of :func:`_columns`."""
-    return cls(**dict(zip(_fields(cls), map(_utc, row), strict=True)))
+__all__ = ["Storage", "retrying"]
 
 
 class Storage:
     """lorasweep's tables in one database (SQLite file or PostgreSQL), shared with Optuna."""
 
-    def __init__(self, engine: Engine, url: str, password: str | None = None, readonly: bool = False) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, url: str, readonly: bool = False) -> None:
+        self.engine = engine  # its URL object holds the password, if any (SQLAlchemy masks it when printed)
         self.url = url  # never holds a password (see lorasweep.store.secrets)
-        self._password = password
         #: opened by a command that only reads: SQLite is opened read-only, its journal mode untouched
         self.readonly = readonly
         self._sessions = sessionmaker(engine, expire_on_commit=False)
@@ -248,38 +78,8 @@ class Storage:
         Optuna's tables (another application's database is refused, untouched), and a command that
         writes needs a writable folder (SQLite keeps its journal next to the file)."""
         shown = safe_url(url)
-        try:
-            url, password = resolve_password(url)
-            parsed = make_url(url)
-        except (ArgumentError, ValueError) as e:  # ValueError: e.g. a port that is not a number
-            raise StorageError(
-                f"--storage '{shown}' is not a database URL; use sqlite:///FILE.db or postgresql+psycopg://USER@HOST/DB"
-            ) from e
-        kwargs: dict[str, Any] = {}
-        sqlite = parsed.get_backend_name() == "sqlite"
-        if sqlite:
-            database = parsed.database or ""
-            if database and database != ":memory:" and not database.startswith("file:"):
-                path = Path(database).expanduser().absolute()  # Ray's workers unpickle it in other folders
-                _check_sqlite_file(shown, path, create=create, readonly=readonly)
-                url = parsed.set(database=str(path)).render_as_string(hide_password=False)
-                if readonly:
-                    uri = f"{path.as_uri()}?mode=ro"
-                    kwargs["creator"] = lambda: sqlite3.connect(
-                        uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-                    )
-            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        else:
-            kwargs["pool_pre_ping"] = True  # a connection the server dropped is replaced, not used
-            if password is not None:
-                kwargs["connect_args"] = {"password": password}
-        try:
-            engine = create_engine(url, **kwargs)
-        except (ArgumentError, ImportError) as e:
-            raise StorageError(f"--storage {shown}: {e}; use sqlite:///FILE.db or postgresql+psycopg://...") from e
-        if sqlite:
-            event.listen(engine, "connect", _sqlite_busy_timeout if readonly else _sqlite_pragmas)
-        storage = cls(engine, url, password, readonly=readonly)
+        engine, url = open_engine(url, create=create, readonly=readonly)
+        storage = cls(engine, url, readonly=readonly)
         if not storage.exists():
             return storage  # SQLite creates the file on first write; nothing is written before that
         try:  # a wrong host or port fails in seconds; its retries are not news (the error follows)
@@ -315,70 +115,18 @@ class Storage:
 
     # -- schema ---------------------------------------------------------------------------------
 
-    def _alembic_config(self) -> Any:
-        from alembic.config import Config
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.set_main_option("version_table", VERSION_TABLE)
-        return cfg
-
     def upgrade(self, revision: str = "head") -> None:
-        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``).
-
-        Many processes may do so at once (jobs starting on a new database): the first one migrates
-        and the others wait for it (:meth:`_lock_schema`), then find nothing left to do."""
-        from alembic import command
-
-        cfg = self._alembic_config()
-        with self.engine.connect() as conn:
-            sqlite = conn.dialect.name == "sqlite"
-            if sqlite:  # see _sqlite_foreign_keys
-                _sqlite_foreign_keys(conn, on=False)
-            try:
-                with conn.begin():
-                    self._lock_schema(conn)
-                    cfg.attributes["connection"] = conn
-                    command.upgrade(cfg, revision)
-                    if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check").all()):
-                        raise StorageError(f"the migration left rows without their parent: {broken[:5]}")
-            finally:
-                if sqlite:
-                    _sqlite_foreign_keys(conn, on=True)
-
-    @staticmethod
-    def _lock_schema(conn: Connection) -> None:
-        """Hold the schema for the rest of ``conn``'s transaction, before it reads the schema's
-        revision: on PostgreSQL an advisory lock (its DDL is transactional); on SQLite the
-        database's write lock (``BEGIN IMMEDIATE``: the migration then runs in that transaction,
-        where the driver would otherwise run each DDL statement on its own)."""
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        elif conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        """Create lorasweep's tables, or migrate them to this release's schema (or ``revision``);
+        many processes may do so at once (see :func:`lorasweep.store.migrate.upgrade`)."""
+        migrate.upgrade(self.engine, revision)
 
     def schema_revision(self) -> str | None:
-        from alembic.runtime.migration import MigrationContext
-
-        with self.engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-            return ctx.get_current_revision()
+        """The revision of lorasweep's tables (None: there are none)."""
+        return migrate.schema_revision(self.engine)
 
     def check_schema(self) -> None:
         """Raise unless the database holds lorasweep's tables at this release's revision."""
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
-        current = self.schema_revision()
-        if current is None:
-            raise StorageError(
-                f"--storage {safe_url(self.url)} holds no lorasweep experiments; run lorasweep compare first"
-            )
-        if current != head:
-            raise StorageError(
-                f"--storage {safe_url(self.url)} has schema {current}, this lorasweep needs {head}; "
-                "run lorasweep db upgrade"
-            )
+        migrate.check_schema(self.engine, self.url)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -388,8 +136,12 @@ class Storage:
     # -- experiments ----------------------------------------------------------------------------
 
     def create_experiment(self, name: str, description: str, config: dict[str, Any]) -> ExperimentRecord:
+        """Store a new experiment, RUNNING, with its validated config (JSON, the experiment's whole
+        YAML after overrides: ``compare --resume`` runs it again from there). A name the database
+        holds already is a :class:`StorageError` asking for another ``--name``. Not retried: a
+        retry whose first commit landed would find its own row and report the name as taken."""
         row = schema.Experiment(
-            name=name, description=description, config=config, status=ExperimentStatus.RUNNING, created_at=_now()
+            name=name, description=description, config=config, status=ExperimentStatus.RUNNING, created_at=now()
         )
         try:
             with self._session() as s:
@@ -398,22 +150,22 @@ class Storage:
             raise StorageError(
                 f"experiment '{name}' already exists in {safe_url(self.url)}; choose another --name"
             ) from e
-        return _record(ExperimentRecord, row)
+        return record(ExperimentRecord, row)
 
-    @_transient_retry
+    @transient_retry
     def reopen_experiment(self, experiment_id: int) -> None:
         """Mark an experiment running again (``compare --resume``)."""
         with self._session() as s:
             row = s.get_one(schema.Experiment, experiment_id)
             row.status, row.finished_at = ExperimentStatus.RUNNING, None
 
-    @_transient_retry
+    @transient_retry
     def finish_experiment(self, experiment_id: int, status: ExperimentStatus) -> None:
         with self._session() as s:
             row = s.get_one(schema.Experiment, experiment_id)
-            row.status, row.finished_at = status, _now()
+            row.status, row.finished_at = status, now()
 
-    @_transient_retry
+    @transient_retry
     def experiment_names(self) -> list[str]:
         with self._session() as s:
             return list(s.scalars(select(schema.Experiment.name).order_by(schema.Experiment.id)))
@@ -437,11 +189,11 @@ class Storage:
                 raise StorageError(
                     f"no experiment '{name}' in {safe_url(self.url)}; known: {', '.join(names) or '(none)'}"
                 )
-            return _record(ExperimentRecord, row)
+            return record(ExperimentRecord, row)
 
     # -- studies --------------------------------------------------------------------------------
 
-    @_transient_retry
+    @transient_retry
     def add_study(
         self,
         experiment_id: int,
@@ -452,6 +204,10 @@ class Storage:
         direction: Direction,
         space_config: dict[str, Any],
     ) -> StudyRecord:
+        """Store one study of an experiment: one space at one rank, the Optuna study of that name
+        (same database), the metric and direction it optimizes, and the space resolved at that rank
+        (JSON). Idempotent: a study of that Optuna name in the experiment is returned as it is (a
+        retried transaction may have committed the first time)."""
         row = schema.Study(
             experiment_id=experiment_id,
             space=space,
@@ -460,7 +216,7 @@ class Storage:
             metric=metric,
             direction=direction,
             space_config=space_config,
-            started_at=_now(),
+            started_at=now(),
         )
         with self._session() as s:
             existing = s.scalars(  # a retried transaction may have committed the first time
@@ -469,27 +225,31 @@ class Storage:
                 )
             ).one_or_none()
             if existing is not None:
-                return _record(StudyRecord, existing)
+                return record(StudyRecord, existing)
             s.add(row)
-        return _record(StudyRecord, row)
+        return record(StudyRecord, row)
 
-    @_transient_retry
+    @transient_retry
     def finish_study(self, study_id: int) -> None:
         with self._session() as s:
-            s.get_one(schema.Study, study_id).finished_at = _now()
+            s.get_one(schema.Study, study_id).finished_at = now()
 
-    @_transient_retry
+    @transient_retry
     def studies(self, experiment_id: int) -> list[StudyRecord]:
         with self._session() as s:
             rows = s.scalars(
                 select(schema.Study).where(schema.Study.experiment_id == experiment_id).order_by(schema.Study.id)
             )
-            return [_record(StudyRecord, r) for r in rows]
+            return [record(StudyRecord, r) for r in rows]
 
     # -- trials ---------------------------------------------------------------------------------
 
-    @_transient_retry
+    @transient_retry
     def start_trial(self, start: TrialStart) -> int:
+        """Store a trial as RUNNING with its sampled parameters, seed and LoRA settings; return its
+        id. Idempotent: a trial of the same study and Ray trial id is not stored twice (a retried
+        transaction may have committed the first time), its id is returned. Its end and reports
+        come in one transaction from :meth:`finish_trial`."""
         lora = start.lora
         row = schema.Trial(
             study_id=start.study_id,
@@ -506,7 +266,7 @@ class Storage:
             scaling=lora["scaling"],
             effective_step=lora["effective_step"],
             use_rslora=lora["use_rslora"],
-            started_at=_now(),
+            started_at=now(),
         )
         with self._session() as s:
             existing = s.scalars(  # a retried transaction may have committed the first time
@@ -519,7 +279,7 @@ class Storage:
             s.add(row)
         return row.id
 
-    @_transient_retry
+    @transient_retry
     def finish_trial(self, trial_id: int, finish: TrialFinish) -> None:
         """Record a trial's end and all its reports in one transaction."""
         with self._session() as s:
@@ -529,13 +289,13 @@ class Storage:
             for f in dataclasses.fields(TrialFinish):
                 if f.name != "reports":
                     setattr(row, f.name, getattr(finish, f.name))
-            row.finished_at = _now()
+            row.finished_at = now()
             s.add_all(
                 schema.Report(trial_id=trial_id, **{k: v for k, v in dataclasses.asdict(r).items() if k != "trial_id"})
                 for r in finish.reports
             )
 
-    @_transient_retry
+    @transient_retry
     def interrupt_running_trials(
         self, experiment_id: int, error: str, ended_at: dt.datetime | None = None, gpus_per_trial: float = 0.0
     ) -> int:
@@ -551,25 +311,25 @@ class Storage:
                 .where(schema.Study.experiment_id == experiment_id, schema.Trial.state == TrialState.RUNNING)
             ).all()
             for row in rows:
-                row.state, row.error, row.finished_at = TrialState.INTERRUPTED, error, _now()
+                row.state, row.error, row.finished_at = TrialState.INTERRUPTED, error, now()
                 if ended_at is not None:
-                    wall = max(0.0, (ended_at - _utc(row.started_at)).total_seconds())
+                    wall = max(0.0, (ended_at - utc(row.started_at)).total_seconds())
                     row.wall_seconds, row.device_seconds = wall, device_seconds(wall, gpus_per_trial)
             return len(rows)
 
-    @_transient_retry
+    @transient_retry
     def trials(self, experiment_id: int) -> list[TrialRecord]:
         """All trials of an experiment, in the order they finished (running ones last)."""
         with self._session() as s:
             rows = s.connection().execute(  # Core rows, no ORM loading
-                select(*_columns(TrialRecord, schema.Trial.__table__))
+                select(*columns(TrialRecord, schema.Trial.__table__))
                 .join(schema.Study)
                 .where(schema.Study.experiment_id == experiment_id)
                 .order_by(schema.Trial.finished_at.is_(None), schema.Trial.finished_at, schema.Trial.id)
             )
-            return [_from_row(TrialRecord, row) for row in rows.all()]
+            return [from_row(TrialRecord, row) for row in rows.all()]
 
-    @_transient_retry
+    @transient_retry
     def reports(self, experiment_id: int) -> list[ReportRecord]:
         """Every report of an experiment's trials, metrics included, by trial and step.
 
@@ -577,15 +337,15 @@ class Storage:
         and builds one record per trial, not one per report."""
         with self._session() as s:
             rows = s.connection().execute(  # Core rows, no ORM loading
-                select(*_columns(ReportRecord, schema.Report.__table__))
+                select(*columns(ReportRecord, schema.Report.__table__))
                 .join(schema.Trial)
                 .join(schema.Study)
                 .where(schema.Study.experiment_id == experiment_id)
                 .order_by(schema.Report.trial_id, schema.Report.step)
             )
-            return [_from_row(ReportRecord, row) for row in rows.all()]
+            return [from_row(ReportRecord, row) for row in rows.all()]
 
-    @_transient_retry
+    @transient_retry
     def curves(self, experiment_id: int, trial_ids: Collection[int] | None = None) -> dict[int, TrialCurve]:
         """Per trial of the experiment that reported (or of ``trial_ids`` only): its steps, target
         values and drift ratios. Four columns, no metrics, one record per trial."""
@@ -611,7 +371,7 @@ class Storage:
                     out[trial_id] = TrialCurve(trial_id=trial_id, steps=steps, values=values, drift_ratios=ratios)
         return out
 
-    @_transient_retry
+    @transient_retry
     def drift_totals(self, experiment_id: int, kind: TrialKind = TrialKind.SEARCH) -> list[tuple[int, int, float, int]]:
         """``(study id, step, sum, count)`` of the finite drift ratios that the experiment's
         trials of ``kind`` reported at each step: per-step means without reading every report
@@ -627,85 +387,3 @@ class Storage:
         )
         with self._session() as s:
             return [(int(a), int(b), float(c), int(d)) for a, b, c, d in s.connection().execute(query).all()]
-
-
-def _foreign_tables(path: Path) -> list[str]:
-    """The tables of a SQLite file that neither lorasweep nor Optuna made (read-only, changes nothing)."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    finally:
-        conn.close()
-    ours = {t for t in names if t.startswith("lorasweep_") or t.startswith("sqlite_")}
-    if not names - ours:
-        return []
-    from optuna.storages._rdb.models import BaseModel as OptunaTables
-
-    optuna_tables = {*OptunaTables.metadata.tables, "alembic_version"}
-    return sorted(names - ours - optuna_tables)
-
-
-def _check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) -> None:
-    """Refuse, before anything connects, a SQLite path that cannot work: a missing or read-only
-    folder (for a command that writes), a file that is not SQLite, another application's database."""
-    folder = path.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise StorageError(f"--storage {shown}: folder {folder} {what}; create it first or pick another path")
-    if not path.exists():
-        if not create:
-            raise StorageError(f"--storage {shown}: no such database file; run lorasweep compare first")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise StorageError(
-                f"--storage {shown}: folder {folder} is not writable; pick a writable folder or fix its permissions"
-            )
-        return
-    if path.is_dir():
-        raise StorageError(f"--storage {shown}: {path} is a folder; give the path of a database file")
-    if not readonly and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)):
-        where = path if not os.access(path, os.W_OK) else f"folder {folder} (SQLite writes its journal there)"
-        raise StorageError(f"--storage {shown}: {where} is not writable; fix its permissions or copy the database")
-    if path.stat().st_size == 0:
-        return  # an empty file is a new database
-    try:
-        foreign = _foreign_tables(path)
-    except sqlite3.DatabaseError as e:
-        raise StorageError(
-            f"--storage {shown}: {path} is not a SQLite database ({e}); point --storage at a lorasweep database "
-            "or a new file"
-        ) from e
-    if foreign:
-        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise StorageError(
-            f"--storage {shown}: {path} holds tables lorasweep did not create ({listed}): another application's "
-            "database; give lorasweep a file of its own"
-        )
-
-
-def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
-    """Foreign keys on or off for ``conn`` (outside a transaction, where SQLite ignores the pragma).
-    Migrations run with them off: SQLite's batch migrations recreate a table (copy, drop, rename),
-    and dropping a table that others reference deletes their rows too (ON DELETE CASCADE) while
-    foreign keys are on. The migration then checks that every row still has its parent."""
-    conn.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
-    conn.commit()
-
-
-def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
-    """A read-only connection waits for writers like the others, and changes nothing else."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.close()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers (the dashboard, a report) work while a search writes; the busy timeout
-    makes concurrent writers wait instead of failing with "database is locked"; with WAL,
-    synchronous=NORMAL syncs at checkpoints instead of at every commit (a crash of the process
-    loses nothing; a power cut may lose the last commits, never the database)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
