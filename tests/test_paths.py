@@ -154,8 +154,8 @@ def _failing_search(monkeypatch: pytest.MonkeyPatch) -> None:
             )
         return storage.experiment(name)
 
-    monkeypatch.setattr(runner, "preflight", lambda exp, st, name, *a, **k: runner.plan(exp, name))
-    monkeypatch.setattr(runner, "run_compare", run_compare)
+    monkeypatch.setattr(runner, "preflight", lambda run, *a, **k: run)
+    monkeypatch.setattr(runner, "run_plan", lambda run, storage, **k: run_compare(run.exp, storage, run.name, **k))
 
 
 def test_a_search_in_which_no_trial_completes_exits_1_with_the_first_error(

@@ -80,8 +80,8 @@ def test_the_searcher_refuses_budgets_for_other_studies() -> None:
 
 
 def _run(name: str, points: list[dict[str, Any]]) -> StudyRun:
-    plan = StudyPlan(load_space("lr_only"), 4, f"x/{name}/r4/seeds", TrialKind.SEEDS)
-    return StudyRun(plan, 1, len(points), points=tuple(points))
+    plan = StudyPlan(space=load_space("lr_only"), rank=4, study_name=f"x/{name}/r4/seeds", kind=TrialKind.SEEDS)
+    return StudyRun(plan=plan, study_id=1, trials=len(points), points=tuple(points))
 
 
 def test_fixed_points_alternate_between_studies_and_name_theirs() -> None:

@@ -18,9 +18,11 @@ import pytest
 from ray import cloudpickle
 
 from lorasweep.config import load_experiment
-from lorasweep.search.plan import RunInterrupted, StopRequest
+from lorasweep.search.plan import StudyPlan
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
-from lorasweep.search.runner import INTERRUPTED, finished, run_compare, stop_signals
+from lorasweep.search.reconcile import INTERRUPTED, close_open_trials, finished
+from lorasweep.search.runner import run_compare
+from lorasweep.search.signals import RunInterrupted, StopRequest, stop_signals
 from lorasweep.store import Storage, TrialKind, TrialState
 
 from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
@@ -243,7 +245,6 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
     """Ray tells the searcher (Optuna) before the store callback: a kill in between leaves the
     trial finished in Optuna and RUNNING in lorasweep. Closing keeps the two stores in agreement."""
     from lorasweep.config import Direction
-    from lorasweep.search.runner import StudyPlan, _close_open_trials
     from lorasweep.space.resolve import load_space
     from lorasweep.store import TrialStart, optuna_storage
 
@@ -274,7 +275,9 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
                     )
                 )
             )
-        _close_open_trials(st, record, [StudyPlan(space, 4, "c/lr_only/r4")], ot_storage, INTERRUPTED)
+        close_open_trials(
+            st, record, [StudyPlan(space=space, rank=4, study_name="c/lr_only/r4")], ot_storage, INTERRUPTED
+        )
         trials = {t.id: t for t in st.trials(record.id)}
     told = trials[ids[0]]
     assert told.state == TrialState.PRUNED and told.final_value == pytest.approx(0.6) and told.steps == 20

@@ -23,23 +23,24 @@ from lorasweep.errors import ConfigError, SearchFailedError
 if TYPE_CHECKING:
     from lorasweep.analysis.summary import ExperimentSummary
     from lorasweep.config import ExperimentConfig
+    from lorasweep.search.plan import RunPlan
 
 
 def resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -> ExperimentSummary:
     """``--resume``: continue experiment ``args.name`` from the database, with its stored config
-    (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.runner.resumable`)."""
+    (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.studies.resume_plan`)."""
     if args.name is None:
         raise ConfigError("--resume needs --name NAME: the experiment to continue")
     given = {"--trials": args.trials, "--max-steps": args.max_steps, "--seed": args.seed, **extra}
     clash = [k for k, v in given.items() if v is not None]
     if clash:
         raise ConfigError(f"--resume continues with the experiment's stored config; drop {', '.join(clash)}")
-    from lorasweep.search.runner import resumable
+    from lorasweep.search.studies import resume_plan
     from lorasweep.store import Storage
 
     with Storage.open(args.storage, readonly=True) as st:
-        exp, ablation = resumable(st, args.name, seeds)
-    return run_search(args, {}, ablation=ablation, resume=exp)
+        plan = resume_plan(st, args.name, seeds)
+    return run_search(args, {}, resume=plan)
 
 
 def experiment(args: SearchArgs, overrides: dict[str, Any]) -> tuple[ExperimentConfig, str]:
@@ -50,9 +51,10 @@ def experiment(args: SearchArgs, overrides: dict[str, Any]) -> tuple[ExperimentC
     return exp, exp.name or default_name(args.config)
 
 
-def headline(exp: ExperimentConfig, name: str, ablation: bool) -> str:
+def headline(run: RunPlan) -> str:
     """The line before the progress bars: what runs."""
-    if ablation and exp.ablation is not None:
+    exp, name = run.exp, run.name
+    if run.ablation and exp.ablation is not None:
         a = exp.ablation
         return (
             f"[bold]{name}[/]: alpha × k vs LR × k from r={a.rank}, alpha={a.alpha:g}, LR={a.lr:g}; "
@@ -82,14 +84,12 @@ def run_search(
     args: SearchArgs,
     overrides: dict[str, Any],
     ablation: bool = False,
-    resume: ExperimentConfig | None = None,
+    resume: RunPlan | None = None,
 ) -> ExperimentSummary:
-    """Load the experiment with ``overrides`` and the CLI's, run it with progress bars, print the
-    table; return the summary. ``ablation``: run the experiment's ablation instead of its searches.
-    ``resume``: the stored config of experiment ``args.name``, to continue."""
-    if resume is not None:
-        exp, name = resume, args.name or ""
-    else:
+    """Load the experiment with ``overrides`` and the CLI's, plan it, run it with progress bars,
+    print the table; return the summary. ``ablation``: run the experiment's ablation instead of
+    its searches. ``resume``: the plan of stored experiment ``args.name``, to continue."""
+    if resume is None:
         exp, name = experiment(args, overrides)
 
     from lorasweep.store import Storage
@@ -102,16 +102,17 @@ def run_search(
         from lorasweep.analysis.summary import summarize
         from lorasweep.report.optuna_dashboard import publish
         from lorasweep.report.table import terminal_report
-        from lorasweep.search.runner import preflight, run_compare
+        from lorasweep.search.runner import preflight, run_plan
+        from lorasweep.search.studies import ablation_plan, compare_plan
 
         console = err()
-        plans = preflight(exp, st, name, args.verbose, ablation=ablation, resume=resume is not None)
-        console.print(headline(exp, name, ablation))
+        planned = resume or (ablation_plan(exp, name) if ablation else compare_plan(exp, name))
+        run = preflight(planned, st, args.verbose)
+        name = run.name
+        console.print(headline(run))
         with search_progress(console) as progress:
-            bars = StudyBars(progress, exp.metric.resolved_direction)
-            record = run_compare(
-                exp, st, name, bars, args.verbose, plans=plans, resume=resume is not None, publish=publish
-            )
+            bars = StudyBars(progress, run.exp.metric.resolved_direction)
+            record = run_plan(run, st, progress=bars, verbose=args.verbose, publish=publish)
         summary = summarize(st, record)
         Console().print(terminal_report(summary))
         # SQLite: the absolute path (works from any folder); a server: the URL as given, password masked

@@ -1,18 +1,18 @@
 """What a run of ``compare`` (or ``ablation``) is made of, as plain data the runner and the Ray
 adapter (:mod:`lorasweep.search.ray_adapter`) share:
 
+- :class:`RunPlan`: everything one run does, decided before it starts (built by
+  :mod:`lorasweep.search.studies`, checked by :func:`lorasweep.search.runner.preflight`);
 - :class:`StudyPlan`: one (space, rank) study, or its seed re-runs, or an ablation arm;
 - :class:`StudyRun`: a study's part of one Tune run (its row, how many trials, what to evaluate);
 - :class:`Progress`: what the run tells whoever shows progress;
-- :class:`StopRequest`: a stop asked for by a signal (SIGINT, SIGTERM), which the Tune loop obeys;
+- :class:`~lorasweep.search.signals.StopRequest`: a stop asked for by a signal (SIGINT,
+  SIGTERM), which the Tune loop obeys;
 - :class:`RunContext`: the settings every step of one run shares.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,8 +20,20 @@ from typing import Any
 
 import optuna
 
-from lorasweep.config import Direction, ExperimentConfig, SpaceConfig
+from lorasweep.config import Direction, ExperimentConfig, SeedsConfig, SpaceConfig, WarmStartConfig
+from lorasweep.search.signals import RunInterrupted, StopRequest
 from lorasweep.store import ExperimentRecord, Storage, TrialKind, TrialState
+
+__all__ = [
+    "Progress",
+    "RunContext",
+    "RunInterrupted",
+    "RunPlan",
+    "StopRequest",
+    "StudyPlan",
+    "StudyRun",
+    "optuna_study_name",
+]
 
 
 def optuna_study_name(experiment: str, space: str, rank: int) -> str:
@@ -29,12 +41,23 @@ def optuna_study_name(experiment: str, space: str, rank: int) -> str:
     return f"{experiment}/{space}/r{rank}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StudyPlan:
+    """One study of a run, as decided before the run starts: the space as searched at ``rank``
+    (matched ranges made explicit), the name of its Optuna study, and what its trials are.
+
+    A search (``kind`` SEARCH) samples ``trials`` configurations with a sampler seeded with
+    ``sampler_seed`` (a resumed study's seed moves past the trials it has). A study of fixed
+    points (an ablation arm; seed re-runs, planned once the searches have finished) runs one
+    trial per entry of ``points``: the sampled-parameter values and the seed."""
+
     space: SpaceConfig
     rank: int
     study_name: str
     kind: TrialKind = TrialKind.SEARCH
+    trials: int = 0
+    sampler_seed: int = 0
+    points: tuple[dict[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -48,7 +71,7 @@ class StudyPlan:
         return self.kind != TrialKind.SEEDS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StudyRun:
     """One study's part of a Tune run.
 
@@ -79,44 +102,31 @@ class Progress:
     def study_done(self, plan: StudyPlan) -> None: ...
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """The run was stopped by signal ``signum``: a stop, as Ctrl-C is. Not an Exception, so that no
-    ``except Exception`` on its way out (Tune's loop, lorasweep's retries) takes it for an error."""
+@dataclass(frozen=True, kw_only=True)
+class RunPlan:
+    """Everything one run of an experiment does, decided before it starts: the experiment and
+    its name, its studies in order (searches, or an ablation's arms), whether it continues a
+    stored experiment (``resume``: each study runs what its budget has left), the earlier
+    experiment whose best configs each new search evaluates first (``warm_start``), and the seed
+    re-runs of every search's best configs once the searches have finished (``seeds``).
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    Built by :mod:`lorasweep.search.studies` (``compare_plan``, ``ablation_plan``,
+    ``resume_plan``) and run by :func:`lorasweep.search.runner.run_plan`."""
 
-
-class StopRequest:
-    """A stop of the whole run, asked for by a signal handler and obeyed by the Tune loop at its
-    next step (:meth:`check`): running trials are then recorded as interrupted and no trial starts.
-
-    ``at`` is when the stop was asked for: where the interrupted trials' time ends. ``closing``
-    is set while the stop is being recorded, when further signals are ignored."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.signum: int | None = None
-        self.at: dt.datetime | None = None
-        self.closing = False
+    exp: ExperimentConfig
+    name: str
+    studies: tuple[StudyPlan, ...]
+    resume: bool = False
+    warm_start: WarmStartConfig | None = None
+    seeds: SeedsConfig | None = None
 
     @property
-    def requested(self) -> bool:
-        return self._event.is_set()
-
-    def request(self, signum: int) -> None:
-        if not self._event.is_set():
-            self.signum, self.at = signum, dt.datetime.now(dt.UTC)
-            self._event.set()
-
-    def check(self) -> None:
-        """Raise :class:`RunInterrupted` if a stop was asked for."""
-        if self.signum is not None and self.requested:
-            raise RunInterrupted(self.signum)
+    def ablation(self) -> bool:
+        """Whether the run is an ablation (its studies are the arms' fixed points)."""
+        return any(p.kind == TrialKind.ABLATION for p in self.studies)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunContext:
     """One run of an experiment: its config, where it is recorded, who watches it, and the Tune
     function each trial runs (benchmarks and tests swap in their own)."""
