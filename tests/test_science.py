@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lorasweep.analysis.science import binned_r2
+from lorasweep.analysis.landscape import binned_r2
 from lorasweep.store import Storage, TrialKind
 
 from conftest import TINY, run_cli
@@ -142,10 +143,19 @@ def _multi_rank_summary(spaces: list[str], below_chance: frozenset[int] = frozen
     return summary(cfg, {name: trials[name] for name in spaces})
 
 
+def _report_json(s: Any) -> dict[str, Any]:
+    """The JSON of ``lorasweep report --json`` for summary ``s`` (the report sections' keys)."""
+    from lorasweep.report.json_report import to_json
+    from lorasweep.report.sections import Report
+
+    return to_json(s, Report.build(s))
+
+
 def test_rank_law_and_landscape_use_the_spaces_that_search_alpha_even_with_lr_only_first() -> None:
     """lr_only's α = 2r varies with the rank (and so does c = 2√r) but only restates its rule:
     the law must come from lora_alpha (c searched, LR fixed), the landscape from joint."""
-    from lorasweep.analysis.science import landscape, rank_law, science_json
+    from lorasweep.analysis.landscape import landscape
+    from lorasweep.analysis.rank_law import rank_law
 
     s = _multi_rank_summary(["lr_only", "lora_alpha", "joint"])
     law = rank_law(s)
@@ -158,7 +168,7 @@ def test_rank_law_and_landscape_use_the_spaces_that_search_alpha_even_with_lr_on
     land = landscape(s)
     assert land is not None and land.space == "joint" and land.rank == 4 and len(land.points) == 3
     assert land.space_reason == "joint searches LR and c together"
-    doc = science_json(s)
+    doc = _report_json(s)  # what lorasweep report --json prints: the sections' JSON
     assert doc["rank_law"]["space"] == "lora_alpha" and doc["rank_law"]["space_reason"] == law.space_reason
     assert doc["rank_law"]["interval_method"] == "OLS of log alpha* on log r, 95% t-interval on n - 2 = 1 df"
     assert doc["rank_law"]["p_ambiguous"] is True and doc["rank_law"]["p_0.5_inside"] is True
@@ -167,7 +177,8 @@ def test_rank_law_and_landscape_use_the_spaces_that_search_alpha_even_with_lr_on
 
 
 def test_without_a_fixed_lr_alpha_space_the_law_uses_joint_and_says_so() -> None:
-    from lorasweep.analysis.science import landscape, rank_law
+    from lorasweep.analysis.landscape import landscape
+    from lorasweep.analysis.rank_law import rank_law
 
     s = _multi_rank_summary(["lr_only", "joint"])
     law = rank_law(s)
@@ -178,7 +189,7 @@ def test_without_a_fixed_lr_alpha_space_the_law_uses_joint_and_says_so() -> None
 
 
 def test_a_rank_that_learned_nothing_is_left_out_with_its_reason() -> None:
-    from lorasweep.analysis.science import rank_law
+    from lorasweep.analysis.rank_law import rank_law
 
     law = rank_law(_multi_rank_summary(["lr_only", "lora_alpha"], frozenset({16})))
     assert law is not None and sorted(law.alpha_star) == [4, 8]
@@ -193,7 +204,7 @@ def test_a_rank_that_learned_nothing_is_left_out_with_its_reason() -> None:
 def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
     """The issue's case: rank-law at 4, 8, 16 where every trial stayed below chance printed
     "p = 0.5 is outside the interval". Now there is no fit, and the reason names each rank."""
-    from lorasweep.analysis.science import rank_law, science_json
+    from lorasweep.analysis.rank_law import rank_law
     from lorasweep.report.html import figures
     from lorasweep.report.table import experiment_table
 
@@ -201,7 +212,7 @@ def test_every_rank_below_chance_gives_no_law_and_no_verdict_on_p() -> None:
     law = rank_law(s)
     assert law is not None and law.fit is None and law.alpha_star == {}
     assert law.reason is not None and law.reason.startswith("fewer than 2 ranks left to fit (r=4: learned nothing")
-    doc = science_json(s)["rank_law"]
+    doc = _report_json(s)["rank_law"]
     assert doc["p"] is None and doc["p_ambiguous"] is None and "outside" not in json.dumps(doc)
     assert "no fit (fewer than 2 ranks left" in str(experiment_table(s).caption)
     title = next(str(f.layout.title.text) for f in figures(s) if "vs rank" in str(f.layout.title.text))

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from scipy import stats
 
-from lorasweep.analysis.science import NO_SEEDS_VERDICT, seed_comparison
+from lorasweep.analysis.seeds import NO_SEEDS_VERDICT, seed_comparison
 from lorasweep.analysis.stats import paired_difference, paired_t_power, verdict
 from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import load_experiment

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from lorasweep.config import Direction
 
 if TYPE_CHECKING:
-    from lorasweep.analysis.science import Ablation, SeedComparison
+    from lorasweep.analysis.ablation import Ablation
+    from lorasweep.analysis.seeds import SeedComparison
     from lorasweep.analysis.stats import Interval
     from lorasweep.analysis.summary import ExperimentSummary
 
@@ -82,7 +83,8 @@ class Finding:
 
 def finding(summary: ExperimentSummary) -> Finding:
     """What the search and the seed re-runs (or the ablation) support, from the summary."""
-    from lorasweep.analysis.science import ablation, seed_comparison
+    from lorasweep.analysis.ablation import ablation
+    from lorasweep.analysis.seeds import seed_comparison
 
     metric, direction = summary.metric, summary.direction
     abl = ablation(summary)

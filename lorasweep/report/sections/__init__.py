@@ -1,7 +1,7 @@
 """Report sections: one module per section, each registering one :class:`Section` here.
 
 A section computes one small typed record from the experiment's summary (the numbers come from
-``lorasweep/analysis`` and ``analysis/science.py``) and hands that same record to every output,
+``lorasweep/analysis``, one module per analysis) and hands that same record to every output,
 as optuna's ``visualization/_*.py`` compute a record first and draw it second:
 
 - :meth:`Section.json`: its keys of ``lorasweep report --json`` (merged: a key two sections claim

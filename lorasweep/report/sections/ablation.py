@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lorasweep import formatting as fmt
-from lorasweep.analysis.science import Ablation, AblationPoint, ablation
+from lorasweep.analysis.ablation import Ablation, AblationPoint, ablation
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.report import plot
 from lorasweep.report.sections import Grid, Section, register

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lorasweep import formatting as fmt
-from lorasweep.analysis.science import drift_curves
+from lorasweep.analysis.drift import drift_curves
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.report import plot
 from lorasweep.report.sections import Section, register

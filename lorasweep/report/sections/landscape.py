@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from lorasweep import formatting as fmt
-from lorasweep.analysis.science import Landscape, landscape
+from lorasweep.analysis.landscape import Landscape, landscape
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.report import plot
 from lorasweep.report.sections import Section, register

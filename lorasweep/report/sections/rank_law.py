@@ -7,7 +7,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from lorasweep.analysis.law import REFERENCE_LAWS
-from lorasweep.analysis.science import RankLaw, rank_law
+from lorasweep.analysis.rank_law import RankLaw, rank_law
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.report import plot
 from lorasweep.report.sections import Section, register

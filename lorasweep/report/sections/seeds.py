@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lorasweep import formatting as fmt
-from lorasweep.analysis.science import SeedComparison, seed_comparison, verdict_text, verdict_warnings
+from lorasweep.analysis.seeds import SeedComparison, seed_comparison, verdict_text, verdict_warnings
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.report import plot
 from lorasweep.report.sections import Row, Section, register
