@@ -25,10 +25,11 @@ from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, Tria
 from lorasweep.store.secrets import safe_url, split_password
 
 from conftest import DATA, TINY, run_cli, sqlite_dump
+from factories import lora_params
 
 BAD = DATA / "bad"
 EXPECTED = yaml.safe_load((BAD / "expected.yaml").read_text())
-LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+LORA = lora_params()
 REPO = Path(__file__).resolve().parents[1]
 
 
