@@ -384,11 +384,12 @@ def _writer(url: str, index: int, trials: int, reports: int, ready: Any, out: An
     import optuna
 
     from lorasweep.config import Direction
+    from lorasweep.scaling import LoraParams
     from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState, optuna_storage
     from lorasweep.store.storage import retrying
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    lora = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+    lora = LoraParams(rank=4, alpha=8.0, lr=1e-3)
     done, start = 0, time.monotonic()
     try:
         with Storage.open(url) as st:

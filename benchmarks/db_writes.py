@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from lorasweep.config import Direction
+from lorasweep.scaling import LoraParams
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
 
-LORA = {"r": 8, "alpha": 16.0, "c": 5.66, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+LORA = LoraParams(rank=8, alpha=16.0, lr=1e-3)
 
 
 def _write(url: str, study: int, writer: int, trials: int, reports: int, errors: list[BaseException]) -> None:

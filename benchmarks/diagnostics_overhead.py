@@ -49,7 +49,7 @@ def main() -> None:
     on, off = (statistics.median(times[n]) for n in names)
 
     # The same cost measured directly: one measurement on this model, times the trial's count.
-    model = prepared.with_lora(base.model, base.seed, lora.rank, lora.alpha, False)
+    model = prepared.with_lora(base.model, base.seed, lora)
     diagnostics = LoraDiagnostics(model)
     start = time.perf_counter()
     for _ in range(50):

@@ -53,10 +53,10 @@ from peft import LoraConfig, TaskType, get_peft_model
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny tokenizer of the tests
+from lorasweep.api import TrainBatch
 from lorasweep.config import ExperimentConfig, experiment_from_dict
 from lorasweep.kinds.causal_lm_sft import CausalLmWorkload
 from lorasweep.scaling import LoraParams
-from lorasweep.train.data import TrainBatch
 from lorasweep.train.model import quiet_transformers
 from lorasweep.train.train import lr_lambda, pick_device, run_trial
 

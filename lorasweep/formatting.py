@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from lorasweep.metrics import METRICS, Direction, Metric
+
 #: What a cell shows for a missing number.
 MISSING = "—"
 
@@ -27,7 +29,8 @@ def sci(x: float, digits: int = 1) -> str:
 
 @dataclass(frozen=True)
 class Quantity:
-    """A kind of number: its human label, unit and format."""
+    """A kind of number: its human label, unit and format (a metric's come from its
+    :class:`~lorasweep.metrics.Metric`)."""
 
     label: str  # "Accuracy", "LR", "Device-seconds"
     kind: Literal["fixed", "sci", "general", "int"]
@@ -65,15 +68,6 @@ class Quantity:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
 
-#: The metrics lorasweep optimizes (config.MetricName), with their human labels and formats.
-METRICS: dict[str, Quantity] = {
-    "accuracy": Quantity("Accuracy", "fixed", 3),
-    "f1": Quantity("F1", "fixed", 3),
-    "exact_match": Quantity("Exact match", "fixed", 3),
-    "eval_loss": Quantity("Eval loss", "fixed", 4),
-    "perplexity": Quantity("Perplexity", "fixed", 2),
-}
-
 LR = Quantity("LR", "sci", 1)
 EFFECTIVE_STEP = Quantity("Effective step s·LR", "sci", 1)
 ALPHA = Quantity("α", "general", 4)
@@ -87,13 +81,17 @@ COUNT = Quantity("Count", "int", 0)
 
 
 def metric(name: str) -> Quantity:
-    """The quantity of a metric; an unknown name (a task's own) reads with 4 significant digits."""
-    return METRICS.get(name, Quantity(name.replace("_", " ").capitalize(), "general", 4))
+    """The quantity of a metric, as its :class:`~lorasweep.metrics.Metric` declares it (label,
+    notation, digits); a name no kind registered reads with 4 significant digits."""
+    m = METRICS.get(name) if name in METRICS else Metric(name=name, direction=Direction.MAXIMIZE)
+    return Quantity(label=m.title, kind=m.notation, digits=m.digits)
 
 
 def metric_word(name: str) -> str:
-    """The metric in running text: ``accuracy``, ``eval loss``."""
-    return metric(name).label.lower() if name in METRICS and name != "f1" else metric(name).label
+    """The metric in running text: ``accuracy``, ``eval loss`` (a declared label that is not
+    just the name capitalized, as ``F1`` or ``MAE``, is kept as written)."""
+    label = metric(name).label
+    return label.lower() if label == name.replace("_", " ").capitalize() else label
 
 
 def seconds(x: float | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from lorasweep.registry import Registry
 
@@ -66,19 +66,41 @@ class Direction(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Metric:
-    """One metric a trial can report: its name (the key in a trial's report) and its direction."""
+    """One metric a trial can report: its name (the key in a trial's report), its direction, and
+    how people read it — its label (``"Accuracy"``) and number format (``fixed`` with 3 digits
+    reads ``0.912``; see :class:`lorasweep.formatting.Quantity`). Declared once, by the task kind
+    that reports it; every output (tables, charts, notes) labels and formats it from here."""
 
     name: str
     direction: Direction
     description: str = ""
+    #: the human label; empty: the name, capitalized, with spaces for underscores
+    label: str = ""
+    #: number format: ``fixed`` (digits after the point), ``sci``, ``general`` (significant digits), ``int``
+    notation: Literal["fixed", "sci", "general", "int"] = "general"
+    digits: int = 4
+
+    @property
+    def title(self) -> str:
+        """The label people read (the declared one, or one made from the name)."""
+        return self.label or self.name.replace("_", " ").capitalize()
 
 
 #: Every metric by name (each task kind registers the ones it reports).
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def define_metric(name: str, direction: Direction, description: str = "") -> Metric:
-    """Register a metric; the same name with another direction is an error (a name means one thing)."""
+def define_metric(name: str | Metric, direction: Direction | None = None, description: str = "", **how: Any) -> Metric:
+    """Register a metric (a :class:`Metric`, or its name, direction, description and format
+    fields); the same name with another direction is an error (a name means one thing). The
+    first registration of a name is the one kept."""
+    if isinstance(name, Metric):
+        m = name
+    else:
+        if direction is None:
+            raise TypeError(f"define_metric({name!r}): give its direction")
+        m = Metric(name=name, direction=direction, description=description, **how)
+    name, direction = m.name, m.direction
     if name in METRICS and METRICS.get(name).direction != direction:
         raise ValueError(
             f"metric '{name}' is already registered to {METRICS.get(name).direction.value}; "
@@ -86,7 +108,7 @@ def define_metric(name: str, direction: Direction, description: str = "") -> Met
         )
     if name in METRICS:
         return METRICS.get(name)
-    return METRICS.register(name, Metric(name=name, direction=direction, description=description))
+    return METRICS.register(name, m)
 
 
 def metric(name: str) -> Metric:
@@ -94,8 +116,14 @@ def metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
-ACCURACY = define_metric("accuracy", Direction.MAXIMIZE, "fraction of eval examples classified right")
-F1 = define_metric("f1", Direction.MAXIMIZE, "macro F1 over the labels")
-EVAL_LOSS = define_metric("eval_loss", Direction.MINIMIZE, "mean loss on the eval split")
-PERPLEXITY = define_metric("perplexity", Direction.MINIMIZE, "exp(eval_loss) per completion token")
-EXACT_MATCH = define_metric("exact_match", Direction.MAXIMIZE, "fraction of generations whose answer is right")
+ACCURACY = define_metric(
+    "accuracy", Direction.MAXIMIZE, "fraction of eval examples classified right", notation="fixed", digits=3
+)
+F1 = define_metric("f1", Direction.MAXIMIZE, "macro F1 over the labels", label="F1", notation="fixed", digits=3)
+EVAL_LOSS = define_metric("eval_loss", Direction.MINIMIZE, "mean loss on the eval split", notation="fixed", digits=4)
+PERPLEXITY = define_metric(
+    "perplexity", Direction.MINIMIZE, "exp(eval_loss) per completion token", notation="fixed", digits=2
+)
+EXACT_MATCH = define_metric(
+    "exact_match", Direction.MAXIMIZE, "fraction of generations whose answer is right", notation="fixed", digits=3
+)

@@ -13,6 +13,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 DATA = Path(__file__).parent / "data"
+
+#: Ray's own worker ports: a port a test chooses for a Ray head lies outside them.
+RAY_WORKER_PORTS = range(10002, 20000)
+
+
+def free_port(*, outside: range = range(0)) -> int:
+    """A TCP port on 127.0.0.1 that is free now (the one helper every test and test module uses),
+    not in ``outside``."""
+    import socket
+
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in outside:
+            return port
+
+
+@pytest.fixture
+def port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    return free_port()
+
+
 TINY = DATA / "tiny.yaml"
 
 

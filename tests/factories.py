@@ -18,6 +18,12 @@ NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 _ids = itertools.count(1)
 
 
+def lora_params(*, rank: int = 4, alpha: float = 8.0, lr: float = 1e-3, use_rslora: bool = False) -> LoraParams:
+    """The LoRA setting a stored test trial starts with (r=4, α=8, LR=1e-3 unless given), its
+    derived numbers (c, s, s·LR) computed as a trial computes them."""
+    return LoraParams(rank=rank, alpha=alpha, lr=lr, use_rslora=use_rslora)
+
+
 def trial(
     study_id: int,
     r: int,

@@ -16,18 +16,24 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from lorasweep.config import Float, Int, ModelConfig, TaskBase, task_kind
+from lorasweep.api import TaskBase, TrainBatch, Workload, add_lora, task_kind
+from lorasweep.config import Float, Int, ModelConfig
 from lorasweep.metrics import EVAL_LOSS, Direction, Metric
-from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.train.data import TrainBatch
 
-MAE = Metric(name="mae", direction=Direction.MINIMIZE, description="mean absolute error on the eval split")
+MAE = Metric(
+    name="mae",
+    direction=Direction.MINIMIZE,
+    description="mean absolute error on the eval split",
+    label="MAE",
+    notation="fixed",
+    digits=4,
+)
 
 
 @task_kind
@@ -47,11 +53,10 @@ class LinearShiftTask(TaskBase):
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
 
-        from lorasweep.train.base import add_lora
         from lorasweep.train.synthetic import Mlp
 
         with torch.device("meta"):
-            add_lora(Mlp(self.features, 1, 1), exp.model, exp.ranks[0], 1.0, False, None)
+            add_lora(Mlp(self.features, 1, 1), exp.model, rank=exp.ranks[0], alpha=1.0)
 
     def prepare_workload(self, model: ModelConfig) -> LinearShiftWorkload:
         return LinearShiftWorkload(self)
@@ -89,7 +94,7 @@ class LinearShiftWorkload(Workload):
         return copy.deepcopy(self.base).train()
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        from lorasweep.train.data import TrainBatch, batch_indices
+        from lorasweep.train.data import batch_indices
 
         for index in batch_indices(len(self.train_x), batch_size, seed):
             inputs = {"inputs": self.train_x[index], "labels": self.train_y[index]}

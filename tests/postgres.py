@@ -12,12 +12,13 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from conftest import free_port
 
 USER = "lorasweep"
 DATABASE = "lorasweep"
@@ -32,12 +33,6 @@ def find_bin() -> Path | None:
     if found := shutil.which("initdb"):
         folders.append(Path(found).parent)
     return next((f for f in folders if all((f / n).exists() for n in NEEDED)), None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PostgresServer:

@@ -60,7 +60,7 @@ def _trial(
     st: Storage, study: int, key: str, alpha: float, lr: float, value: float, seed: int, kind: TrialKind
 ) -> None:
     """A complete r=4 trial whose accuracy climbs to ``value`` over four evaluations, with drift ratios."""
-    lora = LoraParams(rank=4, alpha=alpha, lr=lr).as_dict()
+    lora = LoraParams(rank=4, alpha=alpha, lr=lr)
     trial = st.start_trial(
         TrialStart(
             study_id=study, ray_trial_id=key, optuna_number=None, params={"lr": lr}, lora=lora, seed=seed, kind=kind

@@ -21,7 +21,7 @@ from sqlalchemy import MetaData, select
 
 from lorasweep.store import Storage, TrialState
 
-from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
+from conftest import OPTUNA_STATE, RAY_WORKER_PORTS, TINY, both_stores, free_port, run_cli
 
 pytestmark = pytest.mark.slow  # every test here starts Ray
 
@@ -32,11 +32,7 @@ RAY_PORTS = range(20000, 30000)
 
 
 def _free_port() -> int:
-    from postgres import free_port
-
-    while (port := free_port()) in range(10002, 20000):
-        pass
-    return port
+    return free_port(outside=RAY_WORKER_PORTS)
 
 
 @pytest.fixture

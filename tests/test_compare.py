@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from lorasweep.store import Storage, TrialState
 
-from conftest import TINY, run_cli
+from conftest import TINY, free_port, run_cli
 
 pytestmark = pytest.mark.slow  # every test here starts Ray
 
@@ -145,15 +144,9 @@ def test_compare_leaves_its_note_and_charts_on_every_study(tiny_db: tuple[str, P
         assert any("lorasweep-cost-0" in k for k in charts) and any("lorasweep-effective_step-0" in k for k in charts)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_dashboard_serves_the_experiment_studies(tiny_db: tuple[str, Path]) -> None:
     url, _ = tiny_db
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "lorasweep", "dashboard", "--storage", url, "--port", str(port)],
         stdout=subprocess.PIPE,

@@ -37,5 +37,13 @@ def test_cost_to_target_counts_the_elapsed_time_of_trials_still_running() -> Non
     ]
     assert cost_to_target_timed(runs, 0.9, Direction.MAXIMIZE) == pytest.approx(10.0 + 8.0 + 4.0)
     assert cost_to_target_timed(runs, 0.999, Direction.MAXIMIZE) is None
-    # one after another, the timed rule is the running sum
-    assert cost_to_target([(0.5, 3.0), (None, 2.0), (0.95, 4.0)], 0.9, Direction.MAXIMIZE) == 9.0
+    # one after another, the timed rule is the running sum (the untimed rule's answer)
+    sequential = [
+        TimedRun(0.5, 3.0, started=0.0, finished=3.0),
+        TimedRun(None, 2.0, started=3.0, finished=5.0),
+        TimedRun(0.95, 4.0, started=5.0, finished=9.0),
+        TimedRun(0.99, 6.0, started=9.0, finished=15.0),  # after the target: not counted
+    ]
+    assert cost_to_target_timed(sequential, 0.9, Direction.MAXIMIZE) == pytest.approx(9.0)
+    untimed = [(r.value, r.device_seconds) for r in sequential]
+    assert cost_to_target(untimed, 0.9, Direction.MAXIMIZE) == pytest.approx(9.0)

@@ -26,7 +26,7 @@ LORA_ALPHA_SEEDS = [0.70, 0.71, 0.69]
 
 
 def _trial(st: Storage, study: int, key: str, value: float, seed: int, kind: TrialKind, lr: float) -> None:
-    lora = LoraParams(rank=4, alpha=8.0, lr=lr).as_dict()
+    lora = LoraParams(rank=4, alpha=8.0, lr=lr)
     trial = st.start_trial(
         TrialStart(
             study_id=study, ray_trial_id=key, optuna_number=None, params={"lr": lr}, lora=lora, seed=seed, kind=kind

@@ -12,6 +12,7 @@ import torch
 import yaml
 from peft import PeftModel
 
+from lorasweep.api import sequence_classification
 from lorasweep.config import load_experiment
 from lorasweep.store import Storage
 from lorasweep.train.model import base_model
@@ -44,7 +45,7 @@ def test_exported_adapter_loads_and_scores_what_the_trial_reported(tiny_db: tupl
     assert trial["best_value"] == stored.best_value == best_report.value
 
     exp = load_experiment(out / "experiment.yaml")
-    model = PeftModel.from_pretrained(base_model(exp.model, 2, trial["seed"]), out)
+    model = PeftModel.from_pretrained(base_model(exp.model, trial["seed"], head=sequence_classification(2)), out)
     work = exp.task.prepare_workload(exp.model)
     metrics = work.evaluate(model, 128, torch.device("cpu"), torch.autocast("cpu", enabled=False))
     assert metrics["accuracy"] == pytest.approx(best_report.metrics["accuracy"])

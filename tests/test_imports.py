@@ -1,5 +1,6 @@
 """lorasweep's import graph, read from the source with ``ast`` (nothing is imported): no cycle
-between modules, none between packages, and Ray only behind its adapter."""
+between modules, none between packages (imports under ``if TYPE_CHECKING:`` count: a type a
+module needs is a dependency as much as a call is), and Ray only behind its adapter."""
 
 from __future__ import annotations
 
@@ -28,15 +29,18 @@ def _type_checking_only(node: ast.If) -> bool:
     )
 
 
-def imported(name: str, path: Path, known: set[str] | frozenset[str] = frozenset()) -> set[str]:
-    """Every module ``name`` imports, at import time or inside a function (a lazy import runs too),
-    except under ``if TYPE_CHECKING:``, which never runs. ``known``: lorasweep's modules, to tell
+def imported(
+    name: str, path: Path, known: set[str] | frozenset[str] = frozenset(), *, type_checking: bool = True
+) -> set[str]:
+    """Every module ``name`` imports, at import time, inside a function (a lazy import runs too)
+    and, with ``type_checking``, under ``if TYPE_CHECKING:`` (never run, but still a dependency:
+    a cycle through it is a cycle in the design). ``known``: lorasweep's modules, to tell
     ``from package import submodule`` from ``from module import name``."""
     is_package = path.name == "__init__.py"
     out: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _type_checking_only(node):
+        if isinstance(node, ast.If) and _type_checking_only(node) and not type_checking:
             for child in node.orelse:
                 visit(child)
             return
@@ -60,11 +64,15 @@ def imported(name: str, path: Path, known: set[str] | frozenset[str] = frozenset
     return out
 
 
-def graph() -> dict[str, set[str]]:
-    """Module → the lorasweep modules it imports."""
+def graph(*, type_checking: bool = True) -> dict[str, set[str]]:
+    """Module → the lorasweep modules it imports (``TYPE_CHECKING`` imports included unless
+    ``type_checking`` is False)."""
     mods = modules()
     known = set(mods)
-    return {name: {m for m in imported(name, path, known) if m in mods and m != name} for name, path in mods.items()}
+    return {
+        name: {m for m in imported(name, path, known, type_checking=type_checking) if m in mods and m != name}
+        for name, path in mods.items()
+    }
 
 
 def package_of(module: str) -> str:
@@ -118,11 +126,27 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_the_graph_reads_lazy_imports_and_skips_type_checking_ones() -> None:
+def test_the_graph_reads_lazy_and_type_checking_imports() -> None:
     edges = graph()
     assert "lorasweep.search.runner" in edges["lorasweep.cli.run"]  # imported inside a function
-    assert "lorasweep.analysis.summary" not in edges["lorasweep.analysis.coverage"]  # TYPE_CHECKING only
+    assert "lorasweep.analysis.summary" in edges["lorasweep.analysis.coverage"]  # TYPE_CHECKING only
+    assert "lorasweep.analysis.summary" not in graph(type_checking=False)["lorasweep.analysis.coverage"]
     assert "lorasweep.store.schema" in edges["lorasweep.store.storage"]  # from lorasweep.store import schema
+
+
+def test_a_cycle_through_type_checking_imports_is_found(tmp_path: Path) -> None:
+    """The reader sees an import that only the type checker follows (the test cannot pass by
+    skipping them)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.b import B\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import A\n")
+    known = {"pkg", "pkg.a", "pkg.b"}
+    edges = {n: imported(n, pkg / f"{n.split('.')[-1]}.py", known) & known for n in ("pkg.a", "pkg.b")}
+    assert cycles(edges) == [["pkg.a", "pkg.b"]]
+    lazy = {n: imported(n, pkg / f"{n.split('.')[-1]}.py", known, type_checking=False) & known for n in edges}
+    assert cycles(lazy) == []
 
 
 def test_no_import_cycle_between_modules() -> None:

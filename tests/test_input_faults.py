@@ -24,11 +24,12 @@ from lorasweep.config import Direction, load_experiment
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState, optuna_storage
 from lorasweep.store.secrets import safe_url, split_password
 
-from conftest import DATA, TINY, run_cli, sqlite_dump
+from conftest import DATA, TINY, free_port, run_cli, sqlite_dump
+from factories import lora_params
 
 BAD = DATA / "bad"
 EXPECTED = yaml.safe_load((BAD / "expected.yaml").read_text())
-LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+LORA = lora_params()
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -323,7 +324,7 @@ def test_the_printed_report_command_masks_every_password() -> None:
 def test_an_unreachable_database_is_one_line_with_no_retry_warnings_and_no_secret(command: list[str]) -> None:
     url = "postgresql+psycopg://bob:s3cret@127.0.0.1:1/db?sslmode=disable&Password=s3cret&sslpassword=k3y"
     if command == ["dashboard"]:
-        command = [*command, "--port", str(_free_port())]
+        command = [*command, "--port", str(free_port())]
     done = _cli_subprocess(*command, "--storage", url)
     _one_error(
         done.returncode,
@@ -406,12 +407,6 @@ def test_a_busy_dashboard_port_is_one_line(stored: tuple[str, Path]) -> None:
     assert _state(path) == before
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False), ("localhost", False)])
 def test_dashboard_on_a_network_address_warns_in_one_line(
     stored: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, host: str, warned: bool
@@ -422,7 +417,7 @@ def test_dashboard_on_a_network_address_warns_in_one_line(
     served: list[Storage] = []
     monkeypatch.setattr(dash, "serve", lambda st, host, port: served.append(st))
     before = _state(path)
-    code, _, err = run_cli("dashboard", "--storage", url, "--host", host, "--port", str(_free_port()))
+    code, _, err = run_cli("dashboard", "--storage", url, "--host", host, "--port", str(free_port()))
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     if warned:

@@ -20,6 +20,7 @@ from lorasweep.config import load_experiment, load_task
 from lorasweep.store import Storage, TrialFinish, TrialStart, TrialState
 
 from conftest import TINY, run_cli
+from factories import lora_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,7 +127,7 @@ def _failing_search(monkeypatch: pytest.MonkeyPatch) -> None:
         study = storage.add_study(
             record.id, "lr_only", 4, f"{name}/lr_only/r4", "accuracy", exp.metric.resolved_direction, {}
         )
-        lora = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+        lora = lora_params()
         for i in range(2):
             trial = storage.start_trial(
                 TrialStart(

@@ -15,6 +15,7 @@ from lorasweep.space.resolve import load_space
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
 
 from conftest import TINY, run_cli
+from factories import lora_params
 
 
 def _store_law(
@@ -54,22 +55,13 @@ def _store_law(
             )
             for i, value in enumerate(values):
                 alpha = 3**i * c * math.sqrt(r)
-                scaling = alpha / math.sqrt(r) if rslora else alpha / r
-                lora = {
-                    "r": r,
-                    "alpha": alpha,
-                    "c": alpha / math.sqrt(r),
-                    "lr": 2e-5,
-                    "scaling": scaling,
-                    "effective_step": 2e-5 * scaling,
-                    "use_rslora": rslora,
-                }
+                lora = lora_params(rank=r, alpha=alpha, lr=2e-5, use_rslora=rslora)
                 tid = st.start_trial(
                     TrialStart(
                         study_id=study.id,
                         ray_trial_id=f"{r}-{i}",
                         optuna_number=i,
-                        params={"c": lora["c"]},
+                        params={"c": lora.c},
                         lora=lora,
                         seed=0,
                     )

@@ -15,8 +15,10 @@ from lorasweep.report.html import write_html
 from lorasweep.report.json_report import to_json
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialKind, TrialStart, TrialState
 
+from factories import lora_params
+
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
-LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+LORA = lora_params()
 
 
 def _trial(st: Storage, study: int, key: str, values: list, ratios: list, kind: TrialKind = TrialKind.SEARCH) -> int:

@@ -26,6 +26,7 @@ from lorasweep.search.signals import RunInterrupted, StopRequest, stop_signals
 from lorasweep.store import Storage, TrialKind, TrialState
 
 from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
+from factories import lora_params
 
 LORASWEEP = str(Path(sys.executable).with_name("lorasweep"))
 
@@ -256,7 +257,7 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
         row = st.add_study(record.id, "lr_only", 4, "c/lr_only/r4", "accuracy", Direction.MAXIMIZE, {})
         ot_storage = optuna_storage(st)
         study = optuna.create_study(storage=ot_storage, study_name="c/lr_only/r4", direction="maximize")
-        lora = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+        lora = lora_params()
         ids = []
         for number, end in enumerate(["pruned", "running"]):
             ot = study.ask()

@@ -78,9 +78,39 @@ def experiment(request: pytest.FixtureRequest) -> ExperimentSummary:
     return EXPERIMENTS[request.param]()
 
 
+def test_a_report_holds_exactly_the_sections_with_data_in_their_order() -> None:
+    """Two sections of this test, one with data and one without, around the summary (order 10)."""
+    from lorasweep.report.section import SECTIONS
+
+    class Before(Section[str]):
+        name, title, order = "test_before", "Before", 5
+
+        def compute(self, summary: ExperimentSummary) -> str | None:
+            return "data"
+
+    class Empty(Section[str]):
+        name, title, order = "test_empty", "Empty", 6
+
+        def compute(self, summary: ExperimentSummary) -> str | None:
+            return None
+
+    register(Before)
+    register(Empty)
+    try:
+        names = [p.section.name for p in Report.build(summary(config(), _search())).parts]
+    finally:
+        SECTIONS.remove("test_before")
+        SECTIONS.remove("test_empty")
+    assert "test_empty" not in names
+    assert names.index("test_before") + 1 == names.index("summary")  # order 5, then the summary's 10
+
+
 def test_every_section_honours_the_contract(experiment: ExperimentSummary) -> None:
     report = Report.build(experiment)
-    assert [p.section.name for p in report.parts] == [s.name for s in sections() if s.compute(experiment) is not None]
+    names = [p.section.name for p in report.parts]
+    order = [s.name for s in sections()]
+    assert names == sorted(names, key=order.index) and all(p.data is not None for p in report.parts)
+    assert ("summary" in names) == bool(experiment.spaces)
     spaces = set(experiment.spaces)
     for p in report.parts:
         sec, data = p.section, p.data

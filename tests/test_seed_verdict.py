@@ -23,8 +23,10 @@ from lorasweep.report.json_report import to_json
 from lorasweep.report.table import terminal_report
 from lorasweep.store import Storage, TrialFinish, TrialKind, TrialStart, TrialState
 
+from factories import lora_params
+
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
-LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+LORA = lora_params()
 
 # -- calibration ---------------------------------------------------------------------------------
 

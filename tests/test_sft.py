@@ -208,7 +208,10 @@ def test_sft_trial_learns_the_answer(sft_dir: Path) -> None:
     work = exp.task.prepare_workload(exp.model)
     assert work.metric_names == ("eval_loss", "perplexity", "exact_match")
     untrained = work.evaluate(
-        work.with_lora(exp.model, 0, 4, 8.0, False), 8, torch.device("cpu"), torch.autocast("cpu", enabled=False)
+        work.with_lora(exp.model, 0, LoraParams(rank=4, alpha=8.0, lr=1e-3)),
+        8,
+        torch.device("cpu"),
+        torch.autocast("cpu", enabled=False),
     )
     reports = []
     outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), seed=0, report=reports.append, workload=work)

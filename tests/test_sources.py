@@ -13,7 +13,6 @@ import yaml
 from lorasweep.config import load_experiment, load_task
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
-from lorasweep.train.sources import load_examples
 from lorasweep.train.train import TrialEnd, run_trial
 
 from conftest import TINY, run_cli
@@ -57,13 +56,13 @@ def test_jsonl_file_holds_out_eval_rows_in_a_seeded_order(tmp_path: Path) -> Non
     (tmp_path / "reviews.jsonl").write_text("\n".join(json.dumps(r) for r in _rows(100)))
     task = load_task(_task(tmp_path, {"path": "reviews.jsonl", "columns": {"text": "sentence"}}))
     assert Path(task.data.path).is_absolute()  # type: ignore[union-attr]  # found next to the YAML
-    train, evaluation = load_examples(task)
+    train, evaluation = task.examples()
     assert len(train.texts) == 40 and len(evaluation.texts) == 20 and train.pairs is None
     assert not set(train.texts) & set(evaluation.texts)  # held out, not overlapping
     assert all(t.startswith("the film was") for t in train.texts)
-    again, _ = load_examples(task.model_copy(update={"name": "same-data"}))
+    again, _ = task.model_copy(update={"name": "same-data"}).examples()
     assert again.texts == train.texts  # data_seed fixes the draw
-    other, _ = load_examples(task.model_copy(update={"data_seed": 5}))
+    other, _ = task.model_copy(update={"data_seed": 5}).examples()
     assert other.texts != train.texts
 
 
@@ -81,7 +80,7 @@ def test_csv_splits_with_text_pairs_and_label_names(tmp_path: Path) -> None:
         "columns": {"text": "premise", "text_pair": "sentence", "label": "sentiment"},
         "label_names": ["neg", "pos"],
     }
-    train, evaluation = load_examples(load_task(_task(tmp_path, data)))
+    train, evaluation = load_task(_task(tmp_path, data)).examples()
     assert train.pairs is not None and len(train.pairs) == 40 and len(evaluation.labels) == 20
     positive = [any(w in p for w in WORDS[1]) for p in train.pairs]
     assert positive == [y == 1 for y in train.labels]
@@ -99,7 +98,7 @@ def test_a_folder_laid_out_like_a_hub_snapshot_loads_through_the_hub_path(tmp_pa
     task = load_task(
         _task(tmp_path, {"path": str(snapshot), "eval_split": "validation", "columns": {"text": "sentence"}})
     )
-    train, evaluation = load_examples(task)
+    train, evaluation = task.examples()
     assert len(train.texts) == 40 and len(evaluation.texts) == 20
 
     # and a trial trains on it: the tiny model, its tokenizer, text-pair encoding
@@ -146,7 +145,7 @@ def test_labels_out_of_range_are_named(tmp_path: Path) -> None:
     (tmp_path / "r.jsonl").write_text("\n".join(json.dumps({**r, "label": 3}) for r in _rows(100)))
     task = load_task(_task(tmp_path, {"path": "r.jsonl", "columns": {"text": "sentence"}}))
     with pytest.raises(ConfigError, match="num_labels is 2 but the data has label 3"):
-        load_examples(task)
+        task.examples()
 
 
 def test_a_classification_task_needs_data_and_no_generator(tmp_path: Path) -> None:

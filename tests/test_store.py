@@ -15,6 +15,7 @@ from lorasweep.store.migrate import VERSION_TABLE, alembic_config
 from lorasweep.store.schema import Base
 
 from conftest import run_cli
+from factories import lora_params
 
 
 def test_migrations_create_exactly_the_models(db_url: str) -> None:
@@ -109,7 +110,7 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
     from lorasweep.search.runner import finished
     from lorasweep.store import TrialFinish, TrialStart, TrialState
 
-    lora = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+    lora = lora_params()
     with Storage.open(db_url, create=True) as st:
         st.upgrade("0006")
         exp = st.create_experiment("e", "", {})

@@ -24,7 +24,9 @@ from lorasweep.store import (
     optuna_storage,
 )
 
-LORA = {"r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3, "use_rslora": False}
+from factories import lora_params
+
+LORA = lora_params()
 
 
 def _study(st: Storage, experiment: str = "e") -> int:

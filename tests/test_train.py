@@ -113,23 +113,36 @@ def test_seed_fixes_data_order_and_lora_init() -> None:
 
 @pytest.mark.parametrize("use_rslora", [False, True])
 def test_trial_applies_the_scaling_it_records(use_rslora: bool) -> None:
-    from lorasweep.train.base import add_lora
+    from lorasweep.api import add_lora, sequence_classification
     from lorasweep.train.model import base_model
 
     exp = load_experiment(TINY)
     p = LoraParams(rank=4, alpha=32.0, lr=1e-3, use_rslora=use_rslora)
-    model = add_lora(base_model(exp.model, 2, 0), exp.model, p.rank, p.alpha, p.use_rslora, TaskType.SEQ_CLS)
+    model = add_lora(
+        base_model(exp.model, 0, head=sequence_classification(2)),
+        exp.model,
+        rank=p.rank,
+        alpha=p.alpha,
+        use_rslora=p.use_rslora,
+        task_type=TaskType.SEQ_CLS,
+    )
     layer = model.base_model.model.bert.encoder.layer[0].attention.self.query
     assert layer.scaling["default"] == pytest.approx(p.scaling)
 
 
 def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
-    from lorasweep.train.base import add_lora
+    from lorasweep.api import add_lora, sequence_classification
     from lorasweep.train.model import base_model
     from lorasweep.train.train import param_groups
 
     exp = load_experiment(TINY)
-    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
+    model = add_lora(
+        base_model(exp.model, 0, head=sequence_classification(2)),
+        exp.model,
+        rank=4,
+        alpha=8.0,
+        task_type=TaskType.SEQ_CLS,
+    )
     same = param_groups(model, 1e-5, None)
     assert len(same) == 1 and same[0]["lr"] == 1e-5
     lora, head = param_groups(model, 1e-5, 1e-3)
@@ -153,12 +166,18 @@ def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
 
 @pytest.mark.parametrize("head_lr", [None, 1e-3])
 def test_loraplus_uses_peft_optimizer_with_b_at_ratio_times_lr(head_lr: float | None) -> None:
-    from lorasweep.train.base import add_lora
+    from lorasweep.api import add_lora, sequence_classification
     from lorasweep.train.model import base_model
     from lorasweep.train.train import make_optimizer
 
     exp = load_experiment(TINY)
-    model = add_lora(base_model(exp.model, 2, 0), exp.model, 4, 8.0, False, TaskType.SEQ_CLS)
+    model = add_lora(
+        base_model(exp.model, 0, head=sequence_classification(2)),
+        exp.model,
+        rank=4,
+        alpha=8.0,
+        task_type=TaskType.SEQ_CLS,
+    )
     lora = LoraParams(rank=4, alpha=8.0, lr=1e-4, loraplus_lr_ratio=16.0)
     optimizer = make_optimizer(model, lora, head_lr, 0.0, fused=False)
     lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
@@ -189,7 +208,7 @@ def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
 def test_bf16_base_keeps_float32_lora_weights_and_trains() -> None:
     exp = load_experiment(TINY, {"model.dtype": "bfloat16", "budget.max_steps": 20, "budget.eval_every": 10})
     work = exp.task.prepare_workload(exp.model)
-    model = work.with_lora(exp.model, 0, 4, 8.0, False)
+    model = work.with_lora(exp.model, 0, LoraParams(rank=4, alpha=8.0, lr=1e-3))
     dtypes = {n.split(".")[-2] if "lora_" in n else "base": p.dtype for n, p in model.named_parameters()}
     assert dtypes["base"] == torch.bfloat16 and dtypes["default"] == torch.float32  # PEFT upcasts the adapter
     outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), 0, lambda r: None, work)

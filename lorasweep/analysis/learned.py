@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import scipy.stats
 
-from lorasweep.config import Direction, TaskBase
+from lorasweep.config import Direction, TaskFields
 from lorasweep.store import TrialCurve, TrialRecord, TrialState
 
 __all__ = ["LEVEL", "LearnedTest", "LearnedVerdict", "study_learned"]
@@ -84,7 +84,7 @@ def study_learned(
     curves: Mapping[int, TrialCurve],
     direction: Direction,
     metric: str,
-    task: TaskBase,
+    task: TaskFields,
     level: float = LEVEL,
 ) -> LearnedVerdict:
     """Whether the best complete trial of ``trials`` (one study's) shows learning; see the module

@@ -77,14 +77,14 @@ from lorasweep.config.search import (
 )
 from lorasweep.config.spaces import SpaceConfig
 from lorasweep.config.tasks import (
+    LEGACY_COLUMNS,
     TASK_KINDS,
-    ColumnMap,
     DataSource,
-    TaskBase,
     TaskConfig,
+    TaskFields,
     check_columns,
+    kind_name,
     parse_task,
-    task_kind,
 )
 from lorasweep.config.training import LrDecay, ModelConfig, RayConfig, ResourcesConfig, TrainingConfig
 from lorasweep.metrics import Direction
@@ -92,6 +92,7 @@ from lorasweep.metrics import Direction
 __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_KS",
+    "LEGACY_COLUMNS",
     "MATCHED",
     "MAX_SEED",
     "MAX_YAML_BYTES",
@@ -103,7 +104,6 @@ __all__ = [
     "AlphaRule",
     "AlphaRuleBase",
     "BudgetConfig",
-    "ColumnMap",
     "DataSource",
     "Direction",
     "ExperimentConfig",
@@ -131,8 +131,8 @@ __all__ = [
     "SqrtRankAlpha",
     "StrictModel",
     "TargetConfig",
-    "TaskBase",
     "TaskConfig",
+    "TaskFields",
     "TrainingConfig",
     "WarmStartConfig",
     "builtin_names",
@@ -140,11 +140,11 @@ __all__ = [
     "describe_validation_error",
     "experiment_from_dict",
     "find_file",
+    "kind_name",
     "load_experiment",
     "load_space",
     "load_task",
     "parse_task",
     "read_yaml",
-    "task_kind",
     "validate",
 ]

@@ -14,7 +14,7 @@ from lorasweep.config.experiment import ExperimentConfig
 from lorasweep.config.fields import BUILTIN_PREFIX, PACKAGE_PREFIX
 from lorasweep.config.messages import validate
 from lorasweep.config.spaces import SpaceConfig
-from lorasweep.config.tasks import TaskBase, TaskConfig
+from lorasweep.config.tasks import TaskConfig, TaskFields
 from lorasweep.errors import ConfigError
 
 __all__ = [
@@ -140,7 +140,7 @@ def load_space(name_or_path: str | Path, base: Path | None = None) -> SpaceConfi
     return validate(str(path), SpaceConfig, read_yaml(path))
 
 
-def load_task(name_or_path: str | Path, base: Path | None = None) -> TaskBase:
+def load_task(name_or_path: str | Path, base: Path | None = None) -> TaskFields:
     path = find_file("task", name_or_path, base)
     return validate(str(path), TaskConfig, _with_data_paths(read_yaml(path), path.parent))
 

@@ -47,9 +47,7 @@ class SpaceConfig(StrictModel):
     @property
     def searches_alpha(self) -> bool:
         """Whether α (or c) is sampled: a range, or matched."""
-        return self.alpha.param is not None and (
-            self.alpha.setting() == MATCHED or self.alpha.searched_range() is not None
-        )
+        return self.alpha.searches
 
     @property
     def matched(self) -> str | None:

@@ -1,10 +1,10 @@
-"""Tasks: the fields every task kind shares (:class:`TaskBase`), the registry of kinds, and
+"""Tasks as data: the fields every task shares (:class:`TaskFields`), the registry of kinds, and
 :data:`TaskConfig`, a task of any registered kind chosen by its ``kind:`` key.
 
 A task kind is one unit in one module (the built-in ones are in :mod:`lorasweep.kinds`): a
-subclass of :class:`TaskBase` with ``kind: Literal["NAME"]``, its own fields and checks, the
-metrics it reports (each with its direction), its workload (data, model head, training batches,
-evaluation) and its preflight checks, registered with :func:`task_kind`.
+subclass of :class:`lorasweep.api.TaskBase` (the seam: this module's fields plus the behaviour —
+checks, head, data, workload) registered with :func:`lorasweep.api.task_kind`. This module holds
+only what validating a config needs, so the config never imports the seam.
 
 Why a registry and not a static ``Field(discriminator="kind")`` union (as the α rules have): a
 pydantic union fixes its members when the model that holds it is built, so a kind defined later
@@ -12,46 +12,38 @@ pydantic union fixes its members when the model that holds it is built, so a kin
 validates, and puts the kind into error locations as pydantic's own tagged unions do
 (``task.generated.num_labels``), so messages are built the same way for both.
 
-This module imports no torch, transformers or peft (the CLI validates configs without them): a
-kind's workload is built by a method that imports them when it runs.
+This module imports no torch, transformers or peft (the CLI validates configs without them).
 """
 
 from __future__ import annotations
 
-import abc
-import inspect
 import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, SerializeAsAny, TypeAdapter, ValidationError, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from lorasweep.config.fields import MAX_SEED, Int, StrictModel, non_default
-from lorasweep.metrics import METRICS, Metric, define_metric
+from lorasweep.config.fields import MAX_SEED, Int, StrictModel
+from lorasweep.metrics import Metric
 from lorasweep.registry import Registry
 
-if TYPE_CHECKING:
-    from lorasweep.config.experiment import ExperimentConfig
-    from lorasweep.config.training import ModelConfig
-    from lorasweep.train.base import Workload
-
 __all__ = [
+    "LEGACY_COLUMNS",
     "TASK_KINDS",
-    "ColumnMap",
     "DataSource",
-    "TaskBase",
     "TaskConfig",
+    "TaskFields",
     "check_columns",
+    "kind_name",
     "parse_task",
-    "task_kind",
 ]
 
 
-class TaskBase(StrictModel, abc.ABC):
-    """What every task has: a name, its split sizes and the seed of its data. A kind adds its own
-    fields (``kind: Literal["NAME"]`` first), declares :attr:`metrics`, and implements the three
-    methods below."""
+class TaskFields(StrictModel):
+    """The data half of a task: a name, its split sizes, the seed of its data, and the metrics its
+    kind reports. A task kind (:class:`lorasweep.api.TaskBase`, which adds the behaviour: checks,
+    workload) subclasses this through ``TaskBase``; the config validates and reads only these."""
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -76,61 +68,17 @@ class TaskBase(StrictModel, abc.ABC):
         value can be tested against), or None when the kind has none."""
         return None
 
-    @abc.abstractmethod
-    def check_data(self) -> None:
-        """The task's own data (read, columns and labels checked) or generator params; no model.
-        Raises :class:`~lorasweep.errors.ConfigError`."""
 
-    @abc.abstractmethod
-    def check_setup(self, exp: ExperimentConfig) -> None:
-        """What every trial of ``exp`` would trip over, without loading weights: the data, the
-        tokenizer, the model's architecture with LoRA on ``model.target_modules`` (on PyTorch's
-        meta device). Raises :class:`~lorasweep.errors.ConfigError`."""
-
-    @abc.abstractmethod
-    def prepare_workload(self, model: ModelConfig) -> Workload:
-        """The task's data and base model, prepared for trials (the expensive part: tokenizing,
-        pre-training); trials of the same task and model reuse it."""
+#: Task kinds by name (registered by :func:`lorasweep.api.task_kind`).
+TASK_KINDS: Registry[type[TaskFields]] = Registry("task kind")
 
 
-T = TypeVar("T", bound=type[TaskBase])
-
-#: Task kinds by name.
-TASK_KINDS: Registry[type[TaskBase]] = Registry("task kind")
-
-
-def kind_name(cls: type[TaskBase]) -> str:
+def kind_name(cls: type[TaskFields]) -> str:
     """The ``kind:`` value of a task class (its ``Literal``)."""
     args = typing.get_args(cls.model_fields["kind"].annotation)
     if len(args) != 1 or not isinstance(args[0], str):
         raise TypeError(f"{cls.__name__}: declare the kind's name as kind: Literal['NAME']")
     return args[0]
-
-
-def task_kind(cls: T) -> T:
-    """Register a task kind (a class decorator): its name comes from ``kind: Literal[...]``, and
-    its metrics join the metric registry (a metric name keeps one direction everywhere)."""
-    name = kind_name(cls)
-    if inspect.isabstract(cls):
-        missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise TypeError(f"task kind {name} ({cls.__name__}) does not implement {missing}")
-    if not cls.metrics:
-        raise TypeError(f"task kind {name} ({cls.__name__}) declares no metrics; set metrics = (Metric, ...)")
-    names = [m.name for m in cls.metrics]
-    if len(set(names)) != len(names):
-        raise TypeError(f"task kind {name} ({cls.__name__}) lists a metric twice: {names}")
-    for m in cls.metrics:  # every check before anything is registered
-        if m.name in METRICS and (known := METRICS.get(m.name).direction) != m.direction:
-            raise ValueError(
-                f"task kind {name}: metric '{m.name}' is already registered to {known.value}; "
-                f"a metric that is to {m.direction.value} needs another name"
-            )
-    if name in TASK_KINDS and TASK_KINDS.get(name) is not cls:
-        raise ValueError(f"task kind '{name}' is already registered (by {TASK_KINDS.get(name).__name__}); rename it")
-    for m in cls.metrics:
-        define_metric(m.name, m.direction, m.description)
-    TASK_KINDS.register(name, cls)
-    return cls
 
 
 #: Keys that the single task schema of earlier versions wrote for every kind, with the value that
@@ -155,9 +103,9 @@ def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> V
     )
 
 
-def _validate_task(value: Any, handler: Any) -> TaskBase:
+def _validate_task(value: Any, handler: Any) -> TaskFields:
     """A task of the kind its ``kind:`` names, validated by that kind's class."""
-    if isinstance(value, TaskBase):
+    if isinstance(value, TaskFields):
         return value
     if not isinstance(value, Mapping):
         raise PydanticCustomError("model_type", "a task is a mapping of name, kind, n_train, n_eval, ...")
@@ -188,24 +136,24 @@ class KindUnion:
 
     discriminator = "kind"
 
-    def members(self) -> dict[str, type[TaskBase]]:
+    def members(self) -> dict[str, type[TaskFields]]:
         return {name: TASK_KINDS.get(name) for name in TASK_KINDS}
 
 
 #: A task of any registered kind (a field type: ``task: TaskConfig``); dumps hold the kind's fields.
-TaskConfig = Annotated[SerializeAsAny[TaskBase], WrapValidator(_validate_task), KindUnion()]
+TaskConfig = Annotated[SerializeAsAny[TaskFields], WrapValidator(_validate_task), KindUnion()]
 
-_ADAPTER: TypeAdapter[TaskBase] | None = None
+_ADAPTER: TypeAdapter[TaskFields] | None = None
 
 
-def task_adapter() -> TypeAdapter[TaskBase]:
+def task_adapter() -> TypeAdapter[TaskFields]:
     global _ADAPTER
     if _ADAPTER is None:
         _ADAPTER = TypeAdapter(TaskConfig)
     return _ADAPTER
 
 
-def parse_task(data: Mapping[str, Any] | str | bytes) -> TaskBase:
+def parse_task(data: Mapping[str, Any] | str | bytes) -> TaskFields:
     """A task from a mapping or its JSON (what ``task.model_dump_json()`` wrote)."""
     adapter = task_adapter()
     return adapter.validate_json(data) if isinstance(data, (str, bytes)) else adapter.validate_python(data)
@@ -215,15 +163,16 @@ def parse_task(data: Mapping[str, Any] | str | bytes) -> TaskBase:
 # What the kinds that read a dataset share
 
 
-class ColumnMap(StrictModel):
-    """Which columns of a dataset hold what: text, optional second text and label (classification),
-    or prompt and completion (causal_lm_sft)."""
-
-    text: str = "text"
-    text_pair: str | None = Field(None, description="second text of a pair task (e.g. premise/hypothesis)")
-    label: str = "label"
-    prompt: str = Field("prompt", description="causal_lm_sft: the prompt (e.g. question for GSM8K)")
-    completion: str = Field("completion", description="causal_lm_sft: the target completion (e.g. answer)")
+#: The column roles the one shared column map of earlier versions wrote for every kind, with their
+#: defaults. Stored experiments carry all of them; a kind that does not read a role accepts it at
+#: exactly this value and drops it.
+LEGACY_COLUMNS: dict[str, str | None] = {
+    "text": "text",
+    "text_pair": None,
+    "label": "label",
+    "prompt": "prompt",
+    "completion": "completion",
+}
 
 
 class DataSource(StrictModel):
@@ -239,7 +188,11 @@ class DataSource(StrictModel):
     eval_split: str | None = Field(
         None, description="split to evaluate on; none: the eval examples are held out from the train split"
     )
-    columns: ColumnMap = Field(default_factory=ColumnMap)
+    columns: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="which column holds what, by role (the task kind names its roles and their defaults: "
+        "text/text_pair/label, prompt/completion, ...)",
+    )
     label_names: list[str] | None = Field(
         None, description="string labels in id order (for datasets whose label column holds names)"
     )
@@ -251,9 +204,12 @@ class DataSource(StrictModel):
         return self
 
 
-def check_columns(data: DataSource, kind: str, reads: tuple[str, ...]) -> DataSource:
-    """``data`` maps only the columns a ``kind`` task reads (``reads``); else a ValueError naming it."""
-    foreign = sorted(set(non_default(data.columns)) - set(reads))
+def check_columns(data: DataSource, kind: str, roles: Mapping[str, str | None]) -> DataSource:
+    """``data`` with its column map completed from the roles a ``kind`` task reads (role →
+    default column, None: optional); a role it does not read is a ValueError naming it (earlier
+    versions' roles at their old defaults are dropped)."""
+    given = {k: v for k, v in data.columns.items() if k in roles or LEGACY_COLUMNS.get(k, ...) != v}
+    foreign = sorted(set(given) - set(roles))
     if foreign:
-        raise ValueError(f"columns.{foreign[0]} is not read by a {kind} task (it reads {', '.join(reads)}); remove it")
-    return data
+        raise ValueError(f"columns.{foreign[0]} is not read by a {kind} task (it reads {', '.join(roles)}); remove it")
+    return data.model_copy(update={"columns": {**roles, **given}})

@@ -14,24 +14,47 @@ import enum
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lorasweep.config import DataSource, Int, ModelConfig, StrictModel, TaskBase, check_columns, task_kind
+from lorasweep.api import TaskBase, Workload, task_kind
+from lorasweep.api.head import causal_lm
+from lorasweep.config import DataSource, Int, ModelConfig, StrictModel, check_columns
 from lorasweep.metrics import EVAL_LOSS, EXACT_MATCH, PERPLEXITY
-from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from lorasweep.api import TrainBatch
     from lorasweep.config import ExperimentConfig
-    from lorasweep.train.data import TrainBatch
     from lorasweep.train.sft import Example
-    from lorasweep.train.sources import Pairs
 
-__all__ = ["AnswerConfig", "AnswerRule", "CausalLmSftTask", "CausalLmWorkload", "exact_match", "extract_answer"]
+__all__ = [
+    "AnswerConfig",
+    "AnswerRule",
+    "CausalLmSftTask",
+    "CausalLmWorkload",
+    "Pairs",
+    "exact_match",
+    "extract_answer",
+]
+
+#: The columns a causal_lm_sft task reads, by role, with their defaults.
+COLUMNS: dict[str, str | None] = {"prompt": "prompt", "completion": "completion"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pairs:
+    """Prompt → completion examples."""
+
+    prompts: list[str]
+    completions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
 
 
 class AnswerRule(enum.StrEnum):
@@ -92,30 +115,38 @@ class CausalLmSftTask(TaskBase):
     def _columns(cls, data: DataSource) -> DataSource:
         if data.label_names is not None:
             raise ValueError("label_names is for classification tasks; remove it")
-        return check_columns(data, "causal_lm_sft", ("prompt", "completion"))
+        return check_columns(data, "causal_lm_sft", COLUMNS)
 
     @property
     def answer_rule(self) -> AnswerConfig:
         """The exact-match extractor (default: the whole completion, stripped)."""
         return self.answer or AnswerConfig()
 
-    def check_data(self) -> None:
-        from lorasweep.train.sources import load_pairs
+    def pairs(self) -> tuple[Pairs, Pairs]:
+        """The train and eval prompt → completion pairs of ``data`` (read once per process)."""
+        from lorasweep.train.sources import load_columns
 
-        load_pairs(self)
+        train, evaluation = load_columns(self, {k: v for k, v in self.data.columns.items() if v is not None})
+
+        def pairs(split: dict[str, list]) -> Pairs:
+            return Pairs(prompts=[str(t) for t in split["prompt"]], completions=[str(t) for t in split["completion"]])
+
+        return pairs(train), pairs(evaluation)
+
+    def check_data(self) -> None:
+        self.pairs()
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         """The data and its columns, a tokenizer that can end a completion, a chat template that
         renders, and the causal LM's architecture with LoRA (on the meta device)."""
         import torch
 
+        from lorasweep.api import add_lora
         from lorasweep.errors import ConfigError
         from lorasweep.train import sft
-        from lorasweep.train.base import add_lora
-        from lorasweep.train.model import Head, check_model, load_tokenizer
-        from lorasweep.train.sources import load_pairs
+        from lorasweep.train.model import check_model, load_tokenizer
 
-        train, _ = load_pairs(self)
+        train, _ = self.pairs()
         tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
         sft.padding_id(tokenizer, exp.model)
         chat = sft.uses_chat_template(tokenizer, self.chat_template)
@@ -125,9 +156,9 @@ class CausalLmSftTask(TaskBase):
                 "and no chat template; use a causal-LM tokenizer"
             )
         sft.tokenize_pair(tokenizer, train.prompts[0], train.completions[0], self.max_length, chat)
-        model = check_model(exp.model, None, Head.CAUSAL_LM)
+        model = check_model(exp.model, head=causal_lm())
         with torch.device("meta"):
-            add_lora(model, exp.model, exp.ranks[0], 1.0, False, CausalLmWorkload.peft_task_type)
+            add_lora(model, exp.model, rank=exp.ranks[0], alpha=1.0, task_type=causal_lm().peft_task_type)
 
     def prepare_workload(self, model: ModelConfig) -> CausalLmWorkload:
         return CausalLmWorkload(self, model)
@@ -192,18 +223,17 @@ def exact_match(predictions: list[str], references: list[str], rule: AnswerConfi
 class CausalLmWorkload(Workload):
     """A causal LM trained on the completions of tokenized prompt → completion pairs."""
 
-    peft_task_type = "CAUSAL_LM"
+    peft_task_type = causal_lm().peft_task_type
 
     def __init__(self, task: CausalLmSftTask, model_cfg: ModelConfig) -> None:
         from lorasweep.train import sft
         from lorasweep.train.model import load_tokenizer
-        from lorasweep.train.sources import load_pairs
 
         self.task = task
         self.tokenizer = tok = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
         self.pad_id = sft.padding_id(tok, model_cfg)
         chat = sft.uses_chat_template(tok, task.chat_template)
-        train, evaluation = load_pairs(task)
+        train, evaluation = task.pairs()
         self.train_examples = self._tokenize(train, chat)
         eval_examples = self._tokenize(evaluation, chat)
         self.references = evaluation.completions
@@ -227,9 +257,9 @@ class CausalLmWorkload(Workload):
         ]
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
-        from lorasweep.train.model import Head, base_model
+        from lorasweep.train.model import base_model
 
-        return base_model(model_cfg, None, seed, Head.CAUSAL_LM)
+        return base_model(model_cfg, seed, head=causal_lm())
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
         from lorasweep.errors import ConfigError

@@ -11,23 +11,43 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from lorasweep.config import DataSource, Int, ModelConfig, TaskBase, check_columns, task_kind
+from lorasweep.api import TaskBase, TrainBatch, Workload, task_kind
+from lorasweep.api.head import Head, sequence_classification
+from lorasweep.config import DataSource, Int, ModelConfig, check_columns
 from lorasweep.metrics import ACCURACY, EVAL_LOSS, F1
-from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.train.data import TrainBatch
-    from lorasweep.train.sources import Examples
 
-__all__ = ["ClassificationTask", "ClassificationWorkload", "LabelledTextTask"]
+__all__ = [
+    "ClassificationTask",
+    "ClassificationWorkload",
+    "Encoded",
+    "Examples",
+    "LabelledTextTask",
+    "encode",
+    "label_ids",
+]
+
+#: The columns a classification task reads, by role, with their defaults (None: optional).
+COLUMNS: dict[str, str | None] = {"text": "text", "text_pair": None, "label": "label"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Examples:
+    """Texts (and the second texts of pair tasks) with their label ids."""
+
+    texts: list[str]
+    labels: list[int]
+    pairs: list[str] | None = None  # the second text of pair tasks
 
 
 class LabelledTextTask(TaskBase):
@@ -47,19 +67,24 @@ class LabelledTextTask(TaskBase):
         """Accuracy of a model that ignores its input, on a balanced eval set: 1/num_labels."""
         return 1.0 / self.num_labels if metric == ACCURACY.name else None
 
+    @property
+    def head(self) -> Head:
+        """A new sequence-classification head of ``num_labels``."""
+        return sequence_classification(self.num_labels)
+
     def check_data(self) -> None:
         self.examples()
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
 
-        from lorasweep.train.base import add_lora
+        from lorasweep.api import add_lora
         from lorasweep.train.model import check_model
 
         self.examples()
-        model = check_model(exp.model, self.num_labels)
+        model = check_model(exp.model, head=self.head)
         with torch.device("meta"):
-            add_lora(model, exp.model, exp.ranks[0], 1.0, False, ClassificationWorkload.peft_task_type)
+            add_lora(model, exp.model, rank=exp.ranks[0], alpha=1.0, task_type=self.head.peft_task_type)
 
     def prepare_workload(self, model: ModelConfig) -> ClassificationWorkload:
         return ClassificationWorkload(self, model)
@@ -75,39 +100,129 @@ class ClassificationTask(LabelledTextTask):
     @field_validator("data")
     @classmethod
     def _columns(cls, data: DataSource) -> DataSource:
-        return check_columns(data, "classification", ("text", "text_pair", "label"))
+        return check_columns(data, "classification", COLUMNS)
 
     def examples(self) -> tuple[Examples, Examples]:
-        from lorasweep.train.sources import load_examples
+        """The train and eval examples of ``data`` (read once per process; labels checked)."""
+        from lorasweep.train.sources import load_columns
 
-        return load_examples(self)
+        columns = {role: name for role, name in self.data.columns.items() if name is not None}
+        train, evaluation = load_columns(self, columns)
+
+        def examples(split: dict[str, list[Any]]) -> Examples:
+            return Examples(
+                texts=[str(t) for t in split["text"]],
+                labels=label_ids(split["label"], self.data, self.num_labels),
+                pairs=[str(t) for t in split["text_pair"]] if "text_pair" in split else None,
+            )
+
+        return examples(train), examples(evaluation)
+
+
+def label_ids(values: list[Any], src: DataSource, num_labels: int) -> list[int]:
+    """The label column as ids ``0..num_labels-1``: names looked up in ``data.label_names``, else
+    integer values; anything else is a ConfigError naming the field."""
+    from lorasweep.errors import ConfigError
+
+    if src.label_names is not None:
+        ids = {name: i for i, name in enumerate(src.label_names)}
+        unknown = sorted({str(v) for v in values if str(v) not in ids})
+        if unknown:
+            raise ConfigError(f"task data.label_names: labels {unknown[:5]} are not listed; add them in id order")
+        out = [ids[str(v)] for v in values]
+    else:
+        if any(isinstance(v, (str, bool)) or not float(v).is_integer() for v in values):
+            raise ConfigError(
+                "task data.columns.label: the labels are not integer ids; list the names in data.label_names"
+            )
+        out = [int(v) for v in values]
+    bad = [v for v in out if not 0 <= v < num_labels]
+    if bad:
+        raise ConfigError(
+            f"task num_labels is {num_labels} but the data has label {bad[0]} (ids run 0..num_labels-1); "
+            "raise num_labels or fix the labels (unlabelled test splits use -1: evaluate on another split)"
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encoded:
+    """Token ids padded to the longest example, with the true length of each."""
+
+    input_ids: torch.Tensor  # (n, longest) int64
+    attention_mask: torch.Tensor  # (n, longest) int64
+    labels: torch.Tensor  # (n,) int64
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rows ``index`` with padding trimmed to the longest row in the batch (dynamic padding)."""
+        mask = self.attention_mask[index]
+        width = int(mask.sum(dim=1).max())
+        return {
+            "input_ids": self.input_ids[index, :width],
+            "attention_mask": mask[:, :width],
+            "labels": self.labels[index],
+        }
+
+    def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
+        """Endless shuffled batches; the order is fixed by ``seed`` alone."""
+        from lorasweep.train.data import batch_indices
+
+        lengths = self.attention_mask.sum(dim=1) if group_by_length else None
+        for index in batch_indices(len(self), batch_size, seed, lengths):
+            inputs = self.batch(index)
+            yield TrainBatch(inputs=inputs, examples=len(index), tokens=int(inputs["attention_mask"].sum()))
+
+    def eval_batches(self, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+        """The rows in order, ``batch_size`` at a time."""
+        import torch
+
+        for start in range(0, len(self), batch_size):
+            yield self.batch(torch.arange(start, min(start + batch_size, len(self))))
+
+
+def encode(tokenizer: Any, examples: Examples, max_length: int) -> Encoded:
+    """Tokenize (text, optional second text) with the model's tokenizer, truncated to ``max_length``."""
+    import torch
+
+    enc = tokenizer(
+        examples.texts, examples.pairs, padding="longest", truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    return Encoded(
+        input_ids=enc["input_ids"].long(),
+        attention_mask=enc["attention_mask"].long(),
+        labels=torch.tensor(examples.labels, dtype=torch.long),
+    )
 
 
 class ClassificationWorkload(Workload):
     """A sequence-classification model on tokenized texts: accuracy, macro F1 and eval loss."""
 
-    peft_task_type = "SEQ_CLS"
-
     def __init__(self, task: LabelledTextTask, model_cfg: ModelConfig) -> None:
-        from lorasweep.train.data import encode
         from lorasweep.train.model import load_tokenizer
 
         self.task = task
         self.num_labels = task.num_labels
+        self.head = task.head
+        self.peft_task_type = self.head.peft_task_type
         tokenizer = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
         train, evaluation = task.examples()
-        self.train = encode(tokenizer, train.texts, train.labels, task.max_length, train.pairs)
-        self.eval = encode(tokenizer, evaluation.texts, evaluation.labels, task.max_length, evaluation.pairs)
+        self.train = encode(tokenizer, train, task.max_length)
+        self.eval = encode(tokenizer, evaluation, task.max_length)
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
         from lorasweep.train.model import base_model
 
-        return base_model(model_cfg, self.num_labels, seed)
+        return base_model(model_cfg, seed, head=self.head)
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        from lorasweep.train.data import train_batches
-
-        return train_batches(self.train, batch_size, seed, group_by_length)
+        return self.train.train_batches(batch_size, seed, group_by_length)
 
     def evaluate(
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
@@ -115,12 +230,10 @@ class ClassificationWorkload(Workload):
         """Accuracy, macro F1 and mean loss on the eval split."""
         import torch
 
-        from lorasweep.train.data import eval_batches
-
         model.eval()
         loss_sum, preds = 0.0, []
         with torch.no_grad():
-            for batch in eval_batches(self.eval, batch_size):
+            for batch in self.eval.eval_batches(batch_size):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast:
                     out = model(**batch)

@@ -6,15 +6,12 @@
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from lorasweep.config import task_kind
-from lorasweep.kinds.classification import LabelledTextTask
-
-if TYPE_CHECKING:
-    from lorasweep.train.sources import Examples
+from lorasweep.api import task_kind
+from lorasweep.kinds.classification import Examples, LabelledTextTask
 
 __all__ = ["GeneratedTask"]
 
@@ -30,7 +27,6 @@ class GeneratedTask(LabelledTextTask):
     def examples(self) -> tuple[Examples, Examples]:
         from lorasweep.errors import ConfigError
         from lorasweep.train.data import get_generator
-        from lorasweep.train.sources import Examples
 
         fn = get_generator(self.generator, self.name)
         try:

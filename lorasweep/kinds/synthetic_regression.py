@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from lorasweep.config import ModelConfig, TaskBase, task_kind
+from lorasweep.api import TaskBase, TrainBatch, Workload, task_kind
+from lorasweep.config import ModelConfig
 from lorasweep.metrics import EVAL_LOSS
-from lorasweep.train.base import Workload
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from lorasweep.config import ExperimentConfig
-    from lorasweep.train.data import TrainBatch
 
 __all__ = ["BUILTIN_MLP", "RegressionWorkload", "SyntheticRegressionTask"]
 
@@ -46,12 +45,12 @@ class SyntheticRegressionTask(TaskBase):
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
 
+        from lorasweep.api import add_lora
         from lorasweep.train import synthetic
-        from lorasweep.train.base import add_lora
 
         p = synthetic.check_params(self.params, self.name)
         with torch.device("meta"):
-            add_lora(synthetic.Mlp(p.in_features, p.width, p.depth), exp.model, exp.ranks[0], 1.0, False, None)
+            add_lora(synthetic.Mlp(p.in_features, p.width, p.depth), exp.model, rank=exp.ranks[0], alpha=1.0)
 
     def prepare_workload(self, model: ModelConfig) -> RegressionWorkload:
         return RegressionWorkload(self)
@@ -74,7 +73,7 @@ class RegressionWorkload(Workload):
         return model
 
     def train_batches(self, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-        from lorasweep.train.data import TrainBatch, batch_indices
+        from lorasweep.train.data import batch_indices
 
         x, y = self.data.train_x, self.data.train_y  # fixed-size inputs: nothing to group
         for index in batch_indices(len(x), batch_size, seed):

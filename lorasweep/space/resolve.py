@@ -61,16 +61,14 @@ def at_rank(space: SpaceConfig, rank: int, effective_step: FloatRange | None) ->
     lr = float(space.lr)  # type: ignore[arg-type]  # validation: matched is the only searched step field
     alpha_lo = alpha_for_scaling(lo / lr, rank, space.use_rslora)
     alpha_hi = alpha_for_scaling(hi / lr, rank, space.use_rslora)
-    rule = space.alpha
-    rng = FloatRange(low=rule.param_of(alpha_lo, rank), high=rule.param_of(alpha_hi, rank), log=log)
-    return space.model_copy(update={"alpha": rule.with_range(rng)})
+    return space.model_copy(update={"alpha": space.alpha.matched(rank, alpha_lo, alpha_hi, log)})
 
 
 def searched(space: SpaceConfig) -> list[str]:
     """The names of the parameters ``space`` samples (``lr``, ``c``, ``alpha``, ``loraplus_lr_ratio``),
     matched ones included."""
     out = ["lr"] if space.searches_lr else []
-    out += [space.alpha.param] if space.searches_alpha and space.alpha.param else []
+    out += [space.alpha.param] if space.alpha.searches and space.alpha.param else []
     return out + (["loraplus_lr_ratio"] if isinstance(space.loraplus_lr_ratio, FloatRange) else [])
 
 
@@ -96,9 +94,7 @@ def distributions(space: SpaceConfig) -> dict[str, optuna.distributions.BaseDist
     out: dict[str, optuna.distributions.BaseDistribution] = {}
     if isinstance(space.lr, FloatRange):
         out["lr"] = _dist(space.lr)
-    rule = space.alpha
-    if rule.param is not None and (rng := rule.searched_range()) is not None:
-        out[rule.param] = _dist(rng)
+    out.update(space.alpha.distributions())
     if isinstance(space.loraplus_lr_ratio, FloatRange):
         out["loraplus_lr_ratio"] = _dist(space.loraplus_lr_ratio)
     return out
@@ -110,13 +106,8 @@ def resolve(space: SpaceConfig, sampled: dict[str, Any], rank: int) -> LoraParam
     ratio = space.loraplus_lr_ratio
     if isinstance(ratio, FloatRange):
         ratio = float(sampled["loraplus_lr_ratio"])
-    return LoraParams(
-        rank=rank,
-        alpha=space.alpha.alpha(rank, sampled),
-        lr=lr,
-        use_rslora=space.use_rslora,
-        loraplus_lr_ratio=ratio,
-    )
+    fields: dict[str, Any] = {"lr": lr, "use_rslora": space.use_rslora, "loraplus_lr_ratio": ratio}
+    return LoraParams(rank=rank, **{**fields, **space.alpha.apply(rank, sampled)})
 
 
 #: α within this share of the searched log-range of a bound counts as "at the edge".

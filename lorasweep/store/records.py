@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lorasweep.metrics import Direction
+from lorasweep.scaling import LoraParams
 from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
 
 
@@ -110,7 +111,7 @@ class TrialStart:
     ray_trial_id: str
     optuna_number: int | None
     params: dict[str, Any]
-    lora: dict[str, Any]  # LoraParams.as_dict()
+    lora: LoraParams  # the trial's LoRA setting (rank, α, LR) and the numbers derived from it
     seed: int
     kind: TrialKind = TrialKind.SEARCH
 

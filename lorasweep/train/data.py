@@ -1,4 +1,5 @@
-"""Task data: generators for built-in tasks, tokenization, and seeded batches.
+"""Task data: generators for built-in tasks, and the seeded batch order every kind draws from
+(each kind encodes its own examples in its module).
 
 A generated task (:mod:`lorasweep.kinds.generated`) draws its examples from a generator: a pure
 function of ``(n, rng, **params)`` returning ``(texts, labels)``; register one with
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import torch
 
@@ -139,50 +139,6 @@ def negated_sentiment(
     return texts, labels
 
 
-@dataclass(frozen=True)
-class Encoded:
-    """Token ids padded to the longest example, with the true length of each."""
-
-    input_ids: torch.Tensor  # (n, longest) int64
-    attention_mask: torch.Tensor  # (n, longest) int64
-    labels: torch.Tensor  # (n,) int64
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Rows ``index`` with padding trimmed to the longest row in the batch (dynamic padding)."""
-        mask = self.attention_mask[index]
-        width = int(mask.sum(dim=1).max())
-        return {
-            "input_ids": self.input_ids[index, :width],
-            "attention_mask": mask[:, :width],
-            "labels": self.labels[index],
-        }
-
-
-def encode(
-    tokenizer: object, texts: list[str], labels: list[int], max_length: int, pairs: list[str] | None = None
-) -> Encoded:
-    """Tokenize (text, optional second text) with the model's tokenizer, truncated to ``max_length``."""
-    enc = tokenizer(texts, pairs, padding="longest", truncation=True, max_length=max_length, return_tensors="pt")  # type: ignore[operator]
-    return Encoded(
-        input_ids=enc["input_ids"].long(),
-        attention_mask=enc["attention_mask"].long(),
-        labels=torch.tensor(labels, dtype=torch.long),
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainBatch:
-    """One training batch: the model's keyword inputs, and what it counts for throughput (computed
-    on the host, so counting never waits for the device)."""
-
-    inputs: dict[str, torch.Tensor]
-    examples: int  # training examples in it (a packed row may hold several)
-    tokens: int  # non-padding tokens (inputs that are not text count one per example)
-
-
 #: Length grouping sorts lengths within chunks of this many batches (as transformers' Trainer does).
 MEGA_BATCHES = 50
 
@@ -213,16 +169,3 @@ def batch_indices(n: int, batch_size: int, seed: int, lengths: torch.Tensor | No
             grouped += list(part.split(batch_size))
         for i in torch.randperm(len(grouped), generator=gen).tolist():
             yield grouped[i]
-
-
-def train_batches(data: Encoded, batch_size: int, seed: int, group_by_length: bool = False) -> Iterator[TrainBatch]:
-    """Endless shuffled batches; the order is fixed by ``seed`` alone."""
-    lengths = data.attention_mask.sum(dim=1) if group_by_length else None
-    for index in batch_indices(len(data), batch_size, seed, lengths):
-        inputs = data.batch(index)
-        yield TrainBatch(inputs=inputs, examples=len(index), tokens=int(inputs["attention_mask"].sum()))
-
-
-def eval_batches(data: Encoded, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
-    for start in range(0, len(data), batch_size):
-        yield data.batch(torch.arange(start, min(start + batch_size, len(data))))

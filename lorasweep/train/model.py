@@ -1,4 +1,5 @@
-"""Base model and tokenizer loading, once per process, and the PEFT LoRA wrapping per trial.
+"""Base model and tokenizer loading, once per process, with the head a task kind asks for
+(:class:`~lorasweep.api.Head`).
 
 Loading is cached per process (``functools.lru_cache``): under Ray's actor reuse a worker loads
 the base model once and every later trial deep-copies it, so imports and weight loading are not
@@ -8,7 +9,6 @@ paid again per trial. The cache key includes the seed, which fixes the new head'
 from __future__ import annotations
 
 import copy
-import enum
 import functools
 import importlib
 import json
@@ -18,25 +18,9 @@ from typing import Any
 
 import torch
 
+from lorasweep.api.head import Head
 from lorasweep.config import PACKAGE_PREFIX, ModelConfig
 from lorasweep.errors import ConfigError
-
-
-class Head(enum.StrEnum):
-    """Which transformers auto class builds the model: a new classification head, or the LM head."""
-
-    SEQUENCE_CLASSIFICATION = "sequence_classification"
-    CAUSAL_LM = "causal_lm"
-
-    def auto_class(self) -> Any:
-        import transformers
-
-        if self is Head.CAUSAL_LM:
-            return transformers.AutoModelForCausalLM
-        return transformers.AutoModelForSequenceClassification
-
-    def config_kwargs(self, num_labels: int | None) -> dict[str, Any]:
-        return {"num_labels": num_labels} if self is Head.SEQUENCE_CLASSIFICATION else {}
 
 
 def quiet_transformers() -> None:
@@ -87,19 +71,17 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_base(
-    name_or_path: str, config_json: str | None, head: Head, num_labels: int | None, seed: int, trust_remote_code: bool
-) -> Any:
+def _load_base(name_or_path: str, config_json: str | None, head: Head, seed: int, trust_remote_code: bool) -> Any:
     from transformers import AutoConfig
 
     torch.manual_seed(seed)  # fixes the init of the new classification head (and all weights from a config)
-    auto = head.auto_class()
+    auto = head.auto()
     if config_json is not None:
         raw = json.loads(config_json)
         model_type = raw.pop("model_type", None)
         if model_type is None:
             raise ConfigError("model.config: needs a model_type (e.g. bert or llama); add it")
-        cfg = AutoConfig.for_model(model_type, **head.config_kwargs(num_labels), **raw)
+        cfg = AutoConfig.for_model(model_type, **head.config_kwargs(), **raw)
         model = auto.from_config(cfg)
     else:
         path = resolve_model_path(name_or_path)
@@ -107,7 +89,7 @@ def _load_base(
             # float32 master weights whatever the checkpoint's dtype: tiny AdamW steps (LR 2e-5)
             # would round away in bf16; autocast runs the matmuls in bf16 on a GPU.
             model = auto.from_pretrained(
-                path, **head.config_kwargs(num_labels), trust_remote_code=trust_remote_code, dtype=torch.float32
+                path, **head.config_kwargs(), trust_remote_code=trust_remote_code, dtype=torch.float32
             )
         except (OSError, ValueError) as e:
             raise ConfigError(
@@ -117,18 +99,16 @@ def _load_base(
     if model.config.pad_token_id is None:
         tok = load_tokenizer(name_or_path, trust_remote_code)
         model.config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    if head is Head.CAUSAL_LM:
-        # Training passes no KV cache (and lets packed rows' position_ids mask across examples);
-        # generation asks for one explicitly.
-        model.config.use_cache = False
+    for key, value in head.config:  # the head's keys win over the checkpoint's (use_cache, num_labels)
+        setattr(model.config, key, value)
     model.eval()
     return model
 
 
-def base_model(cfg: ModelConfig, num_labels: int | None, seed: int, head: Head = Head.SEQUENCE_CLASSIFICATION) -> Any:
-    """A fresh, trainable copy of the (cached) base model, in ``cfg.dtype``, with gradient
-    checkpointing when ``cfg.gradient_checkpointing``."""
-    model = _fresh_base(cfg, num_labels, seed, head)
+def base_model(cfg: ModelConfig, seed: int, *, head: Head) -> Any:
+    """A fresh, trainable copy of the (cached) base model with ``head`` (a kind's), in
+    ``cfg.dtype``, with gradient checkpointing when ``cfg.gradient_checkpointing``."""
+    model = _fresh_base(cfg, seed, head)
     if cfg.dtype != "float32":
         model = model.to(getattr(torch, cfg.dtype))
     if cfg.gradient_checkpointing:
@@ -136,22 +116,22 @@ def base_model(cfg: ModelConfig, num_labels: int | None, seed: int, head: Head =
     return model
 
 
-def _fresh_base(cfg: ModelConfig, num_labels: int | None, seed: int, head: Head) -> Any:
+def _fresh_base(cfg: ModelConfig, seed: int, head: Head) -> Any:
     config_json = None
     if cfg.config is not None:
         tok = load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
         config_json = json.dumps({"vocab_size": len(tok), **cfg.config}, sort_keys=True)
-    return copy.deepcopy(_load_base(cfg.name_or_path, config_json, head, num_labels, seed, cfg.trust_remote_code))
+    return copy.deepcopy(_load_base(cfg.name_or_path, config_json, head, seed, cfg.trust_remote_code))
 
 
-def check_model(cfg: ModelConfig, num_labels: int | None, head: Head = Head.SEQUENCE_CLASSIFICATION) -> Any:
+def check_model(cfg: ModelConfig, *, head: Head) -> Any:
     """Fail fast, before any trial, on a model or tokenizer that cannot load; return the
     architecture built on PyTorch's meta device (no weights are loaded or allocated), so this
     costs the same for a 7B model as for a tiny one."""
     from transformers import AutoConfig
 
     load_tokenizer(cfg.name_or_path, cfg.trust_remote_code)
-    kwargs = head.config_kwargs(num_labels)
+    kwargs = head.config_kwargs()
     if cfg.config is not None:
         raw = dict(cfg.config)
         model_type = raw.pop("model_type", None)
@@ -172,11 +152,10 @@ def check_model(cfg: ModelConfig, num_labels: int | None, head: Head = Head.SEQU
             ) from e
     with torch.device("meta"):
         try:
-            model = head.auto_class().from_config(config, trust_remote_code=cfg.trust_remote_code)
+            model = head.auto().from_config(config, trust_remote_code=cfg.trust_remote_code)
         except ValueError as e:
-            what = "a causal LM" if head is Head.CAUSAL_LM else "a model with a sequence-classification head"
             raise ConfigError(
-                f"model.name_or_path '{cfg.name_or_path}': {str(e).splitlines()[0]}; lorasweep needs {what} "
+                f"model.name_or_path '{cfg.name_or_path}': {str(e).splitlines()[0]}; lorasweep needs {head.what} "
                 "for this task kind"
             ) from e
     return model

@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
+from lorasweep.api.task import TrainBatch
 from lorasweep.config import ModelConfig
 from lorasweep.errors import ConfigError
-from lorasweep.train.data import TrainBatch
 
 IGNORE = -100  # label of a token the loss skips (transformers' convention)
 

@@ -1,17 +1,19 @@
-"""Examples of a ``classification`` or ``causal_lm_sft`` task, read with HF ``datasets`` from the
-hub (or its cache), a local folder laid out like a hub snapshot, or local JSONL / CSV / Parquet files.
+"""A task's examples read with HF ``datasets`` from the hub (or its cache), a local folder laid
+out like a hub snapshot, or local JSONL / CSV / Parquet files.
 
-:func:`load_examples` (texts and labels) and :func:`load_pairs` (prompts and completions) return
-the train and eval examples the task asks for: ``n_train`` from the
-train split and ``n_eval`` from the eval split (or held out from the train split), each drawn in
-an order fixed by the task's ``data_seed``. Column names, label names and ranges are checked here,
-so a wrong mapping fails before any trial with a message naming the field.
+:func:`load_columns` returns, for the columns a kind asks for (role → column name, from
+``data.columns`` and the kind's defaults), the values of its ``n_train`` train and ``n_eval`` eval
+rows: from the train split and the eval split (or held out from the train split), each drawn in an
+order fixed by the task's ``data_seed``. Any column of any type: a kind turns the values into its
+examples (texts and label ids, prompts and completions, tokens and tags) in its own module.
+Splits and column names are checked here, so a wrong mapping fails before any trial with a
+message naming the field.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,13 +33,6 @@ class DataTask(Protocol):
     data: DataSource
 
     def model_dump_json(self) -> str: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class Examples:
-    texts: list[str]
-    labels: list[int]
-    pairs: list[str] | None = None  # the second text of pair tasks
 
 
 def _builder(files: list[str]) -> str:
@@ -91,38 +86,6 @@ def _column(split: Any, name: str, field: str) -> list[Any]:
     return list(split[name])
 
 
-def _labels(values: list[Any], src: DataSource, num_labels: int) -> list[int]:
-    if src.label_names is not None:
-        ids = {name: i for i, name in enumerate(src.label_names)}
-        unknown = sorted({str(v) for v in values if str(v) not in ids})
-        if unknown:
-            raise ConfigError(f"task data.label_names: labels {unknown[:5]} are not listed; add them in id order")
-        out = [ids[str(v)] for v in values]
-    else:
-        if any(isinstance(v, (str, bool)) or not float(v).is_integer() for v in values):
-            raise ConfigError(
-                "task data.columns.label: the labels are not integer ids; list the names in data.label_names"
-            )
-        out = [int(v) for v in values]
-    bad = [v for v in out if not 0 <= v < num_labels]
-    if bad:
-        raise ConfigError(
-            f"task num_labels is {num_labels} but the data has label {bad[0]} (ids run 0..num_labels-1); "
-            "raise num_labels or fix the labels (unlabelled test splits use -1: evaluate on another split)"
-        )
-    return out
-
-
-def _examples(split: Any, src: DataSource, num_labels: int, rows: list[int]) -> Examples:
-    part = split.select(rows)
-    texts = [str(t) for t in _column(part, src.columns.text, "text")]
-    pairs = None
-    if src.columns.text_pair is not None:
-        pairs = [str(t) for t in _column(part, src.columns.text_pair, "text_pair")]
-    labels = _labels(_column(part, src.columns.label, "label"), src, num_labels)
-    return Examples(texts=texts, labels=labels, pairs=pairs)
-
-
 def _rows(task: DataTask, ds: Any) -> tuple[Any, list[int], Any, list[int]]:
     """``(train split, train rows, eval split, eval rows)``: ``n_train`` and ``n_eval`` rows drawn
     in an order fixed by ``data_seed``; eval rows come from ``eval_split`` or are held out of train."""
@@ -151,48 +114,24 @@ def _rows(task: DataTask, ds: Any) -> tuple[Any, list[int], Any, list[int]]:
     return train, order[: task.n_train], evaluation, eval_order[: task.n_eval]
 
 
-@functools.lru_cache(maxsize=4)
-def _cached(task_json: str) -> tuple[Examples, Examples]:
-    task: Any = parse_task(task_json)  # a classification task
-    src = task.data
-    train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
-    return (
-        _examples(train, src, task.num_labels, train_rows),
-        _examples(evaluation, src, task.num_labels, eval_rows),
-    )
+#: The values of one split: role → the column's values, in row order.
+Columns = dict[str, list[Any]]
 
 
-def load_examples(task: DataTask) -> tuple[Examples, Examples]:
-    """A classification task's ``(train, eval)`` examples (loaded once per process)."""
-    return _cached(task.model_dump_json())
+@functools.lru_cache(maxsize=8)
+def _cached(task_json: str, columns: tuple[tuple[str, str], ...]) -> tuple[Columns, Columns]:
+    task: Any = parse_task(task_json)  # a task that reads a dataset (data:)
+    train, train_rows, evaluation, eval_rows = _rows(task, _load(task.data))
+
+    def read(split: Any, rows: list[int]) -> Columns:
+        part = split.select(rows)
+        return {role: _column(part, column, role) for role, column in columns}
+
+    return read(train, train_rows), read(evaluation, eval_rows)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Pairs:
-    """Prompt → completion examples of a causal_lm_sft task."""
-
-    prompts: list[str]
-    completions: list[str]
-
-    def __len__(self) -> int:
-        return len(self.prompts)
-
-
-def _pairs(split: Any, src: DataSource, rows: list[int]) -> Pairs:
-    part = split.select(rows)
-    prompts = [str(t) for t in _column(part, src.columns.prompt, "prompt")]
-    completions = [str(t) for t in _column(part, src.columns.completion, "completion")]
-    return Pairs(prompts=prompts, completions=completions)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_pairs(task_json: str) -> tuple[Pairs, Pairs]:
-    task: Any = parse_task(task_json)  # a causal_lm_sft task
-    src = task.data
-    train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
-    return _pairs(train, src, train_rows), _pairs(evaluation, src, eval_rows)
-
-
-def load_pairs(task: DataTask) -> tuple[Pairs, Pairs]:
-    """A causal_lm_sft task's ``(train, eval)`` prompt/completion pairs (loaded once per process)."""
-    return _cached_pairs(task.model_dump_json())
+def load_columns(task: DataTask, columns: Mapping[str, str]) -> tuple[Columns, Columns]:
+    """``(train, eval)`` values of ``columns`` (role → column name) of a task that reads a dataset
+    (loaded once per process and column set). A missing column is an error naming
+    ``data.columns.ROLE`` and listing the data's columns."""
+    return _cached(task.model_dump_json(), tuple(sorted(columns.items())))

@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from lorasweep.api.task import Workload
 from lorasweep.config import ExperimentConfig, LrDecay
 from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
-from lorasweep.train.base import Workload
 from lorasweep.train.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
 from lorasweep.train.divergence import DivergenceRule
 
@@ -183,7 +183,7 @@ def run_trial(
     gpus = exp.resources.gpus_per_trial if device.type == "cuda" else 0.0
 
     work = workload or exp.task.prepare_workload(exp.model)
-    model = work.with_lora(exp.model, seed, lora.rank, lora.alpha, lora.use_rslora).to(device)
+    model = work.with_lora(exp.model, seed, lora).to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(model, lora, cfg.head_lr, cfg.weight_decay, fused=device.type == "cuda")

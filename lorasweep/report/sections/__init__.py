@@ -1,4 +1,5 @@
-"""Report sections: one module per section, each registering one :class:`Section` here.
+"""Report sections: one module per section, each registering one
+:class:`~lorasweep.report.section.Section` (the seam, documented there).
 
 A section computes one small typed record from the experiment's summary (the numbers come from
 ``lorasweep/analysis``, one module per analysis) and hands that same record to every output,
@@ -23,87 +24,23 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from lorasweep import formatting as fmt
+from lorasweep.report.section import SECTIONS, Grid, Row, Section, register
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
     from lorasweep.analysis.summary import ExperimentSummary
 
-D = TypeVar("D")
+__all__ = ["STATED_BY_FINDING", "Grid", "Part", "Report", "Row", "Section", "register", "section", "sections"]
 
 #: Warning codes the opening sentences already state (no need to list them again under them).
 STATED_BY_FINDING = frozenset({"too_few_seeds", "verdict_withheld"})
 
-
-@dataclass(frozen=True)
-class Row:
-    """One row of the side-by-side table: a label and, per space, the lines of its cell."""
-
-    label: str
-    cells: dict[str, list[str]]
-
-    def cell(self, space: str) -> list[str]:
-        return self.cells.get(space) or [fmt.MISSING]
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A table of a section's own: column heads, rows of cells, a caption."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[str]]
-    caption: str = ""
-
-
-class Section(ABC, Generic[D]):
-    """One part of the report. Subclasses set ``name``, ``title`` and ``order`` and implement
-    :meth:`compute`; every output hook is optional (default: contributes nothing)."""
-
-    name: ClassVar[str]
-    title: ClassVar[str]
-    order: ClassVar[int]
-    #: attach its figures to every study of the experiment in optuna-dashboard
-    dashboard: ClassVar[bool] = False
-
-    @abstractmethod
-    def compute(self, summary: ExperimentSummary) -> D | None:
-        """The section's record, or None when the experiment has no data for it."""
-
-    def json(self, summary: ExperimentSummary, data: D) -> dict[str, Any]:
-        return {}
-
-    def warnings(self, summary: ExperimentSummary, data: D) -> list[dict[str, str]]:
-        return []
-
-    def rows(self, summary: ExperimentSummary, data: D) -> list[Row]:
-        return []
-
-    def text(self, summary: ExperimentSummary, data: D) -> list[str]:
-        return []
-
-    def figures(self, summary: ExperimentSummary, data: D) -> list[go.Figure]:
-        return []
-
-    def grids(self, summary: ExperimentSummary, data: D) -> list[Grid]:
-        return []
-
-
-_REGISTRY: dict[str, Section[Any]] = {}
 _loaded = False
-
-
-def register(cls: type[Section[Any]]) -> type[Section[Any]]:
-    """Class decorator: add one instance of ``cls`` to the report (its ``name`` must be new)."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"report section {cls.name!r} is registered twice ({_REGISTRY[cls.name]!r} and {cls!r})")
-    _REGISTRY[cls.name] = cls()
-    return cls
 
 
 def _load() -> None:
@@ -119,15 +56,15 @@ def _load() -> None:
 def sections() -> list[Section[Any]]:
     """Every registered section, in report order."""
     _load()
-    return sorted(_REGISTRY.values(), key=lambda s: (s.order, s.name))
+    return sorted((SECTIONS.get(n) for n in SECTIONS), key=lambda s: (s.order, s.name))
 
 
 def section(name: str) -> Section[Any]:
     """The section called ``name``; an unknown name raises an error that lists the valid ones."""
     _load()
-    if name not in _REGISTRY:
+    if name not in SECTIONS:
         raise KeyError(f"no report section {name!r}; sections: {', '.join(s.name for s in sections())}")
-    return _REGISTRY[name]
+    return SECTIONS.get(name)
 
 
 def _merge(into: dict[str, Any], part: dict[str, Any], owner: str, path: str = "") -> None:

@@ -7,14 +7,7 @@ from typing import Any
 
 from lorasweep import formatting as fmt
 from lorasweep.analysis.summary import ExperimentSummary, SpaceSummary
-from lorasweep.config import (
-    FixedAlpha,
-    FloatRange,
-    RankMultipleAlpha,
-    SearchedAlpha,
-    SpaceConfig,
-    SqrtRankAlpha,
-)
+from lorasweep.config import FloatRange, SpaceConfig
 from lorasweep.report.sections import Row, Section, register
 from lorasweep.store import TrialState
 
@@ -27,18 +20,7 @@ def describe(space: SpaceConfig) -> list[str]:
         searched.append("LR")
     else:
         fixed.append(f"LR = {fmt.LR.fmt(float(space.lr))}")
-    rule = space.alpha
-    if isinstance(rule, RankMultipleAlpha):
-        fixed.append(f"α = {rule.multiplier:g}r")
-    elif isinstance(rule, FixedAlpha):
-        fixed.append(f"α = {fmt.ALPHA.fmt(rule.value)}")
-    elif isinstance(rule, SqrtRankAlpha):
-        if isinstance(rule.c, FloatRange) or rule.c == "matched":
-            searched.append("c (α = c·√r)")
-        else:
-            fixed.append(f"α = {fmt.C.fmt(float(rule.c))}·√r")
-    elif isinstance(rule, SearchedAlpha):
-        searched.append("α")
+    (searched if space.alpha.searches else fixed).append(space.alpha.describe())  # the rule says what it does
     if isinstance(space.loraplus_lr_ratio, FloatRange):
         searched.append("LoRA+ ratio")
     elif space.loraplus_lr_ratio is not None:

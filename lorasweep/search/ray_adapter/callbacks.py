@@ -151,7 +151,7 @@ class StoreCallback(_PerStudy):
                 ray_trial_id=trial.trial_id,
                 optuna_number=trial.config.get(OPTUNA_NUMBER),
                 params=params,
-                lora=lora.as_dict(),
+                lora=lora,
                 seed=trial_seed(trial.config, self.seed),
                 kind=run.plan.kind,
             )

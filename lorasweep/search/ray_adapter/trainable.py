@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
+from lorasweep.api.task import Workload
 from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, parse_task
 from lorasweep.search.ray_adapter.keys import sampled_params, trial_seed, trial_study
 from lorasweep.space.resolve import resolve
-from lorasweep.train.base import Workload
 from lorasweep.train.model import quiet_transformers
 from lorasweep.train.train import StepReport, run_trial
 
