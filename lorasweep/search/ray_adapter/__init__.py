@@ -1,11 +1,11 @@
-"""lorasweep's one adapter to Ray Tune, and to the private parts of Ray's ``OptunaSearch`` it
-relies on. No other lorasweep module imports ``ray`` (``tests/test_imports.py`` checks it), so a
-Ray upgrade is checked here, against :data:`RAY_REQUIREMENT`, the range lorasweep is tested with.
+"""lorasweep's one adapter to Ray Tune, on Ray's public API only (``tests/test_public_apis.py``
+checks it). No other lorasweep module imports ``ray`` (``tests/test_imports.py`` checks it), so the
+installed Ray is checked here, against :data:`RAY_REQUIREMENT`, the range lorasweep is tested with.
 
 - :mod:`.keys`: the keys lorasweep adds to a Tune trial's config (plain Python, no Ray import);
 - :mod:`.trainable`: the Tune function around :func:`lorasweep.train.train.run_trial`;
-- :mod:`.searchers`: ``OptunaSearch`` with lorasweep's trial states, and the searcher that
-  interleaves every study of an experiment in one Tune run;
+- :mod:`.searchers`: lorasweep's Tune searcher on Optuna's ask-and-tell API (one per study), and
+  the searcher that interleaves every study of an experiment in one Tune run;
 - :mod:`.schedulers`: Tune schedulers by name, one per study, and the router between them;
 - :mod:`.callbacks`: the store and progress callbacks (in the driver);
 - :mod:`.tuner`: starting Ray and the Tune runs themselves.
@@ -20,11 +20,12 @@ from importlib import metadata
 
 from lorasweep.errors import LorasweepError
 
-#: The Ray lorasweep is tested with (constraints.txt pins 2.60.0); pyproject.toml states the same
-#: requirement, and a test compares the two.
-RAY_REQUIREMENT = "ray[default,tune]>=2.60,<2.61"
+#: The Ray releases lorasweep supports: constraints.txt pins the newest (CI's main suite),
+#: constraints-oldest.txt the oldest (.ci/oldest-ray); pyproject.toml states the same requirement,
+#: and a test compares them. Below 2.45 is untested.
+RAY_REQUIREMENT = "ray[default,tune]>=2.45,<2.61"
 #: The same range as (major, minor) bounds: at least the first, below the second.
-RAY_RANGE = ((2, 60), (2, 61))
+RAY_RANGE = ((2, 45), (2, 61))
 
 
 def _release(version: str) -> tuple[int, int]:
@@ -41,7 +42,7 @@ def ray_version_problem(version: str) -> str | None:
         return None
     return (
         f"Ray {version} is installed, but lorasweep is tested with {RAY_REQUIREMENT.split(']')[1]} only "
-        f"(it relies on Ray Tune internals that change between releases); install '{RAY_REQUIREMENT}'"
+        f"(the releases its tests run on); install '{RAY_REQUIREMENT}'"
     )
 
 

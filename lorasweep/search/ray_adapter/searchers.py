@@ -1,81 +1,149 @@
-"""The searchers of a Tune run, in the driver process.
+"""The searchers of a Tune run, in the driver process, on public APIs only: Ray Tune's
+:class:`~ray.tune.search.Searcher` interface and Optuna's ask-and-tell interface (``study.ask``,
+``trial.report``, ``study.tell``, ``study.enqueue_trial``).
 
-- :class:`StudySearch` is Ray's ``OptunaSearch`` for one Optuna study, with lorasweep's trial
-  states: a trial the scheduler stopped early is PRUNED in the Optuna study (not COMPLETE), a
-  diverged or failed one FAIL; intermediate values are keyed by optimizer step.
+- :class:`StudySearch` is one Optuna study (one space at one rank) as a Tune searcher, with
+  lorasweep's trial states: a trial the scheduler stopped early is PRUNED in the Optuna study (not
+  COMPLETE), a diverged or failed one FAIL; intermediate values are keyed by optimizer step. Its
+  study lives in lorasweep's database (an ``RDBStorage``) under a name unique to the experiment.
 - :class:`InterleavedSearch` runs every search study of an experiment in one Tune run: each new
   trial goes to the study that has started the fewest trials so far (ties: the experiment's order
   of studies), so with one trial at a time the studies alternate, every study gets exactly its
   budget, and machine load and noise fall on all spaces alike.
 
-This module (with :mod:`.tuner`) is the one place that uses OptunaSearch's private parts
-(``_ot_trials``, ``_ot_study``, ``_completed_trials``) and Optuna's ``_trial_id``.
+Both checkpoint (``save``/``restore``, which Ray calls for ``Tuner.restore``) as JSON of their
+bookkeeping: which Ray trial is which Optuna trial, what each study has started. The study and
+its storage, and with them the database URL and any password, are never in a checkpoint or a
+pickle; lorasweep itself resumes from its database (``compare --resume``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import optuna
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
+from lorasweep.errors import LorasweepError
 from lorasweep.search.ray_adapter.callbacks import trial_state
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, STUDY
 from lorasweep.store import TrialState
 from lorasweep.store.storage import retrying
+
+#: Optuna's state for each end of a lorasweep trial (a diverged trial has no value to rank).
+OPTUNA_STATES = {
+    TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
+    TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
+    TrialState.DIVERGED: optuna.trial.TrialState.FAIL,
+    TrialState.FAILED: optuna.trial.TrialState.FAIL,
+    TrialState.INTERRUPTED: optuna.trial.TrialState.FAIL,
+}
+#: Tune's mode → Optuna's direction.
+DIRECTIONS = {"max": "maximize", "min": "minimize"}
 
 
 def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-class StudySearch(OptunaSearch):
-    """OptunaSearch that tells Optuna lorasweep's states, keys intermediate values by optimizer
-    step, and hands the Optuna trial number to the trial."""
+class StudySearch(Searcher):
+    """One Optuna study as a Tune searcher.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    ``space`` is the study's Optuna distributions (each trial asks all of them, in this order, so
+    a study asks the same points as the same sampler asks alone); ``sampler`` its seeded sampler;
+    ``storage`` Optuna's storage on lorasweep's database, ``study_name`` the study's unique name
+    (created if missing, loaded if there). ``points_to_evaluate`` (warm start) are enqueued in
+    the study: its first trials evaluate them. No Optuna pruner: early stopping is Tune's scheduler's.
+
+    Each Tune trial's config is the asked parameters plus the Optuna trial number
+    (:data:`~.keys.OPTUNA_NUMBER`). Writes to the database are retried through an outage."""
+
+    def __init__(
+        self,
+        *,
+        space: dict[str, optuna.distributions.BaseDistribution],
+        metric: str,
+        mode: str,
+        sampler: optuna.samplers.BaseSampler,
+        storage: optuna.storages.BaseStorage,
+        study_name: str,
+        points_to_evaluate: list[dict[str, Any]] | None = None,
+    ) -> None:
+        if mode not in DIRECTIONS:
+            raise ValueError(f"StudySearch: mode must be one of {sorted(DIRECTIONS)}, not {mode!r}")
+        super().__init__(metric=metric, mode=mode)
+        self.space = dict(space)
+        self.study_name = study_name
+        self.sampler = sampler
+        self._storage: optuna.storages.BaseStorage | None = storage
+        self._study: optuna.Study | None = retrying(
+            lambda: optuna.create_study(
+                storage=storage,
+                sampler=sampler,
+                pruner=optuna.pruners.NopPruner(),
+                study_name=study_name,
+                direction=DIRECTIONS[mode],
+                load_if_exists=True,
+            ),
+            "opening an Optuna study",
+        )
+        for point in points_to_evaluate or ():
+            retrying(lambda point=point: self.study.enqueue_trial(point), "enqueuing a warm-start point")
+        self._asked: dict[str, optuna.trial.Trial] = {}  # Ray trial id → its live Optuna trial
+        self._numbers: dict[str, int] = {}  # Ray trial id → Optuna trial number (checkpointed)
+        self._told: set[str] = set()
         self._reported: dict[str, set[int]] = {}
+
+    @property
+    def study(self) -> optuna.Study:
+        if self._study is None:
+            raise self._detached()
+        return self._study
+
+    @property
+    def storage(self) -> optuna.storages.BaseStorage:
+        if self._storage is None:
+            raise self._detached()
+        return self._storage
+
+    def _detached(self) -> LorasweepError:
+        return LorasweepError(
+            f"the searcher of Optuna study '{self.study_name}' was unpickled without its database; "
+            "lorasweep resumes from its database (compare --resume), not from Ray's files"
+        )
+
+    def number(self, trial_id: str) -> int:
+        """The Optuna trial number of Ray trial ``trial_id``."""
+        return self._numbers[trial_id]
+
+    # -- Tune's Searcher interface -------------------------------------------------------------
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+        return False  # the study's space, metric and direction were set when it was made
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         attempts = 0
 
-        def ask() -> dict[str, Any] | None:
+        def ask() -> optuna.trial.Trial:
             nonlocal attempts
             attempts += 1
             if attempts > 1:
                 self._fail_orphans()
-            return OptunaSearch.suggest(self, trial_id)
+            return self.study.ask(self.space)
 
-        config = retrying(ask, "asking Optuna for a trial")
-        if config is None:
-            return None
-        return {**config, OPTUNA_NUMBER: self._ot_trials[trial_id].number}
-
-    def _fail_orphans(self) -> None:
-        """An ask cut off by a database outage may have created a trial that no Ray trial runs:
-        close it as FAIL before asking again."""
-        known = {t._trial_id for t in self._ot_trials.values()}
-        for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            if t._trial_id not in known:
-                self._ot_study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        trial = retrying(ask, "asking Optuna for a trial")
+        self._asked[trial_id] = trial
+        self._numbers[trial_id] = trial.number
+        return {**trial.params, OPTUNA_NUMBER: trial.number}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self._report(trial_id, result)
 
-    def _report(self, trial_id: str, result: dict[str, Any]) -> None:
-        """One intermediate value per evaluation, at its step; a diverged trial's NaN is not one."""
-        value, step = _finite(result.get(self.metric)), result.get("step")
-        steps = self._reported.setdefault(trial_id, set())
-        if value is not None and step is not None and int(step) not in steps:
-            ot_trial = self._ot_trials[trial_id]
-            retrying(lambda: ot_trial.report(value, int(step)), "reporting to Optuna")
-            steps.add(int(step))
-
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials:
+        if trial_id in self._told or trial_id not in self._numbers:
             return
         state = trial_state(result, error)
         if state == TrialState.PRUNED and result:
@@ -83,41 +151,95 @@ class StudySearch(OptunaSearch):
             # on_trial_result; record it so that Optuna's pruned value is the rung value.
             self._report(trial_id, result)
         self._reported.pop(trial_id, None)
-        if state == TrialState.COMPLETE:
-            self._tell(trial_id, _finite((result or {}).get(self.metric)), optuna.trial.TrialState.COMPLETE)
-        elif state == TrialState.PRUNED:  # Optuna keeps the last intermediate value
-            self._tell(trial_id, None, optuna.trial.TrialState.PRUNED)
-        else:  # failed or diverged
-            self._tell(trial_id, None, optuna.trial.TrialState.FAIL)
+        value = _finite((result or {}).get(self.metric)) if state == TrialState.COMPLETE else None
+        ot_state = OPTUNA_STATES[state]
+        if ot_state == optuna.trial.TrialState.COMPLETE and value is None:
+            ot_state = optuna.trial.TrialState.FAIL  # complete but no finite value: nothing to rank
+        self._tell(trial_id, value, ot_state)
+
+    def save(self, checkpoint_path: str) -> None:
+        """The bookkeeping, as JSON: never the study, its storage or the database URL."""
+        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.set_state(json.loads(Path(checkpoint_path).read_text()))
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "study_name": self.study_name,
+            "numbers": self._numbers,
+            "told": sorted(self._told),
+            "reported": {k: sorted(v) for k, v in self._reported.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state["study_name"] != self.study_name:
+            raise LorasweepError(
+                f"the searcher checkpoint is of Optuna study '{state['study_name']}', not '{self.study_name}'"
+            )
+        self._numbers = {k: int(v) for k, v in state["numbers"].items()}
+        self._told = set(state["told"])
+        self._reported = {k: set(v) for k, v in state["reported"].items()}
+        self._asked = {}  # trials asked before the checkpoint are reached by number
+
+    # -- pickling (Ray pickles the searcher into its experiment state) ---------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The study, its storage and the live trials (database handles, and with them the URL
+        and any password) stay out of every pickle."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_study", "_asked")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._storage, self._study, self._asked = None, None, {}
+
+    # -- Optuna ---------------------------------------------------------------------------------
+
+    def _fail_orphans(self) -> None:
+        """An ask cut off by a database outage may have created a trial that no Ray trial runs:
+        close it as FAIL before asking again."""
+        known = set(self._numbers.values())
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        for t in running:
+            if t.number not in known:
+                self.study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+
+    def _report(self, trial_id: str, result: dict[str, Any]) -> None:
+        """One intermediate value per evaluation, at its step; a diverged trial's NaN is not one."""
+        value, step = _finite(result.get(self.metric)), result.get("step")
+        if trial_id in self._told or trial_id not in self._numbers or value is None or step is None:
+            return
+        steps = self._reported.setdefault(trial_id, set())
+        if int(step) in steps:
+            return
+        retrying(lambda: self._intermediate(trial_id, value, int(step)), "reporting to Optuna")
+        steps.add(int(step))
+
+    def _intermediate(self, trial_id: str, value: float, step: int) -> None:
+        trial = self._asked.get(trial_id)
+        if trial is not None:
+            trial.report(value, step)
+            return
+        # asked before a restore: no live trial object; the storage takes the value by trial id
+        storage = self.storage
+        study_id = storage.get_study_id_from_name(self.study.study_name)
+        ot_id = storage.get_trial_id_from_study_id_trial_number(study_id, self._numbers[trial_id])
+        storage.set_trial_intermediate_value(ot_id, step, value)
 
     def _tell(self, trial_id: str, value: float | None, state: optuna.trial.TrialState) -> None:
-        """Finish the Optuna trial, retried through a database outage (Ray's OptunaSearch would
-        log the error and leave the trial RUNNING)."""
-        ot_trial = self._ot_trials[trial_id]
-        if state == optuna.trial.TrialState.COMPLETE and value is None:
-            state = optuna.trial.TrialState.FAIL  # complete but no finite value: nothing to rank
-
+        """Finish the Optuna trial, retried through a database outage (a retry whose first
+        attempt landed finds the trial finished and leaves it)."""
+        number = self._numbers[trial_id]
         attempts = 0
 
         def tell() -> None:
             nonlocal attempts
             attempts += 1
-            if attempts > 1 and self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
-                return  # a retry whose first attempt landed
-            self._ot_study.tell(ot_trial, value, state=state)
+            self.study.tell(number, value, state=state, skip_if_finished=attempts > 1)
 
         retrying(tell, "recording a trial in Optuna")
-        self._completed_trials.add(trial_id)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Ray pickles the searcher into ``tuner.pkl``; the study and its storage (a database
-        handle) stay out of it, so no URL or password is written there."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_ot_study")}
-
-    def save(self, checkpoint_path: str) -> None:
-        """Write nothing. Ray saves searchers for ``Tuner.restore``, which lorasweep does not use
-        (the database is the record); OptunaSearch's pickle would hold the RDBStorage, and with it
-        the database URL and its password."""
+        self._told.add(trial_id)
+        self._asked.pop(trial_id, None)
 
 
 class InterleavedSearch(Searcher):
@@ -165,7 +287,9 @@ class InterleavedSearch(Searcher):
         return {**config, STUDY: key}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        self._searches[self._study_of[trial_id]].on_trial_result(trial_id, result)
+        key = self._study_of.get(trial_id)
+        if key is not None:
+            self._searches[key].on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         key = self._study_of.get(trial_id)
@@ -176,7 +300,27 @@ class InterleavedSearch(Searcher):
         return False  # each study's space is its own, set when it was made
 
     def save(self, checkpoint_path: str) -> None:
-        """Write nothing, as :meth:`StudySearch.save`."""
+        """The bookkeeping of the run and of every study, as JSON (see :meth:`StudySearch.save`)."""
+        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
 
     def restore(self, checkpoint_path: str) -> None:
-        raise NotImplementedError("lorasweep resumes from its database (compare --resume), not from Ray's state")
+        self.set_state(json.loads(Path(checkpoint_path).read_text()))
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "left": self._left,
+            "count": self._count,
+            "study_of": self._study_of,
+            "studies": {key: search.get_state() for key, search in self._searches.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if set(state["studies"]) != set(self._searches):
+            raise LorasweepError(
+                f"the searcher checkpoint holds studies {sorted(state['studies'])}, not {sorted(self._searches)}"
+            )
+        self._left = {k: int(v) for k, v in state["left"].items()}
+        self._count = {k: int(v) for k, v in state["count"].items()}
+        self._study_of = dict(state["study_of"])
+        for key, search in self._searches.items():
+            search.set_state(state["studies"][key])
