@@ -35,6 +35,7 @@ from lorasweep.config.alpha import (
 )
 from lorasweep.config.experiment import (
     DEFAULT_KS,
+    MAX_REPEATS,
     AblationConfig,
     ExperimentConfig,
     MetricConfig,
@@ -93,6 +94,7 @@ __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_KS",
     "MATCHED",
+    "MAX_REPEATS",
     "MAX_SEED",
     "MAX_YAML_BYTES",
     "NAME_PATTERN",

@@ -38,8 +38,9 @@ from lorasweep.search.plan import (
 from lorasweep.search.ray_adapter import tuner
 from lorasweep.search.ray_adapter.keys import SEED
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
+from lorasweep.search.repeats import repeats_to_run, sampler_seed, search_plans
 from lorasweep.search.samplers import make_sampler
-from lorasweep.space.resolve import at_rank, contains, distributions
+from lorasweep.space.resolve import contains, distributions
 from lorasweep.store import (
     ExperimentRecord,
     ExperimentStatus,
@@ -83,16 +84,20 @@ STOP_GRACE_S = 1.0
 SQLITE_CONCURRENCY = 4
 
 
-def resumable(storage: Storage, name: str, seeds: int | None = None) -> tuple[ExperimentConfig, bool]:
+def resumable(
+    storage: Storage, name: str, seeds: int | None = None, repeats: int | None = None
+) -> tuple[ExperimentConfig, bool]:
     """The stored config of experiment ``name`` and whether it ran as an ablation; an error if
     there is nothing to resume. ``seeds`` (``compare --resume --seeds N``): re-run the best
-    configs on N seeds, which a complete experiment may also do (re-runs it has are kept)."""
+    configs on N seeds, which a complete experiment may also do (re-runs it has are kept).
+    ``repeats`` (``compare --resume --repeats K``): run K repeated searches per space and rank,
+    adding those it lacks, also to a complete experiment (see :mod:`lorasweep.search.repeats`)."""
     storage.check_schema()
     record = storage.experiment(name)
-    if record.status == ExperimentStatus.COMPLETE and seeds is None:
+    if record.status == ExperimentStatus.COMPLETE and seeds is None and repeats is None:
         raise LorasweepError(
             f"experiment '{name}' is complete; nothing to resume (run a new one with another --name, "
-            "or add seed re-runs with --resume --seeds N)"
+            "or add seed re-runs with --resume --seeds N, or repeated searches with --resume --repeats K)"
         )
     exp = ExperimentConfig.model_validate(record.config)
     studies = storage.studies(record.id)
@@ -101,6 +106,10 @@ def resumable(storage: Storage, name: str, seeds: int | None = None) -> tuple[Ex
         if ablation:
             raise LorasweepError(f"--seeds: experiment '{name}' is an ablation; it has no best configs to re-run")
         exp = exp.model_copy(update={"seeds": exp.seeds.model_copy(update={"n": seeds})})
+    if not ablation:
+        exp = exp.model_copy(update={"repeats": repeats_to_run(exp, studies, repeats, name)})
+    elif repeats is not None:
+        raise LorasweepError(f"--repeats: experiment '{name}' is an ablation; it has no searches to repeat")
     return exp, ablation
 
 
@@ -171,12 +180,9 @@ def ablation_plans(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
 
 
 def plan(exp: ExperimentConfig, name: str) -> list[StudyPlan]:
-    """One study per (space, rank), each space as searched at its rank (matched ranges made explicit)."""
-    return [
-        StudyPlan(at_rank(s, r, exp.effective_step), r, optuna_study_name(name, s.name, r))
-        for r in exp.ranks
-        for s in exp.spaces
-    ]
+    """One study per (space, rank) and repeat, each space as searched at its rank (matched ranges
+    made explicit): see :func:`lorasweep.search.repeats.search_plans`."""
+    return search_plans(exp, name)
 
 
 def check_free(storage: Storage, exp_name: str, plans: list[StudyPlan]) -> None:
@@ -386,12 +392,20 @@ def _search_run(ctx: RunContext, p: StudyPlan) -> StudyRun:
         "experiment": record.name,
         "space": p.space.name,
         "rank": p.rank,
+        "repeat": p.repeat,
         "metric": ctx.metric,
         "direction": ctx.direction.value,
     }.items():
         study.set_user_attr(key, value)
     row = storage.add_study(
-        record.id, p.space.name, p.rank, p.study_name, ctx.metric, ctx.direction, p.space.model_dump(mode="json")
+        record.id,
+        p.space.name,
+        p.rank,
+        p.study_name,
+        ctx.metric,
+        ctx.direction,
+        p.space.model_dump(mode="json"),
+        repeat=p.repeat,
     )
     done = sum(finished(t) for t in storage.trials(record.id) if t.study_id == row.id and t.kind == TrialKind.SEARCH)
     remaining = exp.budget.trials - done
@@ -400,10 +414,10 @@ def _search_run(ctx: RunContext, p: StudyPlan) -> StudyRun:
             storage.finish_study(row.id)
         return StudyRun(p, row.id, 0, done)
     points = warm_points(storage, exp, p) if exp.warm_start is not None and not study.trials else []
-    # Each rank's sampler has its own seed (the first rank's is the experiment's), so ranks do not
-    # all try the same candidates; a resumed study's is seeded past the trials it has.
-    sampler_seed = exp.seed + 1000 * exp.ranks.index(p.rank) + len(study.trials)
-    return StudyRun(p, row.id, remaining, done, sampler_seed, tuple(points))
+    # Each rank's and each repeat's sampler has its own seed (the first one's is the experiment's),
+    # shared by every space of that rank and repeat; a resumed study's is seeded past its trials.
+    seed = sampler_seed(exp, p.rank, p.repeat, len(study.trials))
+    return StudyRun(p, row.id, remaining, done, seed, tuple(points))
 
 
 def warm_points(storage: Storage, exp: ExperimentConfig, p: StudyPlan) -> list[dict[str, Any]]:
@@ -464,6 +478,8 @@ def _run_seeds(ctx: RunContext, searches: list[StudyRun]) -> None:
     runs = []
     for search in searches:
         p = search.plan
+        if p.repeat:  # the first repeat's bests are re-run (the seed verdict); the others are searches only
+            continue
         points = seed_points(ctx.exp, [t for t in trials if t.study_id == search.study_id])
         plan = StudyPlan(p.space, p.rank, f"{p.study_name}/seeds", TrialKind.SEEDS)
         runs.append(_points_run(ctx, plan, search.study_id, points))

@@ -451,11 +451,13 @@ class Storage:
         metric: str,
         direction: Direction,
         space_config: dict[str, Any],
+        repeat: int = 0,
     ) -> StudyRecord:
         row = schema.Study(
             experiment_id=experiment_id,
             space=space,
             rank=rank,
+            repeat=repeat,
             optuna_study_name=optuna_study_name,
             metric=metric,
             direction=direction,
