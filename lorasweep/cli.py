@@ -151,6 +151,13 @@ def _search_args(fn: Any) -> Any:
 @click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
 @click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
 @click.option(
+    "--repeats",
+    type=int,
+    default=None,
+    help="Run K independent searches per space and rank (repeat i of every space shares its sampler seed). "
+    "With --resume, add repeats to the experiment, also once it is complete.",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue experiment --name after its driver died: keep what finished, run the rest of the budget "
@@ -163,11 +170,19 @@ def _search_args(fn: Any) -> Any:
     help="Evaluate the best configs of this earlier experiment (same database, same spaces) first.",
 )
 @_search_args
-def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool, warm_start: str | None) -> None:
+def compare(
+    args: SearchArgs, seeds: int | None, top_k: int | None, repeats: int | None, resume: bool, warm_start: str | None
+) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
-    if resume:  # --seeds N: re-run the best configs on N seeds, also once the experiment is complete
-        _resume(args, extra={"--top-k": top_k, "--warm-start": warm_start}, seeds=_count("seeds", seeds))
+    from lorasweep.config import MAX_REPEATS
+
+    repeats = _count("repeats", repeats, maximum=MAX_REPEATS)
+    if resume:  # --seeds N / --repeats K: also once the experiment is complete
+        _resume(
+            args, extra={"--top-k": top_k, "--warm-start": warm_start}, seeds=_count("seeds", seeds), repeats=repeats
+        )
         return
+    overrides_repeats = {"repeats": repeats} if repeats is not None else {}
     overrides: dict[str, Any] = {}
     if warm_start is not None:
         overrides["warm_start.experiment"] = warm_start
@@ -175,10 +190,10 @@ def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool
         overrides["seeds.n"] = seeds
     if _count("top-k", top_k) is not None:
         overrides["seeds.top_k"] = top_k
-    _search(args, overrides)
+    _search(args, {**overrides, **overrides_repeats})
 
 
-def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -> Any:
+def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None, repeats: int | None = None) -> Any:
     """``--resume``: continue experiment ``args.name`` from the database, with its stored config
     (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.runner.resumable`)."""
     if args.name is None:
@@ -191,7 +206,7 @@ def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -
     from lorasweep.store import Storage
 
     with Storage.open(args.storage, readonly=True) as st:
-        exp, ablation = resumable(st, args.name, seeds)
+        exp, ablation = resumable(st, args.name, seeds, repeats)
     return _search(args, {}, ablation=ablation, resume=exp)
 
 
@@ -246,7 +261,8 @@ def _search(args: SearchArgs, overrides: dict[str, Any], ablation: bool = False,
         else:
             console.print(
                 f"[bold]{exp_name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
-                f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
+                f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each"
+                f"{f', {exp.repeats} repeated searches' if exp.repeats > 1 else ''}, "
                 f"{exp.sampler.name} + {exp.scheduler.name.value}"
             )
         with Progress(*columns, console=console, transient=False) as progress:
