@@ -55,7 +55,7 @@ def test_repeat_i_of_every_space_shares_its_sampler_seed_and_the_first_keeps_the
 
 
 def test_repeats_in_the_yaml_are_checked() -> None:
-    with pytest.raises(ConfigError, match="field .repeats.: Input should be greater than or equal to 1"):
+    with pytest.raises(ConfigError, match=r"field .repeats.: Input should be greater than or equal to 1"):
         load_experiment(TINY, {"repeats": 0})
 
 
