@@ -181,3 +181,42 @@ def test_compare_with_two_repeats_on_the_tiny_model_end_to_end(tmp_path: Path) -
     assert sorted((s.space, s.repeat) for s in studies) == sorted(
         (sp, i) for sp in ("lr_only", "lora_alpha") for i in range(3)
     )
+
+
+def _verdicts_per_block(storage: Storage, record, ks: tuple[int, ...]) -> dict[int, list[str | None]]:
+    """The repeat verdict of disjoint blocks of K repeats of one simulated experiment (each block
+    is an experiment of K independent searches: repeats share nothing but their seeds' pairing)."""
+    from lorasweep.analysis.repeats import repeat_verdict
+
+    summary = summarize(storage, record)
+    rc = repeat_comparison(summary)
+    assert rc is not None
+    out: dict[int, list[str | None]] = {}
+    for k in ks:
+        out[k] = []
+        for start in range(0, rc.repeats - k + 1, k):
+            block = [r for r in rc.runs if start <= r.repeat < start + k]
+            block = [SearchRepeat(**{**r.__dict__, "repeat": r.repeat - start}) for r in block]
+            out[k].append(repeat_verdict(block, rc.spaces, [], summary).winner)
+    return out
+
+
+@pytest.mark.slow  # ~400 simulated trials through Optuna's RDB storage: about a minute, no Ray
+def test_the_repeat_verdict_names_no_false_winner_between_reparametrised_spaces_and_finds_a_better_one(
+    storage: Storage,
+) -> None:
+    exp = load_experiment(TINY, {"repeats": 60, "budget.trials": 2, **MATCHED})
+    null = _verdicts_per_block(storage, simulate(storage, "null", exp, peak, noise_seed=4), (3, 5, 10))
+    for k, winners in null.items():  # the same function of s·LR, independent noise: no winner
+        false = sum(w is not None for w in winners)
+        assert false / len(winners) <= 0.07, (k, winners)
+
+    def better(space: str, step: float, rng: np.random.Generator) -> float:
+        return peak(space, step, rng) + (0.1 if space == "lora_alpha" else 0.0)
+
+    exp10 = load_experiment(TINY, {"repeats": 10, "budget.trials": 2, **MATCHED})
+    record = simulate(storage, "better", exp10, better, noise_seed=5)
+    rc = repeat_comparison(summarize(storage, record))
+    assert rc is not None and rc.verdict.winner == "lora_alpha"
+    assert "lora_alpha beat lr_only on 10 of 10 search repeats" in rc.verdict.text
+    assert "repeat verdict: lora_alpha beat lr_only" in Report.build(summarize(storage, record)).finding()[0]

@@ -377,6 +377,57 @@ def target_race(a: str, b: str, runs_a: Sequence[SearchRepeat], runs_b: Sequence
     return TargetRace(a=a, b=b, first_a=first_a, first_b=first_b, ties=ties, neither=neither)
 
 
+def repeat_looks(grouped: dict[tuple[str, int, int], list[TrialRecord]]) -> list[int]:
+    """The repeat counts at which earlier runs ended (``compare --repeats 3``, then ``--resume
+    --repeats 5``: a look at 3): a repeat whose first trial started after every trial of the
+    repeats before it had finished was added by a later run. Each such look is charged to the
+    verdict's error rate (the sequential procedure of :mod:`lorasweep.analysis.paired`)."""
+    starts: dict[int, float] = {}
+    ends: dict[int, float] = {}
+    for (_, _, i), trials in grouped.items():
+        for t in trials:
+            starts[i] = min(starts.get(i, math.inf), t.started_at.timestamp())
+            if t.finished_at is not None:
+                ends[i] = max(ends.get(i, -math.inf), t.finished_at.timestamp())
+    repeats = sorted(starts)
+    looks = []
+    for k, i in enumerate(repeats[1:], start=1):
+        before = max((ends.get(j, -math.inf) for j in repeats[:k]), default=-math.inf)
+        if starts[i] > before:
+            looks.append(k)
+    return looks
+
+
+def repeat_verdict(
+    runs: Sequence[SearchRepeat], spaces: Sequence[str], looks: Sequence[int], summary: ExperimentSummary
+) -> Any:
+    """The repeat-level verdict of the first two spaces: the seed verdict's procedure
+    (:func:`lorasweep.analysis.paired.paired_verdict`: exact sign test, failure-aware, stratified by
+    rank, sequential over looks) with search repeats as the units; a repeat that completed no trial
+    loses to one that did."""
+    from lorasweep.analysis.paired import Pair, paired_verdict
+
+    a, b = spaces[0], spaces[1]
+    by = {(r.space, r.rank, r.repeat): r for r in runs}
+    pairs = [
+        Pair(unit=i, stratum=rank, a=by[(a, rank, i)].value, b=by[(b, rank, i)].value)
+        for (space, rank, i) in sorted(by)
+        if space == a and (b, rank, i) in by
+    ]
+    n = len({p.unit for p in pairs})
+    return paired_verdict(
+        pairs,
+        name_a=a,
+        name_b=b,
+        direction=summary.direction,
+        metric=summary.metric,
+        strata_a=sorted({r.rank for r in runs if r.space == a}),
+        strata_b=sorted({r.rank for r in runs if r.space == b}),
+        looks=[k for k in looks if k < n],
+        unit="search repeat",
+    )
+
+
 def repeat_comparison(summary: ExperimentSummary) -> RepeatComparison | None:
     """The repeated searches of ``summary``'s experiment; None with fewer than two repeats."""
     if not summary.repeat_trials:
@@ -441,4 +492,5 @@ def repeat_comparison(summary: ExperimentSummary) -> RepeatComparison | None:
         target_source=source,
         cost=cost,
         race=race,
+        verdict=repeat_verdict(runs, spaces, repeat_looks(grouped), summary) if len(spaces) >= 2 else None,
     )
