@@ -26,6 +26,7 @@ repeats of all spaces found (so about half the searches reach it): stated with t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -341,7 +342,9 @@ def cost_to_target_km(runs: Sequence[SearchRepeat]) -> CostToTarget:
         return CostToTarget(n=n, reached=0, median=None, lo=None, hi=None, censored_at=max(censored, default=None))
     data = stats.CensoredData(uncensored=times[events], right=times[~events])
     sf = stats.ecdf(data).sf
-    ci = sf.confidence_interval(KM_CONFIDENCE, method="log-log")
+    with warnings.catch_warnings():  # where S = 1 the log-log interval is undefined: no bound there, as meant
+        warnings.filterwarnings("ignore", message="The confidence interval is undefined", category=RuntimeWarning)
+        ci = sf.confidence_interval(KM_CONFIDENCE, method="log-log")
 
     def crossing(quantiles: np.ndarray, probabilities: np.ndarray) -> float | None:
         """The first time at which a survival curve is at or below 1/2."""
