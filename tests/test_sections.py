@@ -144,7 +144,7 @@ def test_json_keys_stay_backward_compatible() -> None:
 
 def test_a_section_is_one_registered_unit() -> None:
     assert section("effective_step").title == "Effective step s·LR"
-    with pytest.raises(KeyError, match="no report section 'nope'; sections: finding, summary, cost"):
+    with pytest.raises(KeyError, match="no report section 'nope'; sections: finding, summary, repeats, cost"):
         section("nope")
 
     class Again(Section[None]):

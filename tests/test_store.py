@@ -36,7 +36,7 @@ def test_db_upgrade_command_then_check_schema(db_url: str) -> None:
     url = db_url
     code, out, err = run_cli("db", "upgrade", "--storage", url)
     assert code == 0, err
-    assert "schema at 0007" in out
+    assert "schema at 0008" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment_names() == []
@@ -88,7 +88,7 @@ def test_upgrading_an_older_database_keeps_its_rows(db_url: str) -> None:
         with pytest.raises(StorageError, match="run lorasweep db upgrade"):
             st.check_schema()
     code, out, _ = run_cli("db", "upgrade", "--storage", url)
-    assert code == 0 and "schema at 0007" in out
+    assert code == 0 and "schema at 0008" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment("kept").description == "from 0001"
@@ -101,12 +101,26 @@ def _columns(st: Storage, table: str) -> list[dict]:
     return inspect(st.engine).get_columns(table)
 
 
+def _old_study(st: Storage, experiment_id: int) -> int:
+    """A study row written by a release before 0008 (no repeat column)."""
+    from sqlalchemy import MetaData, insert
+
+    meta = MetaData()
+    meta.reflect(st.engine, only=["lorasweep_studies"])
+    row = {
+        "experiment_id": experiment_id, "space": "lr_only", "rank": 4, "optuna_study_name": "e/lr_only/r4",
+        "metric": "accuracy", "direction": "maximize", "space_config": {},
+        "started_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    }  # fmt: skip
+    with st.engine.begin() as conn:
+        return int(conn.execute(insert(meta.tables["lorasweep_studies"]).values(row)).inserted_primary_key[0])
+
+
 def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
     """0007 adds INTERRUPTED. Rows of 0006 keep their state (FAILED, "interrupted: ..."), which
     still reads as interrupted; a downgrade turns INTERRUPTED rows back into that."""
     from alembic import command
 
-    from lorasweep.config import Direction
     from lorasweep.search.runner import finished
     from lorasweep.store import TrialFinish, TrialStart, TrialState
 
@@ -114,7 +128,7 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
     with Storage.open(db_url, create=True) as st:
         st.upgrade("0006")
         exp = st.create_experiment("e", "", {})
-        study = st.add_study(exp.id, "lr_only", 4, "e/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
+        study = _old_study(st, exp.id)  # the ORM's study has 0008's repeat column
         old = st.start_trial(
             TrialStart(study_id=study, ray_trial_id="old", optuna_number=0, params={"lr": 1e-3}, lora=lora, seed=0)
         )
@@ -146,6 +160,8 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
 
         cfg = alembic_config()
         with st.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":  # as Storage.upgrade: recreating a table must not cascade
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0006")
         after = {t.id: t for t in st.trials(exp.id)}

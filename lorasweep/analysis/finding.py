@@ -14,6 +14,7 @@ from lorasweep.config import Direction
 
 if TYPE_CHECKING:
     from lorasweep.analysis.ablation import Ablation
+    from lorasweep.analysis.repeats import RepeatComparison
     from lorasweep.analysis.seeds import SeedComparison
     from lorasweep.analysis.stats import Interval
     from lorasweep.analysis.summary import ExperimentSummary
@@ -53,6 +54,8 @@ class Finding:
     #: the seed re-runs (Evidence.SEEDS): the verdict names ``winner`` only when its interval excludes 0
     seeds: SeedComparison | None = None
     ablation: Ablation | None = None
+    #: the repeated searches (``compare --repeats K``, K ≥ 2): the finding leads with them
+    repeats: RepeatComparison | None = None
 
     @property
     def winner(self) -> str | None:
@@ -78,12 +81,21 @@ class Finding:
             "n_seeds": self.n_seeds,
             "search_device_seconds": {s.name: s.device_seconds for s in self.spaces},
             "cost_to_target": {s.name: s.cost_to_target for s in self.spaces},
+            "n_repeats": self.repeats.repeats if self.repeats is not None else 1,
+            "repeat_winner": self.repeat_winner,
         }
+
+    @property
+    def repeat_winner(self) -> str | None:
+        """The space the repeat-level verdict names better; None without repeats or without one."""
+        verdict = self.repeats.verdict if self.repeats is not None else None
+        return verdict.winner if verdict is not None else None
 
 
 def finding(summary: ExperimentSummary) -> Finding:
     """What the search and the seed re-runs (or the ablation) support, from the summary."""
     from lorasweep.analysis.ablation import ablation
+    from lorasweep.analysis.repeats import repeat_comparison
     from lorasweep.analysis.seeds import seed_comparison
 
     metric, direction = summary.metric, summary.direction
@@ -119,5 +131,6 @@ def finding(summary: ExperimentSummary) -> Finding:
         margin=margin,
         tied=tied if len(tied) > 1 else None,
         seeds=seeds,
+        repeats=repeat_comparison(summary),
         **common,
     )

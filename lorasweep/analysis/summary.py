@@ -61,6 +61,9 @@ class ExperimentSummary:
     #: arm space (ablation_alpha, ablation_lr) → its points (lorasweep ablation)
     ablation_trials: dict[str, list[TrialRecord]] = field(default_factory=dict, repr=False)
     config: ExperimentConfig | None = field(default=None, repr=False)
+    #: space → repeat → that repeated search's trials (``compare --repeats``; every repeat, the
+    #: first included). The figures above (``spaces``) are the first repeat's: one search.
+    repeat_trials: dict[str, dict[int, list[TrialRecord]]] = field(default_factory=dict, repr=False)
 
 
 #: Learning curves drawn per space at most. Past this, reports draw the best quarter of a space's
@@ -131,8 +134,10 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
 
     by_space: dict[str, list[StudyRecord]] = {}
     space_of = {s.id: s.space for s in studies}
+    repeat_of = {s.id: s.repeat for s in studies}
     for s in studies:
-        by_space.setdefault(s.space, []).append(s)
+        if s.repeat == 0:  # the first repeat is the search the table shows; all are in repeat_trials
+            by_space.setdefault(s.space, []).append(s)
     other: dict[TrialKind, dict[str, list[TrialRecord]]] = {TrialKind.SEEDS: {}, TrialKind.ABLATION: {}}
     for t in every_trial:
         if t.kind in other:
@@ -140,9 +145,12 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     if config.ablation is not None:  # the arms are not search spaces: no table rows of their own
         by_space = {k: v for k, v in by_space.items() if k not in other[TrialKind.ABLATION]}
     space_trials: dict[str, list[TrialRecord]] = {name: [] for name in by_space}
+    repeat_trials: dict[str, dict[int, list[TrialRecord]]] = {name: {} for name in by_space}
     for t in trials:
         if (name := space_of.get(t.study_id)) in space_trials:
-            space_trials[name].append(t)
+            repeat_trials[name].setdefault(repeat_of[t.study_id], []).append(t)
+            if repeat_of[t.study_id] == 0:
+                space_trials[name].append(t)
     overall = direction.best(
         b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) and b.final_value is not None
     )
@@ -151,7 +159,7 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     spaces: dict[str, SpaceSummary] = {}
     drift_totals: dict[str, dict[int, tuple[float, int]]] = {name: {} for name in by_space}
     for study_id, step, total, n in storage.drift_totals(experiment.id):
-        if (per_step := drift_totals.get(space_of[study_id])) is not None:
+        if repeat_of[study_id] == 0 and (per_step := drift_totals.get(space_of[study_id])) is not None:
             sum_, count = per_step.get(step, (0.0, 0))
             per_step[step] = (sum_ + total, count + n)
     for name, ss in by_space.items():
@@ -191,4 +199,5 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
         seed_trials=other[TrialKind.SEEDS],
         ablation_trials=other[TrialKind.ABLATION],
         config=config,
+        repeat_trials=repeat_trials,
     )

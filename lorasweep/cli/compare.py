@@ -9,11 +9,19 @@ import click
 from lorasweep.cli.options import SearchArgs, count, search_args
 from lorasweep.cli.run import resume as resume_search
 from lorasweep.cli.run import run_search
+from lorasweep.config import MAX_REPEATS
 
 
 @click.command("compare")
 @click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
 @click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
+@click.option(
+    "--repeats",
+    type=int,
+    default=None,
+    help="Run K independent searches per space and rank (repeat i of every space shares its sampler seed). "
+    "With --resume, add repeats to the experiment, also once it is complete.",
+)
 @click.option(
     "--resume",
     is_flag=True,
@@ -27,12 +35,20 @@ from lorasweep.cli.run import run_search
     help="Evaluate the best configs of this earlier experiment (same database, same spaces) first.",
 )
 @search_args
-def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool, warm_start: str | None) -> None:
+def compare(
+    args: SearchArgs, seeds: int | None, top_k: int | None, repeats: int | None, resume: bool, warm_start: str | None
+) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
-    if resume:  # --seeds N: re-run the best configs on N seeds, also once the experiment is complete
-        resume_search(args, extra={"--top-k": top_k, "--warm-start": warm_start}, seeds=count("seeds", seeds))
+    repeats = count("repeats", repeats, maximum=MAX_REPEATS)
+    if resume:  # --seeds N / --repeats K: also once the experiment is complete
+        resume_search(
+            args,
+            extra={"--top-k": top_k, "--warm-start": warm_start},
+            seeds=count("seeds", seeds),
+            repeats=repeats,
+        )
         return
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {} if repeats is None else {"repeats": repeats}
     if warm_start is not None:
         overrides["warm_start.experiment"] = warm_start
     if count("seeds", seeds, minimum=0) is not None:

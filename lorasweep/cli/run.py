@@ -26,9 +26,12 @@ if TYPE_CHECKING:
     from lorasweep.search.plan import RunPlan
 
 
-def resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -> ExperimentSummary:
+def resume(
+    args: SearchArgs, extra: dict[str, Any], seeds: int | None = None, repeats: int | None = None
+) -> ExperimentSummary:
     """``--resume``: continue experiment ``args.name`` from the database, with its stored config
-    (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.studies.resume_plan`)."""
+    (``seeds``: with that many seed re-runs; ``repeats``: with that many repeated searches; see
+    :func:`lorasweep.search.studies.resume_plan`)."""
     if args.name is None:
         raise ConfigError("--resume needs --name NAME: the experiment to continue")
     given = {"--trials": args.trials, "--max-steps": args.max_steps, "--seed": args.seed, **extra}
@@ -39,7 +42,7 @@ def resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) ->
     from lorasweep.store import Storage
 
     with Storage.open(args.storage, readonly=True) as st:
-        plan = resume_plan(st, args.name, seeds)
+        plan = resume_plan(st, args.name, seeds, repeats)
     return run_search(args, {}, resume=plan)
 
 
@@ -62,7 +65,8 @@ def headline(run: RunPlan) -> str:
         )
     return (
         f"[bold]{name}[/]: {' vs '.join(s.name for s in exp.spaces)}, rank {exp.ranks}, "
-        f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each, "
+        f"{exp.budget.trials} trials × {exp.budget.max_steps} steps each"
+        f"{f', {exp.repeats} repeated searches' if exp.repeats > 1 else ''}, "
         f"{exp.sampler.name} + {exp.scheduler.name.value}"
     )
 

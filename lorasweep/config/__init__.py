@@ -35,6 +35,7 @@ from lorasweep.config.alpha import (
 )
 from lorasweep.config.experiment import (
     DEFAULT_KS,
+    MAX_REPEATS,
     AblationConfig,
     ExperimentConfig,
     MetricConfig,
@@ -94,6 +95,7 @@ __all__ = [
     "DEFAULT_KS",
     "LEGACY_COLUMNS",
     "MATCHED",
+    "MAX_REPEATS",
     "MAX_SEED",
     "MAX_YAML_BYTES",
     "NAME_PATTERN",

@@ -16,6 +16,7 @@ from lorasweep.metrics import Direction, metric
 
 __all__ = [
     "DEFAULT_KS",
+    "MAX_REPEATS",
     "AblationConfig",
     "ExperimentConfig",
     "MetricConfig",
@@ -54,12 +55,21 @@ class MetricConfig(StrictModel):
 
 class TargetConfig(StrictModel):
     within: Float = Field(0.01, ge=0.0, lt=1.0, description="cost to reach within this fraction of the best value")
+    value: Float | None = Field(
+        None,
+        description="the metric value repeated searches must reach (cost to target across repeats); "
+        "default: the median of the best values all repeats found",
+    )
 
 
 class SeedsConfig(StrictModel):
     n: Int = Field(0, ge=0, description="re-run each space's top configs on this many new seeds (0: off)")
     top_k: Int = Field(1, ge=1, description="how many of each space's best configs to re-run")
 
+
+#: Most repeated searches per space and rank (each repeat's sampler seed is offset by
+#: ``REPEAT_SEED_STRIDE`` × its index, which must stay within numpy's 32-bit seeds).
+MAX_REPEATS = 1000
 
 #: The ablation's default multipliers: 1, 2, 4, …, 256.
 DEFAULT_KS = [float(2**i) for i in range(9)]
@@ -114,6 +124,13 @@ class ExperimentConfig(StrictModel):
     metric: MetricConfig = Field(default_factory=MetricConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
+    repeats: Int = Field(
+        1,
+        ge=1,
+        le=MAX_REPEATS,
+        description="independent searches per space and rank, each with its own sampler seed (repeat i of every "
+        "space has the same one, so repeats pair across spaces); 1: one search",
+    )
     effective_step: FloatRange | None = Field(
         default_factory=lambda: FloatRange(low=2e-6, high=2e-2),
         description="the range of s·LR (LoRA scaling × LR) every space searches: a space's 'matched' range is "

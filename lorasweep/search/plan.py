@@ -36,9 +36,12 @@ __all__ = [
 ]
 
 
-def optuna_study_name(experiment: str, space: str, rank: int) -> str:
-    """One Optuna study per (experiment, space, rank); experiment names are unique in a database."""
-    return f"{experiment}/{space}/r{rank}"
+def optuna_study_name(experiment: str, space: str, rank: int, repeat: int = 0) -> str:
+    """One Optuna study per (experiment, space, rank, repeat); experiment names are unique in a
+    database. The first repeat keeps the name a single search has (``EXP/SPACE/rR``), so repeats
+    added to an experiment (``compare --resume --repeats K``) leave its first study as it was."""
+    name = f"{experiment}/{space}/r{rank}"
+    return f"{name}/repeat{repeat}" if repeat else name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,11 +61,14 @@ class StudyPlan:
     trials: int = 0
     sampler_seed: int = 0
     points: tuple[dict[str, Any], ...] = ()
+    #: which repeated search of (space, rank) this is (``compare --repeats``; 0: the first)
+    repeat: int = 0
 
     @property
     def label(self) -> str:
         suffix = {TrialKind.SEEDS: " seeds", TrialKind.ABLATION: " ×k"}.get(self.kind, "")
-        return f"{self.space.name} r={self.rank}{suffix}"
+        repeat = f" #{self.repeat}" if self.repeat else ""
+        return f"{self.space.name} r={self.rank}{repeat}{suffix}"
 
     @property
     def ends_study(self) -> bool:

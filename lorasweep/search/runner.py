@@ -215,7 +215,14 @@ def _run_studies(ctx: RunContext, run: RunPlan, publish: Callable[[Storage, Expe
 
 def _add_study(ctx: RunContext, p: StudyPlan) -> Any:
     return ctx.storage.add_study(
-        ctx.record.id, p.space.name, p.rank, p.study_name, ctx.metric, ctx.direction, p.space.model_dump(mode="json")
+        ctx.record.id,
+        p.space.name,
+        p.rank,
+        p.study_name,
+        ctx.metric,
+        ctx.direction,
+        p.space.model_dump(mode="json"),
+        repeat=p.repeat,
     )
 
 
@@ -231,6 +238,7 @@ def _search_run(ctx: RunContext, run: RunPlan, p: StudyPlan) -> StudyRun:
         "experiment": record.name,
         "space": p.space.name,
         "rank": p.rank,
+        "repeat": p.repeat,
         "metric": ctx.metric,
         "direction": ctx.direction.value,
     }.items():
@@ -281,6 +289,8 @@ def _run_seeds(ctx: RunContext, run: RunPlan, searches: list[StudyRun]) -> None:
     runs = []
     for search in searches:
         p = search.plan
+        if p.repeat:  # the first repeat's bests are re-run (the seed verdict); the others are searches only
+            continue
         own = [t for t in trials if t.study_id == search.study_id]
         points = seed_points(run.seeds, run.exp.seed, ctx.direction, own)
         plan = dataclasses.replace(p, study_name=f"{p.study_name}/seeds", kind=TrialKind.SEEDS, points=tuple(points))

@@ -16,25 +16,17 @@ from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
 from lorasweep.search.plan import RunPlan, StudyPlan, optuna_study_name
-from lorasweep.space.resolve import at_rank
+from lorasweep.search.repeats import repeats_to_run, search_plans
 from lorasweep.store import ExperimentStatus, Storage, TrialKind
 
 
 def compare_plan(exp: ExperimentConfig, name: str) -> RunPlan:
-    """One study per (space, rank), each space as searched at its rank (matched ranges made
-    explicit), each with the experiment's trial budget. Each rank's sampler has its own seed (the
-    first rank's is the experiment's), so ranks do not all try the same candidates."""
-    studies = tuple(
-        StudyPlan(
-            space=at_rank(s, r, exp.effective_step),
-            rank=r,
-            study_name=optuna_study_name(name, s.name, r),
-            trials=exp.budget.trials,
-            sampler_seed=exp.seed + 1000 * i,
-        )
-        for i, r in enumerate(exp.ranks)
-        for s in exp.spaces
-    )
+    """One study per (space, rank) and repeat, each space as searched at its rank (matched ranges
+    made explicit), each with the experiment's trial budget. Each rank's and each repeat's sampler
+    has its own seed (the first one's is the experiment's), shared by every space of that rank and
+    repeat, so ranks do not all try the same candidates and repeat i of one space pairs with repeat
+    i of the other (see :mod:`lorasweep.search.repeats`)."""
+    studies = tuple(search_plans(exp, name))
     return RunPlan(
         exp=exp, name=name, studies=studies, warm_start=exp.warm_start, seeds=exp.seeds if exp.seeds.n else None
     )
@@ -58,17 +50,18 @@ def ablation_plan(exp: ExperimentConfig, name: str) -> RunPlan:
     return RunPlan(exp=exp, name=name, studies=studies)
 
 
-def resume_plan(storage: Storage, name: str, seeds: int | None = None) -> RunPlan:
+def resume_plan(storage: Storage, name: str, seeds: int | None = None, repeats: int | None = None) -> RunPlan:
     """The plan of stored experiment ``name`` (compare or ablation, from its stored config), to
     continue it; an error if there is nothing to resume. ``seeds`` (``compare --resume --seeds
     N``): re-run the best configs on N seeds, which a complete experiment may also do (re-runs it
-    has are kept)."""
+    has are kept). ``repeats`` (``compare --resume --repeats K``): run K repeated searches per
+    space and rank, adding those it lacks, also to a complete experiment."""
     storage.check_schema()
     record = storage.experiment(name)
-    if record.status == ExperimentStatus.COMPLETE and seeds is None:
+    if record.status == ExperimentStatus.COMPLETE and seeds is None and repeats is None:
         raise LorasweepError(
             f"experiment '{name}' is complete; nothing to resume (run a new one with another --name, "
-            "or add seed re-runs with --resume --seeds N)"
+            "or add seed re-runs with --resume --seeds N, or repeated searches with --resume --repeats K)"
         )
     exp = ExperimentConfig.model_validate(record.config)
     studies = storage.studies(record.id)
@@ -76,7 +69,10 @@ def resume_plan(storage: Storage, name: str, seeds: int | None = None) -> RunPla
     if ablation:
         if seeds is not None:
             raise LorasweepError(f"--seeds: experiment '{name}' is an ablation; it has no best configs to re-run")
+        if repeats is not None:
+            raise LorasweepError(f"--repeats: experiment '{name}' is an ablation; it has no searches to repeat")
         return dataclasses.replace(ablation_plan(exp, name), resume=True)
+    exp = exp.model_copy(update={"repeats": repeats_to_run(exp, studies, repeats, name)})
     if seeds is not None:
         exp = exp.model_copy(update={"seeds": exp.seeds.model_copy(update={"n": seeds})})
     return dataclasses.replace(compare_plan(exp, name), resume=True)

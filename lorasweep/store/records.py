@@ -34,6 +34,8 @@ class StudyRecord:
     space_config: dict[str, Any]
     started_at: dt.datetime
     finished_at: dt.datetime | None
+    #: which repeated search of (space, rank) this study is (``compare --repeats``; 0: the first)
+    repeat: int = 0
 
     @property
     def wall_seconds(self) -> float:

@@ -65,12 +65,14 @@ class Experiment(Base):
 
 class Study(Base):
     __tablename__ = "lorasweep_studies"
-    __table_args__ = (UniqueConstraint("experiment_id", "space", "rank", name="uq_lorasweep_study"),)
+    __table_args__ = (UniqueConstraint("experiment_id", "space", "rank", "repeat", name="uq_lorasweep_study"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("lorasweep_experiments.id", ondelete="CASCADE"))
     space: Mapped[str] = mapped_column(String(64))
     rank: Mapped[int] = mapped_column(Integer)
+    #: which of the repeated searches of this (space, rank) it is (``compare --repeats``; 0: the first)
+    repeat: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     optuna_study_name: Mapped[str] = mapped_column(String(255), unique=True)
     metric: Mapped[str] = mapped_column(String(64))
     direction: Mapped[Direction] = mapped_column(_enum(Direction, "lorasweep_direction"))

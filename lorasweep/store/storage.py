@@ -203,6 +203,7 @@ class Storage:
         metric: str,
         direction: Direction,
         space_config: dict[str, Any],
+        repeat: int = 0,
     ) -> StudyRecord:
         """Store one study of an experiment: one space at one rank, the Optuna study of that name
         (same database), the metric and direction it optimizes, and the space resolved at that rank
@@ -212,6 +213,7 @@ class Storage:
             experiment_id=experiment_id,
             space=space,
             rank=rank,
+            repeat=repeat,
             optuna_study_name=optuna_study_name,
             metric=metric,
             direction=direction,

@@ -62,8 +62,33 @@ def _search_sentence(f: Finding) -> str:
     )
 
 
+def _repeat_sentence(f: Finding) -> str:
+    """``Over 8 repeated searches of 8 trials per space, the best eval accuracy a search found had
+    a median of 0.953 for lora_alpha and 0.941 for lr_only; <the repeat verdict>; <target race>.``"""
+    from lorasweep.report.sections.repeats import median_iqr
+
+    rc = f.repeats
+    assert rc is not None
+    q, word = fmt.metric(f.metric), fmt.metric_word(f.metric)
+    medians = _and([f"{median_iqr([x.value for x in rc.of(s)], q, f.direction)} for {s}" for s in rc.spaces])
+    ranks = f" at each of ranks {', '.join(map(str, rc.ranks))}" if len(rc.ranks) > 1 else ""
+    out = (
+        f"Over {rc.repeats} repeated searches of {rc.trials_per_search} trials per space{ranks} (repeat i of every "
+        f"space with the same sampler seed; {fmt.seconds(rc.device_seconds)} device-seconds in all), the best "
+        f"{word} a search found (eval, the split it selected on) had a median of {medians}"
+    )
+    if rc.verdict is not None:
+        out += f"; repeat verdict: {rc.verdict.text}"
+    races = [race.sentence() for race in rc.race.values()]
+    if rc.target is not None and races:
+        out += f"; to {word} {q.fmt(rc.target)}, {'; '.join(races)}"
+    return out + "."
+
+
 def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
     q, word = fmt.metric(f.metric), fmt.metric_word(f.metric)
+    if f.evidence is Evidence.ONE_SEARCH_SEED and f.repeats is not None:
+        return None  # the repeats speak for the search; seed re-runs would add the seed-level verdict
     if f.evidence is Evidence.ONE_SEARCH_SEED:
         name = summary.experiment.name
         return (
@@ -136,9 +161,9 @@ def sentences(summary: ExperimentSummary, f: Finding) -> list[str]:
             f"No space completed a trial, so there is no best {word} to compare; "
             "the table counts the pruned, diverged and failed trials."
         ]
-    out = [_search_sentence(f)]
+    out = [_repeat_sentence(f)] if f.repeats is not None else [_search_sentence(f)]
     if (evidence := _evidence_sentence(summary, f)) is not None:
-        out.append(evidence)
+        out.append(evidence if f.repeats is None else f"Seed level (repeat 0's bests re-run): {evidence}")
     return out
 
 

@@ -81,8 +81,9 @@ def describe_studies(runs: list[StudyRun]) -> str:
     )
 
 
-def run_searches(ctx: RunContext, runs: list[StudyRun]) -> None:
-    """Search every study of ``runs`` in one Tune run, interleaved (see the module's docstring)."""
+def interleaved_search(ctx: RunContext, runs: list[StudyRun]) -> InterleavedSearch:
+    """The searcher of a search run: one :class:`StudySearch` per study (its own sampler and
+    seed), interleaved. Simulations drive it without Tune (``tests/repeat_sim.py``)."""
     exp = ctx.exp
     mode = ctx.direction.ray_mode
     searches = {}
@@ -99,9 +100,16 @@ def run_searches(ctx: RunContext, runs: list[StudyRun]) -> None:
             study_name=run.plan.study_name,
             points_to_evaluate=[dict(p) for p in run.warm_points] or None,
         )
-    search = InterleavedSearch(
+    return InterleavedSearch(
         searches, {run.key: run.trials for run in runs}, {run.key: run.done for run in runs}, ctx.metric, mode
     )
+
+
+def run_searches(ctx: RunContext, runs: list[StudyRun]) -> None:
+    """Search every study of ``runs`` in one Tune run, interleaved (see the module's docstring)."""
+    exp = ctx.exp
+    mode = ctx.direction.ray_mode
+    search = interleaved_search(ctx, runs)
     scheduler = PerStudyScheduler({run.key: make_scheduler(exp.scheduler, exp.budget) for run in runs})
     _fit(
         ctx,
