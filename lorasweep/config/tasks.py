@@ -66,6 +66,12 @@ class TaskBase(StrictModel, abc.ABC):
     #: ``model.name_or_path`` of the model this kind builds itself (e.g. ``builtin:mlp``); None:
     #: the experiment's model is loaded.
     builtin_model: ClassVar[str | None] = None
+    #: True for a kind whose tasks declare their own metrics (``metrics:`` in the task, as
+    #: ``kind: python`` does) instead of the class listing them.
+    task_declares_metrics: ClassVar[bool] = False
+    #: True for a kind whose trials run the user's own training code (``kind: python``) instead of
+    #: lorasweep's loop (:func:`lorasweep.train.train.run_trial`).
+    runs_user_code: ClassVar[bool] = False
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -114,12 +120,12 @@ def task_kind(cls: T) -> T:
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         raise TypeError(f"task kind {name} ({cls.__name__}) does not implement {missing}")
-    if not cls.metrics:
+    if not cls.metrics and not cls.task_declares_metrics:
         raise TypeError(f"task kind {name} ({cls.__name__}) declares no metrics; set metrics = (Metric, ...)")
-    names = [m.name for m in cls.metrics]
+    names = [m.name for m in cls.metrics] if not cls.task_declares_metrics else []
     if len(set(names)) != len(names):
         raise TypeError(f"task kind {name} ({cls.__name__}) lists a metric twice: {names}")
-    for m in cls.metrics:  # every check before anything is registered
+    for m in cls.metrics if not cls.task_declares_metrics else ():  # every check before anything is registered
         if m.name in METRICS and (known := METRICS.get(m.name).direction) != m.direction:
             raise ValueError(
                 f"task kind {name}: metric '{m.name}' is already registered to {known.value}; "
@@ -127,7 +133,7 @@ def task_kind(cls: T) -> T:
             )
     if name in TASK_KINDS and TASK_KINDS.get(name) is not cls:
         raise ValueError(f"task kind '{name}' is already registered (by {TASK_KINDS.get(name).__name__}); rename it")
-    for m in cls.metrics:
+    for m in cls.metrics if not cls.task_declares_metrics else ():
         define_metric(m.name, m.direction, m.description)
     TASK_KINDS.register(name, cls)
     return cls
