@@ -69,8 +69,6 @@ class LorasweepCallback(TrainerCallback):
         if metrics and state.global_step >= 1:
             self._report(state.global_step, dict(metrics), control, kwargs.get("model"))
 
-    def on_step_end(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
-    ) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if self.trial.should_stop:
             control.should_training_stop = True

@@ -21,4 +21,11 @@ from lorasweep.kinds.generated import GeneratedTask
 from lorasweep.kinds.python import PythonTask
 from lorasweep.kinds.synthetic_regression import SyntheticRegressionTask
 
-__all__ = ["CausalLmSftTask", "ClassificationTask", "GeneratedTask", "LabelledTextTask", "PythonTask", "SyntheticRegressionTask"]
+__all__ = [
+    "CausalLmSftTask",
+    "ClassificationTask",
+    "GeneratedTask",
+    "LabelledTextTask",
+    "PythonTask",
+    "SyntheticRegressionTask",
+]

@@ -278,7 +278,9 @@ class Reporter:
     def _clock(self) -> float:
         return device_seconds(time.perf_counter() - self.started, self.gpus)
 
-    def _step_report(self, step: int, values: dict[str, float], window: float, metrics: Mapping[str, Any]) -> StepReport:
+    def _step_report(
+        self, step: int, values: dict[str, float], window: float, metrics: Mapping[str, Any]
+    ) -> StepReport:
         from lorasweep.train.train import StepReport
 
         lr = _first(metrics, LR_KEYS)
