@@ -180,6 +180,7 @@ def load(storage: str | Storage, experiment: str | None = None) -> Results:
 
 
 def _read(st: Storage, experiment: str | None) -> Results:
+    from lorasweep.analysis.science import seed_comparison, verdict_text
     from lorasweep.analysis.summary import summarize
     from lorasweep.report.sections import Report
 
@@ -187,10 +188,11 @@ def _read(st: Storage, experiment: str | None) -> Results:
     record = st.experiment(experiment)
     summary = summarize(st, record)
     doc = Report.build(summary).json()
+    finding = doc.get("finding")
     return Results(
         experiment=record.name,
-        finding=doc.get("finding") or "",
-        verdict=doc.get("verdict"),
+        finding=finding.get("text", "") if isinstance(finding, dict) else str(finding or ""),
+        verdict=verdict_text(summary, seed_comparison(summary)),
         warnings=list(doc.get("warnings") or []),
         report=doc,
         summary=summary,
