@@ -3,8 +3,9 @@
 The same run as ``lorasweep compare`` with a ``kind: python`` task: one Ray Tune run of every
 space × rank study, matched s·LR coverage, equal budgets, seeds, sampler and scheduler, the store,
 and the reports; only the training is the user's (see :mod:`lorasweep.train.user_code` for the
-callable's contract). ``fit`` travels to the Ray workers by value (cloudpickle), so a function
-defined in a notebook works; the experiment records its ``MODULE:NAME``.
+callable's contract). A ``fit`` defined in ``__main__`` (a script, a notebook) travels to the Ray
+workers by value; one from an importable module is imported by the workers from that module's
+folder. The experiment records its ``MODULE:NAME``.
 """
 
 from __future__ import annotations
@@ -74,8 +75,13 @@ def compare(
     from lorasweep.errors import ConfigError
     from lorasweep.store import Storage
 
-    fn = None if isinstance(fit, str) else fit
     entrypoint = fit if isinstance(fit, str) else entrypoint_of(fit)
+    # a function of an importable module is imported by the workers (from its folder); one of
+    # __main__ (a script, a notebook) travels by value
+    fn = fit if not isinstance(fit, str) and entrypoint.startswith("__main__:") else None
+    python_path = [str(Path.cwd())]
+    if not isinstance(fit, str) and fn is None:
+        python_path.insert(0, _module_root(fit.__module__))
     declared = (
         [{"name": k, "direction": v} for k, v in metrics.items()] if isinstance(metrics, Mapping) else list(metrics)
     )
@@ -93,7 +99,7 @@ def compare(
         "metrics": declared,
         "target_modules": target_modules if isinstance(target_modules, str) else list(target_modules),
         "params": dict(params or {}),
-        "python_path": [str(Path.cwd())],
+        "python_path": python_path,
         **dict(task or {}),
     }
     data.pop("model", None)  # the callable brings its own model
@@ -105,6 +111,17 @@ def compare(
         return _run(exp, storage, exp_name, fn, verbose)
     with Storage.open(storage, create=True) as st:
         return _run(exp, st, exp_name, fn, verbose)
+
+
+def _module_root(module_name: str) -> str:
+    """The folder to put on ``sys.path`` for ``import module_name`` (above its top-level package)."""
+    import sys
+
+    file = getattr(sys.modules.get(module_name), "__file__", None)
+    if file is None:
+        return str(Path.cwd())
+    depth = len(module_name.split(".")) - (0 if Path(file).name == "__init__.py" else 1)
+    return str(Path(file).resolve().parents[depth])
 
 
 def _run(exp: Any, st: Storage, name: str, fn: Callable[..., Any] | None, verbose: bool) -> Results:
