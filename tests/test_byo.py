@@ -57,6 +57,18 @@ def _experiment(folder: Path, **task: Any) -> Any:
     return experiment_from_dict(str(folder / "e.yaml"), raw)
 
 
+@pytest.fixture(autouse=True)
+def _forget_declared_metrics() -> Any:
+    """A python task registers the metrics it declares (a name keeps one direction everywhere); the
+    other test modules list the registry, so each test here removes the ones it added."""
+    from lorasweep.metrics import METRICS
+
+    before = set(METRICS.names())
+    yield
+    for name in set(METRICS.names()) - before:
+        METRICS.remove(name)
+
+
 class Sent:
     """A ``send`` that records each report; ``prune_at``: raise TrialPruned there, as Tune's stop does."""
 
