@@ -26,7 +26,9 @@ from lorasweep.train.train import TrialEnd, check_setup, run_trial
 from causal_lm import save_tiny_causal_lm
 from conftest import DATA, TINY, run_cli
 
-BUILTIN = ["causal_lm_sft", "classification", "generated", "synthetic_regression"]
+BUILTIN = ["causal_lm_sft", "classification", "generated", "python", "synthetic_regression"]
+#: Kinds whose trials run the user's own code (no workload to contract-test here: tests/test_byo.py)
+USER_CODE = {"python"}
 TINY_BERT = yaml.safe_load(TINY.read_text())["model"]
 
 
@@ -120,7 +122,7 @@ def _experiment(folder: Path, kind: str, **overrides: Any) -> ExperimentConfig:
 
 
 def test_the_builtin_kinds_are_registered_and_every_registered_kind_has_an_example() -> None:
-    assert set(BUILTIN) <= set(TASK_KINDS.names()) <= set(EXAMPLES)
+    assert set(BUILTIN) <= set(TASK_KINDS.names()) <= set(EXAMPLES) | USER_CODE
 
 
 def test_tasks_kinds_lists_each_kind_with_its_metrics_and_directions() -> None:
@@ -130,6 +132,7 @@ def test_tasks_kinds_lists_each_kind_with_its_metrics_and_directions() -> None:
     assert list(lines) == BUILTIN
     assert lines["generated"] == "accuracy (maximize), f1 (maximize), eval_loss (minimize)"
     assert lines["causal_lm_sft"] == "eval_loss (minimize), perplexity (minimize), exact_match (maximize)"
+    assert lines["python"] == "declared by each task (metrics: [{name, direction}])"
 
 
 def test_an_unknown_kind_lists_the_registered_ones(tmp_path: Path, linear_shift: type[TaskBase]) -> None:
@@ -137,7 +140,7 @@ def test_an_unknown_kind_lists_the_registered_ones(tmp_path: Path, linear_shift:
     path.write_text("name: t\nkind: hub\nn_train: 4\nn_eval: 4\n")
     with pytest.raises(ConfigError, match=r"field 'kind': unknown task kind; valid task kinds: causal_lm_sft, "):
         load_task(path)
-    with pytest.raises(ConfigError, match=r"generated, linear_shift, synthetic_regression; pick one \(got 'hub'\)"):
+    with pytest.raises(ConfigError, match=r"linear_shift, python, synthetic_regression; pick one \(got 'hub'\)"):
         load_task(path)
 
 

@@ -71,12 +71,13 @@ def task_kind(cls: T) -> T:
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(cls.__abstractmethods__))
         raise TypeError(f"task kind {name} ({cls.__name__}) does not implement {missing}")
-    if not cls.metrics:
+    declared = () if cls.task_declares_metrics else cls.metrics  # a python task lists its own
+    if not cls.metrics and not cls.task_declares_metrics:
         raise TypeError(f"task kind {name} ({cls.__name__}) declares no metrics; set metrics = (Metric, ...)")
-    names = [m.name for m in cls.metrics]
+    names = [m.name for m in declared]
     if len(set(names)) != len(names):
         raise TypeError(f"task kind {name} ({cls.__name__}) lists a metric twice: {names}")
-    for m in cls.metrics:  # every check before anything is registered
+    for m in declared:  # every check before anything is registered
         if m.name in METRICS and (known := METRICS.get(m.name).direction) != m.direction:
             raise ValueError(
                 f"task kind {name}: metric '{m.name}' is already registered to {known.value}; "
@@ -84,7 +85,7 @@ def task_kind(cls: T) -> T:
             )
     if name in TASK_KINDS and TASK_KINDS.get(name) is not cls:
         raise ValueError(f"task kind '{name}' is already registered (by {TASK_KINDS.get(name).__name__}); rename it")
-    for m in cls.metrics:
+    for m in declared:
         define_metric(m)
     TASK_KINDS.register(name, cls)
     return cls

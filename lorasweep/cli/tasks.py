@@ -32,7 +32,10 @@ def tasks_kinds() -> None:
     from lorasweep.config import TASK_KINDS
 
     for name in TASK_KINDS:
-        metrics = ", ".join(f"{m.name} ({m.direction.value})" for m in TASK_KINDS.get(name).metrics)
+        kind = TASK_KINDS.get(name)
+        metrics = ", ".join(f"{m.name} ({m.direction.value})" for m in kind.metrics)
+        if kind.task_declares_metrics:
+            metrics = "declared by each task (metrics: [{name, direction}])"
         click.echo(f"{name:<21} {metrics}")
 
 

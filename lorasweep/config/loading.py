@@ -167,7 +167,12 @@ def _local(value: str, folder: Path | None, *, always: bool = False, kind: str =
 
 
 def _with_data_paths(raw: dict[str, Any], folder: Path | None) -> dict[str, Any]:
-    """A task's local data files, absolute: found next to its YAML file (then in the working directory)."""
+    """A task's local data files (and a ``kind: python`` task's ``python_path``, default the YAML
+    file's folder), absolute: found next to its YAML file (then in the working directory)."""
+    if raw.get("kind") == "python":
+        paths = raw.get("python_path", ["."])
+        if isinstance(paths, list):
+            raw = {**raw, "python_path": [_local(p, folder, always=True) if isinstance(p, str) else p for p in paths]}
     data = raw.get("data")
     if not isinstance(data, dict):
         return raw

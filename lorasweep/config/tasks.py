@@ -58,6 +58,12 @@ class TaskFields(StrictModel):
     #: ``model.name_or_path`` of the model this kind builds itself (e.g. ``builtin:mlp``); None:
     #: the experiment's model is loaded.
     builtin_model: ClassVar[str | None] = None
+    #: True for a kind whose tasks declare their own metrics (``metrics:`` in the task, as
+    #: ``kind: python`` does) instead of the class listing them.
+    task_declares_metrics: ClassVar[bool] = False
+    #: True for a kind whose trials run the user's own training code (``kind: python``) instead of
+    #: lorasweep's loop (:func:`lorasweep.train.train.run_trial`).
+    runs_user_code: ClassVar[bool] = False
 
     @property
     def metric_names(self) -> tuple[str, ...]:

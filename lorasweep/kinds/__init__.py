@@ -11,12 +11,21 @@ at the top: validating a config must not pay for them (see ``python -X importtim
 lorasweep.config"``).
 
 The built-in kinds: ``generated`` and ``classification`` (sequence classification),
-``synthetic_regression`` (the ablation's MLP) and ``causal_lm_sft`` (prompt → completion).
+``synthetic_regression`` (the ablation's MLP), ``causal_lm_sft`` (prompt → completion) and
+``python`` (the user's own training code, called once per trial).
 """
 
 from lorasweep.kinds.causal_lm_sft import CausalLmSftTask
 from lorasweep.kinds.classification import ClassificationTask, LabelledTextTask
 from lorasweep.kinds.generated import GeneratedTask
+from lorasweep.kinds.python import PythonTask
 from lorasweep.kinds.synthetic_regression import SyntheticRegressionTask
 
-__all__ = ["CausalLmSftTask", "ClassificationTask", "GeneratedTask", "LabelledTextTask", "SyntheticRegressionTask"]
+__all__ = [
+    "CausalLmSftTask",
+    "ClassificationTask",
+    "GeneratedTask",
+    "LabelledTextTask",
+    "PythonTask",
+    "SyntheticRegressionTask",
+]

@@ -150,7 +150,7 @@ def check_setup(exp: ExperimentConfig) -> None:
     """What every trial would trip over, checked once before the search (no weights loaded): the
     batch size, the task's data, the model and its ``target_modules`` (the task's kind checks
     what it needs), the device."""
-    if exp.training.batch_size > exp.task.n_train:
+    if not exp.task.runs_user_code and exp.training.batch_size > exp.task.n_train:
         raise ConfigError(
             f"training.batch_size ({exp.training.batch_size}) exceeds task.n_train ({exp.task.n_train}); lower it"
         )

@@ -51,6 +51,8 @@ def trial_error(trial: Any) -> str:
         with open(path, "rb") as f:
             error = cloudpickle.load(f)
         cause = getattr(error, "cause", None) or error
+        if getattr(cause, "records_as_is", False):  # the user's code raised (kind: python): its own line
+            return str(cause)[:2000]
         return f"{type(cause).__name__}: {cause}".strip()[:2000]
     text = Path(trial.error_file).read_text() if trial.error_file and Path(trial.error_file).is_file() else ""
     lines = [line for line in text.splitlines() if line.strip()]

@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -45,11 +46,18 @@ def _studies(studies: str) -> dict[str, tuple[SpaceConfig, int]]:
 
 
 def lorasweep_trainable(
-    config: dict[str, Any], *, experiment_json: str, studies_json: str, verbose: bool = False
+    config: dict[str, Any],
+    *,
+    experiment_json: str,
+    studies_json: str,
+    verbose: bool = False,
+    user_fn: Callable[..., Any] | None = None,
 ) -> None:
     """Tune function trainable: one LoRA fine-tuning run, reported every ``eval_every`` steps.
     ``studies_json`` (:func:`~lorasweep.search.ray_adapter.tuner.describe_studies`) gives the
-    space and rank of the trial's study."""
+    space and rank of the trial's study. A ``kind: python`` experiment's trials call the user's
+    callable instead (``user_fn``, passed by value by ``lorasweep.compare(fit)``; else the task's
+    entrypoint)."""
     from ray import tune
 
     if not verbose:
@@ -57,6 +65,11 @@ def lorasweep_trainable(
     exp = _experiment(experiment_json)
     space, rank = _studies(studies_json)[trial_study(config)]
     torch.set_num_threads(max(1, int(exp.resources.cpus_per_trial)))
+    if exp.task.runs_user_code:  # kind: python: the user's callable trains, not run_trial
+        from lorasweep.search.ray_adapter.user_code import run_user_code
+
+        run_user_code(config, exp, space, rank, user_fn)
+        return
     lora = resolve(space, sampled_params(config), rank)
     workload = _workload(exp.task.model_dump_json(), exp.model.model_dump_json())
 

@@ -1,0 +1,489 @@
+"""Bring your own training code: what a user's callable gets (:class:`Trial`), how its reports
+become lorasweep's (:class:`Reporter`), and how one trial of it runs (:func:`run_user_trial`).
+
+The contract, as Optuna's ``objective(trial)`` and Ray's ``train_fn(config)`` have it::
+
+    def fit(trial: lorasweep.Trial) -> PeftModel | None:
+        model = get_peft_model(build_my_model(), trial.lora_config)   # r, α, rsLoRA, target modules
+        ... train for trial.max_steps steps at trial.lr, seeded with trial.seed ...
+        every trial.eval_every steps:  trial.report(step, {"eval_accuracy": acc, "train_loss": loss}, model=model)
+        return model                                                   # optional: the adapter to keep
+
+``report`` records the step's metrics through the same path as lorasweep's own loop, hands them to
+the scheduler, and applies the experiment's divergence rule (:mod:`lorasweep.train.divergence`).
+When the trial must end early it raises :class:`TrialPruned` (the scheduler stopped it) or
+:class:`TrialDiverged` (the rule fired), both :class:`TrialStopped`: let it propagate, or catch it
+and stop training (``trial.should_stop`` says the same). Any other exception is the trial's error
+(recorded with the user's frame); the search goes on.
+
+No Ray here: the Ray adapter passes a ``send`` that forwards each report to Tune and turns Tune's
+stop into :class:`TrialPruned`. Heavy imports (torch, peft) happen when a trial runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import random
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lorasweep.cost import device_seconds
+from lorasweep.errors import ConfigError
+from lorasweep.metrics import Direction
+from lorasweep.train.divergence import DivergenceRule
+
+if TYPE_CHECKING:
+    from lorasweep.config import ExperimentConfig
+    from lorasweep.scaling import LoraParams
+    from lorasweep.train.train import StepReport
+
+__all__ = [
+    "Trial",
+    "TrialDiverged",
+    "TrialPruned",
+    "TrialStopped",
+    "UserCode",
+    "UserCodeError",
+    "load_entrypoint",
+    "run_user_trial",
+]
+
+#: Keys of ``report``'s metrics that lorasweep reads itself (besides the declared metrics).
+TRAIN_LOSS_KEYS = ("train_loss", "loss")
+LR_KEYS = ("lr", "learning_rate")
+
+
+class TrialStopped(Exception):
+    """lorasweep ended this trial early; ``Trial.report`` raises it. Let it propagate out of the
+    callable (lorasweep records the trial as stopped, not failed), or catch it and stop training."""
+
+
+class TrialPruned(TrialStopped):
+    """The scheduler (ASHA) stopped the trial at this report, as Optuna's ``TrialPruned``."""
+
+
+class TrialDiverged(TrialStopped):
+    """The experiment's divergence rule fired at this report (see :mod:`lorasweep.train.divergence`)."""
+
+
+class UserCodeError(Exception):
+    """An exception raised inside the user's callable, as one line: ``Type: message (file:line in
+    function)`` at the user's innermost frame. The trial is recorded as failed with this text."""
+
+    #: the trial's recorded error is this exception's text as it is (no type prefix)
+    records_as_is = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserCode:
+    """A ``kind: python`` task's callable, imported."""
+
+    fn: Callable[[Trial], Any]
+    entrypoint: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing the entrypoint
+
+
+def load_entrypoint(entrypoint: str, python_path: Sequence[str] = ()) -> Callable[[Trial], Any]:
+    """The callable ``MODULE:ATTR`` names, imported with ``python_path``'s folders on ``sys.path``
+    (the ones that exist). Anything that stops it is a one-line :class:`ConfigError`."""
+    for folder in reversed(python_path):
+        if Path(folder).is_dir() and folder not in sys.path:
+            sys.path.insert(0, folder)
+    module_name, _, attr = entrypoint.partition(":")
+    where = f"task.entrypoint '{entrypoint}'"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module_name.startswith(e.name):
+            folders = ", ".join(python_path) or "sys.path"
+            raise ConfigError(
+                f"{where}: no module named '{e.name}' in {folders}; set task.python_path to the folder that holds "
+                "it (or run from that folder)"
+            ) from None
+        raise ConfigError(f"{where}: importing {module_name} failed: {_one_line(e)}; fix the import") from None
+    except Exception as e:  # the module itself raised while importing
+        raise ConfigError(f"{where}: importing {module_name} failed: {_one_line(e)}; fix the module") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{where}: module {module_name} has no attribute '{part}'; name a callable it defines")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError(f"{where}: {attr} is a {type(obj).__name__}, not a callable; name a function fit(trial)")
+    return obj
+
+
+@functools.lru_cache(maxsize=4)
+def cached_entrypoint(entrypoint: str, python_path: tuple[str, ...]) -> Callable[[Trial], Any]:
+    """:func:`load_entrypoint`, once per worker process."""
+    return load_entrypoint(entrypoint, python_path)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    dirs.add(str(Path(__file__).resolve().parents[1]))  # lorasweep itself
+    return tuple(sorted(dirs))
+
+
+def user_error(e: BaseException) -> UserCodeError:
+    """``e`` as the trial's error: its type and message, and the innermost frame of the user's code
+    (not the standard library, an installed package or lorasweep), once."""
+    frames = traceback.extract_tb(e.__traceback__)
+    libraries = _library_dirs()
+    own = [f for f in frames if not str(Path(f.filename).resolve()).startswith(libraries)]
+    frame = (own or frames or [None])[-1]
+    at = f" ({frame.filename}:{frame.lineno} in {frame.name})" if frame is not None else ""
+    return UserCodeError(f"{_one_line(e)}{at}"[:2000])
+
+
+# ---------------------------------------------------------------------------------------------
+# The trial object
+
+
+class Reporter:
+    """What happens behind ``Trial.report``: the divergence rule, lorasweep's clock, the adapter
+    checkpoint of the best evaluation, and the report itself (``send``: to Ray Tune, which may stop
+    the trial by raising :class:`TrialPruned`). The report at ``max_steps`` is the trial's last: it is
+    sent, marked complete, when the callable returns (with the adapter it returns, if any)."""
+
+    def __init__(
+        self,
+        *,
+        send: Callable[[StepReport, str | None], None],
+        metric: str,
+        direction: Direction,
+        declared: tuple[str, ...],
+        max_steps: int,
+        lr: float,
+        rule: DivergenceRule,
+        gpus: float,
+        checkpoints: bool,
+    ) -> None:
+        self.send, self.metric, self.direction, self.declared = send, metric, direction, declared
+        self.max_steps, self.lr, self.rule, self.gpus, self.checkpoints = max_steps, lr, rule, gpus, checkpoints
+        self.started = time.perf_counter()
+        self.stopped: TrialStopped | None = None
+        self.first_loss: float | None = None
+        self.loss_sum, self.loss_n = 0.0, 0
+        self.last_step = 0
+        self.best: float | None = None
+        self.final: tuple[StepReport, str | None] | None = None
+        #: Tune ended the trial's thread at a report (its stop: the scheduler's decision, or the end
+        #: of the trial at max_steps); the Tune function must then exit as Tune expects
+        self.tune_stopped = False
+
+    def report(self, step: int, metrics: Mapping[str, Any], model: Any = None) -> None:
+        if self.stopped is not None:
+            raise type(self.stopped)(str(self.stopped))
+        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            raise ValueError(f"report(step={step!r}): the step is the optimizer steps done so far, an int >= 1")
+        if step > self.max_steps:
+            raise ValueError(f"report(step={step}): past the trial's budget (max_steps {self.max_steps}); stop there")
+        if step < self.last_step:
+            raise ValueError(f"report(step={step}) after a report at step {self.last_step}: steps must not go back")
+        if self.final is not None:
+            if self.metric not in metrics:  # a training loss logged after the last evaluation
+                return
+            raise ValueError(f"report(step={step}) after the report at max_steps {self.max_steps}: that one is last")
+        loss = _first(metrics, TRAIN_LOSS_KEYS)
+        if loss is not None:
+            self.first_loss = loss if self.first_loss is None else self.first_loss
+            if self.rule.step_diverged(loss, self.first_loss):
+                self._diverge(step, f"training loss {loss:.4g} at step {step}")
+            self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
+        if self.metric not in metrics:  # a training-loss report: nothing for the scheduler
+            return
+        self.last_step = step
+        window = self.loss_sum / self.loss_n if self.loss_n else math.nan
+        if self.loss_n and self.first_loss is not None and self.rule.window_diverged(window, self.first_loss):
+            self._diverge(step, f"mean training loss {window:.4g} since the last evaluation")
+        values = {name: _float(metrics.get(name, math.nan)) for name in self.declared}
+        reported = [values[name] for name in self.declared if name in metrics]
+        if not all(math.isfinite(v) for v in reported):
+            self._diverge(step, "a non-finite metric", values)
+        folder = self._checkpoint(values[self.metric], model)
+        r = self._step_report(step, values, window, metrics)
+        self.loss_sum, self.loss_n = 0.0, 0
+        if step >= self.max_steps:
+            self.final = (r, folder)
+            return
+        self._send(r, folder)
+
+    def finish(self, returned: Any) -> None:
+        """The callable returned: send its last report, marked complete (an error if it never
+        reported at ``max_steps`` without being stopped)."""
+        from lorasweep.train.train import TrialEnd
+
+        if self.stopped is not None:
+            return
+        if self.final is None:
+            at = f"its last evaluation was at step {self.last_step}" if self.last_step else "it reported no evaluation"
+            raise RuntimeError(
+                f"the callable returned before the trial's budget: {at}, but every trial trains max_steps "
+                f"{self.max_steps} and reports {self.metric} there (or stops when report raises TrialStopped)"
+            )
+        r, folder = self.final
+        if _is_adapter(returned) and self.checkpoints and folder is None and self.best == r.metrics[self.metric]:
+            folder = _save(returned)
+        self._send(replace(r, end=TrialEnd.COMPLETE, device_seconds=self._clock()), folder)
+
+    def _send(self, r: StepReport, folder: str | None) -> None:
+        try:
+            self.send(r, folder)
+        except TrialPruned as e:
+            self.stopped, self.tune_stopped = e, True
+            raise
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)  # Ray has copied it to the trial's storage
+
+    def _diverge(self, step: int, why: str, values: dict[str, float] | None = None) -> None:
+        from lorasweep.train.train import TrialEnd
+
+        values = values if values is not None else dict.fromkeys(self.declared, math.nan)
+        r = replace(self._step_report(step, values, math.nan, {}), end=TrialEnd.DIVERGED)
+        self.stopped = TrialDiverged(f"diverged at step {step}: {why} (the experiment's divergence rule)")
+        try:
+            self.send(r, None)
+        except TrialPruned:  # Tune ended the thread on the diverged report: still diverged
+            self.tune_stopped = True
+        raise self.stopped
+
+    def _checkpoint(self, value: float, model: Any) -> str | None:
+        """Save the adapter when this evaluation is the trial's best so far (as lorasweep's loop does)."""
+        if not math.isfinite(value) or (self.best is not None and not self.direction.better(value, self.best)):
+            return None
+        self.best = value
+        return _save(model) if self.checkpoints and _is_adapter(model) else None
+
+    def _clock(self) -> float:
+        return device_seconds(time.perf_counter() - self.started, self.gpus)
+
+    def _step_report(
+        self, step: int, values: dict[str, float], window: float, metrics: Mapping[str, Any]
+    ) -> StepReport:
+        from lorasweep.train.train import StepReport
+
+        lr = _first(metrics, LR_KEYS)
+        return StepReport(
+            step=step,
+            metrics=values,
+            train_loss=window,
+            lr=lr if lr is not None else self.lr,
+            examples=int(_float(metrics.get("examples", 0))),
+            tokens=int(_float(metrics.get("tokens", metrics.get("num_input_tokens_seen", 0)))),
+            device_seconds=self._clock(),
+        )
+
+
+def _first(metrics: Mapping[str, Any], keys: tuple[str, ...]) -> float | None:
+    return next((_float(metrics[k]) for k in keys if k in metrics and metrics[k] is not None), None)
+
+
+def _float(value: Any) -> float:
+    if hasattr(value, "item"):  # a tensor or numpy scalar
+        value = value.item()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"report: {value!r} is not a number; report floats") from None
+
+
+def _is_adapter(model: Any) -> bool:
+    return model is not None and hasattr(model, "save_pretrained") and hasattr(model, "peft_config")
+
+
+def _save(model: Any) -> str:
+    folder = tempfile.mkdtemp(prefix="lorasweep-adapter-")
+    model.save_pretrained(folder)  # PEFT format: adapter_config.json + adapter weights (+ modules_to_save)
+    return folder
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trial:
+    """One trial of a comparison, as the user's callable sees it (keyword-only, read-only).
+
+    Train a LoRA adapter with these settings for ``max_steps`` optimizer steps, evaluate every
+    ``eval_every`` steps (and at ``max_steps``), and call :meth:`report` with the metrics. lorasweep
+    has seeded Python's ``random``, NumPy and torch with ``seed``; pass it to everything else that
+    draws (``TrainingArguments(seed=trial.seed, data_seed=trial.seed)``, a DataLoader's generator)."""
+
+    number: int | None  #: the Optuna trial number in its study (None for a seed re-run)
+    space: str  #: the space this trial belongs to (e.g. lr_only, lora_alpha)
+    rank: int  #: LoRA rank r
+    alpha: float  #: LoRA α (lora_alpha)
+    use_rslora: bool  #: scaling α/√r instead of α/r
+    lr: float  #: peak learning rate of the LoRA matrices
+    loraplus_lr_ratio: float | None  #: LoRA+: B matrices at ratio × lr (None: plain LoRA)
+    scaling: float  #: s = α/r (α/√r with rsLoRA)
+    effective_step: float  #: s · lr
+    seed: int  #: the trial's seed (data order, init, dropout)
+    max_steps: int  #: optimizer steps every trial trains (the budget)
+    eval_every: int  #: evaluate (and report) every this many steps, and at max_steps
+    batch_size: int  #: the experiment's training.batch_size (use it, or your own)
+    warmup_ratio: float  #: the experiment's training.warmup_ratio
+    weight_decay: float  #: the experiment's training.weight_decay
+    head_lr: float | None  #: LR of a new head trained in full (None: the trial's lr)
+    device: str  #: "cuda" or "cpu", the device lorasweep gave this trial
+    lora_config: Any  #: a ``peft.LoraConfig`` with r, lora_alpha, use_rslora and the task's target_modules
+    params: dict[str, Any]  #: the task's ``params:`` (your own settings)
+    _reporter: Reporter = field(repr=False, compare=False)
+
+    def report(self, step: int, metrics: Mapping[str, Any], *, model: Any = None) -> None:
+        """Record ``metrics`` at optimizer step ``step``.
+
+        A report with the experiment's metric (an evaluation) is stored and handed to the
+        scheduler; one with only a training loss (``train_loss`` or ``loss``) feeds the divergence
+        rule. ``lr``/``learning_rate``, ``examples`` and ``tokens`` are stored when given. With
+        ``model`` (a PEFT model), the adapter of the best evaluation is kept for ``lorasweep export``.
+
+        Raises :class:`TrialPruned` when the scheduler stops the trial here and
+        :class:`TrialDiverged` when the divergence rule fires: stop training then. Steps never go
+        back and never pass ``max_steps``; the report at ``max_steps`` is the last."""
+        self._reporter.report(step, metrics, model)
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the trial was stopped (pruned or diverged): training should end."""
+        return self._reporter.stopped is not None
+
+    @property
+    def pruned(self) -> bool:
+        """Whether the scheduler stopped the trial."""
+        return isinstance(self._reporter.stopped, TrialPruned)
+
+    def optimizer(self, model: Any) -> Any:
+        """AdamW over ``model``'s trainable parameters as lorasweep's own loop builds it: the LoRA
+        matrices at ``lr`` (LoRA+: B at ratio × lr, with PEFT's optimizer), a new head at ``head_lr``."""
+        from lorasweep.scaling import LoraParams
+        from lorasweep.train.train import make_optimizer
+
+        lora = LoraParams(
+            rank=self.rank,
+            alpha=self.alpha,
+            lr=self.lr,
+            use_rslora=self.use_rslora,
+            loraplus_lr_ratio=self.loraplus_lr_ratio,
+        )
+        return make_optimizer(model, lora, self.head_lr, self.weight_decay, fused=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# One trial
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy (when installed) and torch (every device)."""
+    import torch
+
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # numpy is optional for the user's code
+        pass
+    torch.manual_seed(seed)
+
+
+def make_trial(
+    exp: ExperimentConfig,
+    lora: LoraParams,
+    seed: int,
+    *,
+    space: str,
+    number: int | None,
+    send: Callable[[StepReport, str | None], None],
+) -> Trial:
+    """The :class:`Trial` a ``kind: python`` experiment hands its callable."""
+    from peft import LoraConfig
+
+    from lorasweep.train.train import pick_device
+
+    task = exp.task
+    device = pick_device(exp.training.device)
+    cfg = exp.training
+    reporter = Reporter(
+        send=send,
+        metric=exp.metric.name,
+        direction=exp.metric.resolved_direction,
+        declared=task.metric_names,
+        max_steps=exp.budget.max_steps,
+        lr=lora.lr,
+        rule=DivergenceRule(cfg.divergence_factor, cfg.divergence_window_factor),
+        gpus=exp.resources.gpus_per_trial if device.type == "cuda" else 0.0,
+        checkpoints=exp.ray.checkpoints,
+    )
+    lora_config = LoraConfig(
+        task_type=getattr(task, "peft_task_type", None),
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=getattr(task, "lora_dropout", 0.0),
+        target_modules=getattr(task, "target_modules", None),
+        use_rslora=lora.use_rslora,
+        modules_to_save=getattr(task, "modules_to_save", None),
+    )
+    return Trial(
+        number=number,
+        space=space,
+        rank=lora.rank,
+        alpha=lora.alpha,
+        use_rslora=lora.use_rslora,
+        lr=lora.lr,
+        loraplus_lr_ratio=lora.loraplus_lr_ratio,
+        scaling=lora.scaling,
+        effective_step=lora.effective_step,
+        seed=seed,
+        max_steps=exp.budget.max_steps,
+        eval_every=exp.budget.eval_every,
+        batch_size=cfg.batch_size,
+        warmup_ratio=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        head_lr=cfg.head_lr,
+        device=device.type,
+        lora_config=lora_config,
+        params=dict(getattr(task, "params", {})),
+        _reporter=reporter,
+    )
+
+
+def run_user_trial(fn: Callable[[Trial], Any], trial: Trial) -> bool:
+    """Call the user's ``fn`` with ``trial`` (seeded first). Return whether Tune ended the trial's
+    thread at one of its reports (the Tune function must then exit, see the Ray adapter). An
+    exception of the user's code is raised again as one :class:`UserCodeError`."""
+    seed_everything(trial.seed)
+    reporter = trial._reporter
+    try:
+        returned = fn(trial)
+    except TrialStopped as e:
+        if reporter.stopped is None:  # raised by the callable itself, as Optuna's objective may
+            reporter.stopped = e
+        return reporter.tune_stopped
+    except Exception as e:
+        raise user_error(e) from None
+    try:
+        reporter.finish(returned)
+    except TrialPruned:  # Tune ended the trial at its last report (ASHA stops trials at max_t): complete
+        pass
+    except RuntimeError as e:
+        raise UserCodeError(f"{fn.__module__}:{getattr(fn, '__qualname__', fn)}: {e}") from None
+    return reporter.tune_stopped
