@@ -116,7 +116,7 @@ def barrier_trainable(config: dict[str, Any], **kwargs: Any) -> None:
     from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 
     folder, wave, total = Path(BARRIER[0]), BARRIER[1], BARRIER[2]
-    marker = folder / f"{time.time_ns()}-{config['optuna_number']}-{config['study']}"
+    marker = folder / f"{time.time_ns()}-{config['optuna_number']}-{config['study'].replace('/', '_')}"
     marker.touch()
     k = sorted(p.name for p in folder.iterdir()).index(marker.name)
     need = min(total, (k // wave + 1) * wave)
