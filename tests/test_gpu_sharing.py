@@ -97,7 +97,7 @@ def test_auto_packs_as_many_trials_as_fit_with_the_margin() -> None:
     assert choice.trials_per_gpu == 2 and choice.share == 0.5
     third = choose_share(MemoryMeasurement(peak_bytes=4 * GIB, device_bytes=16 * GIB, device_name="T4"), 0.2, 8)
     assert third.share == 0.3333 and 3 * third.share <= 1
-    with pytest.raises(ConfigError, match="one trial needs 20.0 GiB"):
+    with pytest.raises(ConfigError, match=r"one trial needs 20\.0 GiB"):
         choose_share(MemoryMeasurement(peak_bytes=20 * GIB, device_bytes=16 * GIB, device_name="T4"), 0.2, 8)
 
 
