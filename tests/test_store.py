@@ -36,7 +36,7 @@ def test_db_upgrade_command_then_check_schema(db_url: str) -> None:
     url = db_url
     code, out, err = run_cli("db", "upgrade", "--storage", url)
     assert code == 0, err
-    assert "schema at 0008" in out
+    assert "schema at 0009" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment_names() == []
@@ -88,7 +88,7 @@ def test_upgrading_an_older_database_keeps_its_rows(db_url: str) -> None:
         with pytest.raises(StorageError, match="run lorasweep db upgrade"):
             st.check_schema()
     code, out, _ = run_cli("db", "upgrade", "--storage", url)
-    assert code == 0 and "schema at 0008" in out
+    assert code == 0 and "schema at 0009" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment("kept").description == "from 0001"
@@ -116,39 +116,52 @@ def _old_study(st: Storage, experiment_id: int) -> int:
         return int(conn.execute(insert(meta.tables["lorasweep_studies"]).values(row)).inserted_primary_key[0])
 
 
+def _old_trial(st: Storage, study_id: int, **values: object) -> int:
+    """A finished trial row written by a release at schema 0006 (before 0009's device column)."""
+    from sqlalchemy import MetaData, insert
+
+    meta = MetaData()
+    meta.reflect(st.engine, only=["lorasweep_trials"])
+    row = {
+        "study_id": study_id, "ray_trial_id": "old", "optuna_number": 0, "kind": "search", "params": {"lr": 1e-3},
+        "seed": 0, "r": 4, "alpha": 8.0, "c": 4.0, "lr": 1e-3, "scaling": 2.0, "effective_step": 2e-3,
+        "use_rslora": False, "steps": 0, "device_seconds": 0.0, "wall_seconds": 0.0, "examples": 0, "tokens": 0,
+        "started_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "finished_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        **values,
+    }  # fmt: skip
+    table = meta.tables["lorasweep_trials"]
+    with st.engine.begin() as conn:
+        return int(
+            conn.execute(insert(table).values({k: v for k, v in row.items() if k in table.c})).inserted_primary_key[0]
+        )
+
+
+def _raw_trials(st: Storage) -> dict[int, tuple[str, str | None]]:
+    """Every trial's (state, error), read from the table as it is (any schema)."""
+    from sqlalchemy import MetaData, select
+
+    meta = MetaData()
+    meta.reflect(st.engine, only=["lorasweep_trials"])
+    t = meta.tables["lorasweep_trials"]
+    with st.engine.connect() as conn:
+        return {row.id: (row.state, row.error) for row in conn.execute(select(t.c.id, t.c.state, t.c.error))}
+
+
 def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
     """0007 adds INTERRUPTED. Rows of 0006 keep their state (FAILED, "interrupted: ..."), which
     still reads as interrupted; a downgrade turns INTERRUPTED rows back into that."""
     from alembic import command
 
     from lorasweep.search.runner import finished
-    from lorasweep.store import TrialFinish, TrialStart, TrialState
+    from lorasweep.store import TrialStart, TrialState
 
     lora = lora_params()
     with Storage.open(db_url, create=True) as st:
         st.upgrade("0006")
         exp = st.create_experiment("e", "", {})
         study = _old_study(st, exp.id)  # the ORM's study has 0008's repeat column
-        old = st.start_trial(
-            TrialStart(study_id=study, ray_trial_id="old", optuna_number=0, params={"lr": 1e-3}, lora=lora, seed=0)
-        )
         died = "interrupted: the search process died"
-        st.finish_trial(
-            old,
-            TrialFinish(
-                state=TrialState.FAILED,
-                final_value=None,
-                best_value=None,
-                steps=0,
-                diverged_step=None,
-                error=died,
-                device_seconds=0,
-                wall_seconds=0,
-                examples=0,
-                tokens=0,
-                reports=(),
-            ),
-        )
+        old = _old_trial(st, study, state=TrialState.FAILED.value, error=died)  # and its trial 0009's device
         st.upgrade()
         new = st.start_trial(
             TrialStart(study_id=study, ray_trial_id="new", optuna_number=1, params={"lr": 1e-3}, lora=lora, seed=0)
@@ -164,9 +177,9 @@ def test_the_interrupted_state_migrates_both_ways(db_url: str) -> None:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0006")
-        after = {t.id: t for t in st.trials(exp.id)}
-    assert after[new].state == TrialState.FAILED and after[new].error == "interrupted by SIGTERM"
-    assert not finished(after[new]) and after[old] == states[old]
+        after = _raw_trials(st)  # schema 0006: read without the ORM (it has the columns of later ones)
+    assert after[new] == (TrialState.FAILED.value, "interrupted by SIGTERM")
+    assert after[old] == (TrialState.FAILED.value, died)
 
 
 def test_upgrading_keeps_every_trial_and_report(db_url: str) -> None:

@@ -87,7 +87,14 @@ from lorasweep.config.tasks import (
     kind_name,
     parse_task,
 )
-from lorasweep.config.training import LrDecay, ModelConfig, RayConfig, ResourcesConfig, TrainingConfig
+from lorasweep.config.training import (
+    GpuShareChoice,
+    LrDecay,
+    ModelConfig,
+    RayConfig,
+    ResourcesConfig,
+    TrainingConfig,
+)
 from lorasweep.metrics import Direction
 
 __all__ = [
@@ -112,6 +119,7 @@ __all__ = [
     "FixedAlpha",
     "Float",
     "FloatRange",
+    "GpuShareChoice",
     "Int",
     "LrDecay",
     "Matched",

@@ -6,11 +6,11 @@ from __future__ import annotations
 import enum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lorasweep.config.fields import Float, Int, StrictModel
 
-__all__ = ["LrDecay", "ModelConfig", "RayConfig", "ResourcesConfig", "TrainingConfig"]
+__all__ = ["GpuShareChoice", "LrDecay", "ModelConfig", "RayConfig", "ResourcesConfig", "TrainingConfig"]
 
 
 class ModelConfig(StrictModel):
@@ -70,9 +70,51 @@ class TrainingConfig(StrictModel):
     compile: bool = Field(False, description="torch.compile the model (pays a compile per trial; for long trials)")
 
 
+class GpuShareChoice(StrictModel):
+    """What ``gpus_per_trial: auto`` measured before the search and chose (lorasweep fills this
+    in, and the stored experiment keeps it; leave it out of a YAML file)."""
+
+    share: Float = Field(gt=0, le=1, description="the GPUs each trial held")
+    trials_per_gpu: Int = Field(ge=1)
+    peak_bytes: Int = Field(ge=0, description="one trial's peak device memory at the experiment's shapes")
+    device_bytes: Int = Field(gt=0, description="the memory of the GPU it was measured on")
+    device_name: str
+    margin: Float = Field(ge=0, lt=1, description="the fraction of the GPU's memory kept free")
+    capped: bool = Field(False, description="max_trials_per_gpu, not memory, set the number")
+
+
 class ResourcesConfig(StrictModel):
     cpus_per_trial: Float = Field(2.0, gt=0)
-    gpus_per_trial: Float = Field(0.0, ge=0, description="a fraction (e.g. 0.5) packs trials on one GPU")
+    gpus_per_trial: Float | Literal["auto"] = Field(
+        0.0,
+        description="GPUs per trial: a fraction (e.g. 0.5) packs trials on one GPU, a whole number gives each "
+        "several; auto measures one trial's peak memory before the search and packs as many as fit",
+    )
+    allow_cpu_fallback: bool = Field(
+        False,
+        description="a trial Ray gave a GPU to, where torch sees no CUDA (logical GPUs, ray start --num-gpus), "
+        "runs on the CPU instead of failing (for testing GPU scheduling on a CPU machine)",
+    )
+    memory_margin: Float = Field(
+        0.2, ge=0, lt=1, description="gpus_per_trial auto: the fraction of each GPU's memory left free"
+    )
+    max_trials_per_gpu: Int = Field(8, ge=1, description="gpus_per_trial auto: at most this many trials per GPU")
+    auto: GpuShareChoice | None = Field(
+        None, description="set by lorasweep: what gpus_per_trial auto measured and chose; leave it out"
+    )
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _ray_share(cls, value: float | str) -> float | str:
+        if isinstance(value, str):
+            return value
+        if value < 0:
+            raise ValueError(f"must be 0 or more, not {value:g}; use 0 for CPU-only trials")
+        if value > 1 and not float(value).is_integer():
+            raise ValueError(
+                f"{value:g}: Ray gives a trial a fraction of one GPU (at most 1) or whole GPUs; use e.g. 0.5, 1 or 2"
+            )
+        return value
 
 
 class RayConfig(StrictModel):

@@ -1,5 +1,6 @@
 """``kind: causal_lm_sft``: causal-LM supervised fine-tuning on a dataset's prompt → completion
-pairs (``data:``). The loss is on the completion only, in the tokenizer's chat template when it
+pairs (``data:``), or on pairs a registered generator makes (``generator:``, ``params:``; see
+:mod:`lorasweep.train.instructions`). The loss is on the completion only, in the tokenizer's chat template when it
 has one; tokenizing, packing and padding are :mod:`lorasweep.train.sft`'s.
 
 Metrics: ``eval_loss``, the mean cross-entropy per completion token over the eval split;
@@ -15,7 +16,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -97,9 +98,14 @@ class CausalLmSftTask(TaskBase):
     """Prompt → completion pairs from a dataset, for a causal LM."""
 
     kind: Literal["causal_lm_sft"]
-    data: DataSource = Field(
-        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}"
+    data: DataSource | None = Field(
+        None,
+        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}",
     )
+    generator: str | None = Field(
+        None, description="instead of data: a pair generator of lorasweep.train.instructions, e.g. instructions"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
     max_length: Int = Field(64, ge=4, description="tokens per example (prompt and completion), cut beyond")
     chat_template: bool = Field(
         True, description="wrap prompt and completion in the tokenizer's chat template, if it has one"
@@ -112,26 +118,59 @@ class CausalLmSftTask(TaskBase):
 
     @field_validator("data")
     @classmethod
-    def _columns(cls, data: DataSource) -> DataSource:
+    def _columns(cls, data: DataSource | None) -> DataSource | None:
+        if data is None:
+            return None
         if data.label_names is not None:
             raise ValueError("label_names is for classification tasks; remove it")
         return check_columns(data, "causal_lm_sft", COLUMNS)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CausalLmSftTask:
+        if (self.data is None) == (self.generator is None):
+            raise ValueError(
+                "give exactly one of data (a dataset) and generator (generated pairs, e.g. generator: instructions)"
+            )
+        if self.params and self.generator is None:
+            raise ValueError("params are the generator's arguments; remove them or add a generator")
+        return self
+
+    def pairs(self) -> tuple[Pairs, Pairs]:
+        """``(train, eval)`` prompt → completion pairs: from ``data`` (loaded once per process), or
+        made by ``generator`` from ``data_seed`` (``n_train`` then ``n_eval`` of them)."""
+        if self.data is not None:
+            from lorasweep.train.sources import load_columns
+
+            train, evaluation = load_columns(self, {k: v for k, v in self.data.columns.items() if v is not None})
+
+            def pairs(split: dict[str, list]) -> Pairs:
+                return Pairs(
+                    prompts=[str(t) for t in split["prompt"]], completions=[str(t) for t in split["completion"]]
+                )
+
+            return pairs(train), pairs(evaluation)
+        import random
+
+        from lorasweep.errors import ConfigError
+        from lorasweep.train.instructions import get_pair_generator
+
+        assert self.generator is not None  # _one_source
+
+        fn = get_pair_generator(self.generator, self.name)
+        try:
+            prompts, completions = fn(self.n_train + self.n_eval, random.Random(self.data_seed), **self.params)
+        except TypeError as e:
+            raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
+        n = self.n_train
+        return (
+            Pairs(prompts=prompts[:n], completions=completions[:n]),
+            Pairs(prompts=prompts[n:], completions=completions[n:]),
+        )
 
     @property
     def answer_rule(self) -> AnswerConfig:
         """The exact-match extractor (default: the whole completion, stripped)."""
         return self.answer or AnswerConfig()
-
-    def pairs(self) -> tuple[Pairs, Pairs]:
-        """The train and eval prompt → completion pairs of ``data`` (read once per process)."""
-        from lorasweep.train.sources import load_columns
-
-        train, evaluation = load_columns(self, {k: v for k, v in self.data.columns.items() if v is not None})
-
-        def pairs(split: dict[str, list]) -> Pairs:
-            return Pairs(prompts=[str(t) for t in split["prompt"]], completions=[str(t) for t in split["completion"]])
-
-        return pairs(train), pairs(evaluation)
 
     def check_data(self) -> None:
         self.pairs()

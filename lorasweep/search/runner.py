@@ -37,6 +37,7 @@ from lorasweep.search.signals import RunInterrupted, StopRequest, stop_signals
 from lorasweep.search.studies import compare_plan
 from lorasweep.space.resolve import distributions
 from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialKind, optuna_storage, safe_url
+from lorasweep.train.memory import MemoryProbe
 from lorasweep.train.train import check_setup
 
 __all__ = [
@@ -116,11 +117,20 @@ def run_compare(
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
+    memory_probe: MemoryProbe | None = None,
 ) -> ExperimentRecord:
     """Plan (:func:`~lorasweep.search.studies.compare_plan`), check and run experiment ``exp``
     as ``name``: every (rank, space) study, then the seed re-runs (see :func:`run_plan`)."""
     run = preflight(compare_plan(exp, name), storage, verbose)
-    return run_plan(run, storage, progress=progress, verbose=verbose, trainable=trainable, publish=publish)
+    return run_plan(
+        run,
+        storage,
+        progress=progress,
+        verbose=verbose,
+        trainable=trainable,
+        publish=publish,
+        memory_probe=memory_probe,
+    )
 
 
 def run_plan(
@@ -131,6 +141,7 @@ def run_plan(
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
+    memory_probe: MemoryProbe | None = None,
 ) -> ExperimentRecord:
     """Run the studies of ``run`` (checked by :func:`preflight`) and record them as experiment
     ``run.name``. The studies run in one Tune run, interleaved; then, with ``run.seeds``, every
@@ -149,7 +160,11 @@ def run_plan(
 
     ``trainable`` is the Tune function each trial runs (benchmarks swap in a no-op one); it gets
     the sampled config (with the keys of :mod:`lorasweep.search.ray_adapter.keys`, among them the
-    trial's study) and the keywords ``experiment_json``, ``studies_json``, ``verbose``."""
+    trial's study) and the keywords ``experiment_json``, ``studies_json``, ``verbose``.
+    ``memory_probe`` measures a trial's peak GPU memory for ``gpus_per_trial: auto`` (default: on
+    a GPU, with CUDA)."""
+    # auto → a measured share, before anything is written
+    run = dataclasses.replace(run, exp=tuner.choose_gpu_share(run.exp, memory_probe))
     exp, name = run.exp, run.name
     ot_storage = optuna_storage(storage)
     stop = StopRequest()

@@ -73,6 +73,7 @@ class TrialRecord:
     wall_seconds: float
     examples: int
     tokens: int
+    device: str | None = None  # what it trained on, e.g. "cuda:0 (GPU 1, 0.25 share)" (None: not reported)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,3 +136,4 @@ class TrialFinish:
     reports: tuple[ReportRecord, ...]
     retries: int = 0  # times Ray re-ran the trial after its worker died (ray.max_failures)
     checkpoint: str | None = None  # where its best adapter is kept (ray.checkpoints)
+    device: str | None = None  # the device it trained on and its GPUs (lorasweep.train.device)

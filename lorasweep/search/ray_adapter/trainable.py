@@ -24,6 +24,7 @@ from lorasweep.api.task import Workload
 from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, parse_task
 from lorasweep.search.ray_adapter.keys import sampled_params, trial_seed, trial_study
 from lorasweep.space.resolve import resolve
+from lorasweep.train.device import choose_device
 from lorasweep.train.model import quiet_transformers
 from lorasweep.train.train import StepReport, run_trial
 
@@ -58,6 +59,7 @@ def lorasweep_trainable(
     space and rank of the trial's study. A ``kind: python`` experiment's trials call the user's
     callable instead (``user_fn``, passed by value by ``lorasweep.compare(fit)``; else the task's
     entrypoint)."""
+    import ray
     from ray import tune
 
     if not verbose:
@@ -97,4 +99,15 @@ def lorasweep_trainable(
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # Ray has copied it to the trial's storage
 
-    run_trial(exp, lora, trial_seed(config, exp.seed), report, workload, checkpoint if exp.ray.checkpoints else None)
+    # the GPUs Ray assigned this trial (CUDA_VISIBLE_DEVICES names the same ones): on them when
+    # torch has CUDA, else an error unless the experiment allows the CPU (logical GPUs in tests)
+    device = choose_device(exp, ray.get_gpu_ids())
+    run_trial(
+        exp,
+        lora,
+        trial_seed(config, exp.seed),
+        report,
+        workload,
+        checkpoint if exp.ray.checkpoints else None,
+        device_choice=device,
+    )

@@ -23,20 +23,22 @@ import optuna
 from ray import tune
 
 from lorasweep.config import ExperimentConfig
-from lorasweep.errors import LorasweepError
 from lorasweep.search.plan import RunContext, StudyRun
 from lorasweep.search.ray_adapter import check_ray_version
 from lorasweep.search.ray_adapter.callbacks import ProgressCallback, StopCallback, StoreCallback
 from lorasweep.search.ray_adapter.keys import POINT, STUDY
+from lorasweep.search.ray_adapter.resources import check_resources, check_trial_device, resolve_gpu_share
 from lorasweep.search.ray_adapter.schedulers import PerStudyScheduler, make_scheduler
 from lorasweep.search.ray_adapter.searchers import InterleavedSearch, StudySearch
 from lorasweep.search.samplers import make_sampler
 from lorasweep.space.resolve import distributions
+from lorasweep.train.memory import MemoryProbe
 
 
 def init_ray(exp: ExperimentConfig, verbose: bool) -> None:
-    """Join the cluster named by RAY_ADDRESS (or start a local Ray) and check that it has the
-    resources one trial asks for."""
+    """Join the cluster named by RAY_ADDRESS (or start a local Ray) and check that one of its
+    nodes has the resources one trial asks for, and that a trial's GPU share gets it a device
+    (:mod:`.resources`)."""
     import ray
 
     check_ray_version(ray.__version__)
@@ -60,18 +62,14 @@ def init_ray(exp: ExperimentConfig, verbose: bool) -> None:
             logging_level=logging.INFO if verbose else logging.ERROR,
             **local,
         )
-    cpus = ray.cluster_resources().get("CPU", 0)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if exp.resources.cpus_per_trial > cpus:
-        raise LorasweepError(
-            f"resources.cpus_per_trial is {exp.resources.cpus_per_trial} but the Ray cluster has {cpus:g} CPUs; "
-            "lower cpus_per_trial"
-        )
-    if exp.resources.gpus_per_trial > gpus:
-        raise LorasweepError(
-            f"resources.gpus_per_trial is {exp.resources.gpus_per_trial} but the Ray cluster has {gpus:g} GPUs; "
-            "set gpus_per_trial: 0 or run on a cluster with GPUs"
-        )
+    check_resources(exp, ray.nodes())
+    check_trial_device(exp)
+
+
+def choose_gpu_share(exp: ExperimentConfig, probe: MemoryProbe | None = None) -> ExperimentConfig:
+    """``exp`` with ``gpus_per_trial: auto`` measured and replaced by a share (see
+    :func:`.resources.resolve_gpu_share`); ``exp`` unchanged when its share is a number."""
+    return resolve_gpu_share(exp, probe)
 
 
 def describe_studies(runs: list[StudyRun]) -> str:
