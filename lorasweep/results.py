@@ -180,7 +180,7 @@ def load(storage: str | Storage, experiment: str | None = None) -> Results:
 
 
 def _read(st: Storage, experiment: str | None) -> Results:
-    from lorasweep.analysis.science import seed_comparison, verdict_text
+    from lorasweep.analysis.seeds import seed_comparison, verdict_text
     from lorasweep.analysis.summary import summarize
     from lorasweep.report.sections import Report
 
