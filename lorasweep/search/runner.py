@@ -39,6 +39,7 @@ from lorasweep.search.ray_adapter import tuner
 from lorasweep.search.ray_adapter.keys import SEED
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.samplers import make_sampler
+from lorasweep.search.warm_start import check_warm_start
 from lorasweep.space.resolve import at_rank, contains, distributions
 from lorasweep.store import (
     ExperimentRecord,
@@ -215,11 +216,7 @@ def preflight(
     if not resume:
         check_free(storage, name, plans)
     if exp.warm_start is not None:
-        if not storage.exists() or storage.schema_revision() is None:
-            raise LorasweepError(
-                f"warm_start.experiment '{exp.warm_start.experiment}': this database holds no experiments"
-            )
-        storage.experiment(exp.warm_start.experiment)  # an unknown name lists the known ones
+        check_warm_start(storage, exp)
     if storage.url.startswith("sqlite") and exp.max_concurrent_trials > SQLITE_CONCURRENCY:
         log.warning(
             "SQLite with %d concurrent trials: lorasweep writes from one process, so this works on one machine, "

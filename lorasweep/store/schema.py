@@ -59,6 +59,9 @@ class Experiment(Base):
     status: Mapped[ExperimentStatus] = mapped_column(_enum(ExperimentStatus, "lorasweep_experiment_status"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: sha256 of the task's local data files' bytes when the experiment was created (None: generated
+    #: or hub data); compare --resume/--seeds refuse data that changed since (lorasweep.train.datafiles)
+    data_fingerprint: Mapped[str | None] = mapped_column(String(80))
 
     studies: Mapped[list[Study]] = relationship(back_populates="experiment", cascade="all, delete-orphan")
 
@@ -141,3 +144,19 @@ class Report(Base):
     drift_ratio: Mapped[float | None] = mapped_column(Float)
 
     trial: Mapped[Trial] = relationship(back_populates="reports")
+
+
+class DriverLease(Base):
+    """The driver running an experiment (one at a time): taken when ``compare`` starts or resumes,
+    renewed by a heartbeat, deleted at its end; a lease past ``expires_at`` (or whose process is
+    gone, on the same host) may be taken over (see :mod:`lorasweep.store.lease`). Keyed by the
+    experiment's name: a new experiment's driver holds it before the experiment's row exists."""
+
+    __tablename__ = "lorasweep_driver_leases"
+
+    experiment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # a random id per driver
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from lorasweep.config import DataSource, parse_task
 from lorasweep.errors import ConfigError
+from lorasweep.train.datafiles import check_classes, check_files, check_texts, local_files
 
 #: File suffix → the ``datasets`` builder that reads it.
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -60,15 +61,19 @@ def _load(src: DataSource) -> Any:
             for f in src.data_files.values():
                 if not Path(f).is_file():
                     raise ConfigError(f"task data.data_files: {f} does not exist; give the path of a data file")
+            check_files((Path(f) for f in src.data_files.values()), "data.data_files")
             return datasets.load_dataset(_builder(list(src.data_files.values())), data_files=src.data_files)
         assert src.path is not None
         path = Path(src.path).expanduser()
         if path.is_file():
+            check_files([path], "data.path")
             return datasets.load_dataset(_builder([str(path)]), data_files={"train": str(path)})
+        if path.is_dir():
+            check_files(local_files(str(path), None) or [], "data.path")
         return datasets.load_dataset(src.path, src.config, revision=src.revision)
     except ConfigError:
         raise
-    except (FileNotFoundError, ValueError, OSError) as e:
+    except (FileNotFoundError, ValueError, OSError, StopIteration, datasets.exceptions.DatasetGenerationError) as e:
         what = src.path or src.data_files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(
@@ -113,13 +118,19 @@ def _labels(values: list[Any], src: DataSource, num_labels: int) -> list[int]:
     return out
 
 
-def _examples(split: Any, src: DataSource, num_labels: int, rows: list[int]) -> Examples:
+def _texts(part: Any, rows: list[int], column: str, field: str) -> list[str]:
+    """A text column of the selected rows: every cell holds text (see :mod:`~lorasweep.train.datafiles`)."""
+    return check_texts(_column(part, column, field), rows, column, field, str(part.split or "train"))
+
+
+def _examples(split: Any, src: DataSource, num_labels: int, rows: list[int], part_name: str) -> Examples:
     part = split.select(rows)
-    texts = [str(t) for t in _column(part, src.columns.text, "text")]
+    texts = _texts(part, rows, src.columns.text, "text")
     pairs = None
     if src.columns.text_pair is not None:
-        pairs = [str(t) for t in _column(part, src.columns.text_pair, "text_pair")]
+        pairs = _texts(part, rows, src.columns.text_pair, "text_pair")
     labels = _labels(_column(part, src.columns.label, "label"), src, num_labels)
+    check_classes(labels, part_name, num_labels)
     return Examples(texts=texts, labels=labels, pairs=pairs)
 
 
@@ -157,8 +168,8 @@ def _cached(task_json: str) -> tuple[Examples, Examples]:
     src = task.data
     train, train_rows, evaluation, eval_rows = _rows(task, _load(src))
     return (
-        _examples(train, src, task.num_labels, train_rows),
-        _examples(evaluation, src, task.num_labels, eval_rows),
+        _examples(train, src, task.num_labels, train_rows, "train"),
+        _examples(evaluation, src, task.num_labels, eval_rows, "eval"),
     )
 
 
@@ -180,8 +191,8 @@ class Pairs:
 
 def _pairs(split: Any, src: DataSource, rows: list[int]) -> Pairs:
     part = split.select(rows)
-    prompts = [str(t) for t in _column(part, src.columns.prompt, "prompt")]
-    completions = [str(t) for t in _column(part, src.columns.completion, "completion")]
+    prompts = _texts(part, rows, src.columns.prompt, "prompt")
+    completions = _texts(part, rows, src.columns.completion, "completion")
     return Pairs(prompts=prompts, completions=completions)
 
 

@@ -1,0 +1,42 @@
+"""experiments: the fingerprint of the data they trained on; driver leases (one driver per experiment)
+
+``lorasweep_experiments.data_fingerprint`` is the sha256 of the task's local data files when the
+experiment was created (NULL for generated or hub data, and for experiments made before this
+revision: those are resumed without the check). ``lorasweep_driver_leases`` holds the driver that
+runs an experiment; it is empty between runs.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("lorasweep_experiments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("data_fingerprint", sa.String(length=80), nullable=True))
+    op.create_table(
+        "lorasweep_driver_leases",
+        sa.Column("experiment", sa.String(length=64), nullable=False),
+        sa.Column("owner", sa.String(length=64), nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("experiment"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("lorasweep_driver_leases")
+    with op.batch_alter_table("lorasweep_experiments", schema=None) as batch_op:
+        batch_op.drop_column("data_fingerprint")
