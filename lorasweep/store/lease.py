@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from types import TracebackType
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 

@@ -107,7 +107,7 @@ def foreign(engine: Any) -> list[str]:
 
 def _revisions(engine: Any, table: str) -> set[str]:
     with engine.connect() as conn:
-        return {row[0] for row in conn.execute(text(f'SELECT version_num FROM "{table}"'))}  # noqa: S608 (a known name)
+        return {row[0] for row in conn.execute(text(f'SELECT version_num FROM "{table}"'))}
 
 
 def newer_revision(engine: Any) -> str | None:

@@ -59,9 +59,6 @@ class Experiment(Base):
     status: Mapped[ExperimentStatus] = mapped_column(_enum(ExperimentStatus, "lorasweep_experiment_status"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    #: sha256 of the task's local data files' bytes when the experiment was created (None: generated
-    #: or hub data); compare --resume/--seeds refuse data that changed since (lorasweep.train.datafiles)
-    data_fingerprint: Mapped[str | None] = mapped_column(String(80))
 
     studies: Mapped[list[Study]] = relationship(back_populates="experiment", cascade="all, delete-orphan")
 
@@ -144,6 +141,20 @@ class Report(Base):
     drift_ratio: Mapped[float | None] = mapped_column(Float)
 
     trial: Mapped[Trial] = relationship(back_populates="reports")
+
+
+class DataFingerprint(Base):
+    """The sha256 of the task's local data files' bytes when the experiment was created (no row:
+    generated or hub data, or an experiment made before schema 0008); ``compare --resume/--seeds``
+    refuse data that changed since (:mod:`lorasweep.train.datafiles`)."""
+
+    __tablename__ = "lorasweep_data_fingerprints"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("lorasweep_experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"files": [paths as read]}
 
 
 class DriverLease(Base):

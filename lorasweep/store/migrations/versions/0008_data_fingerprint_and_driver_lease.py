@@ -1,7 +1,7 @@
 """experiments: the fingerprint of the data they trained on; driver leases (one driver per experiment)
 
-``lorasweep_experiments.data_fingerprint`` is the sha256 of the task's local data files when the
-experiment was created (NULL for generated or hub data, and for experiments made before this
+``lorasweep_data_fingerprints`` holds the sha256 of the task's local data files when the
+experiment was created (no row for generated or hub data, nor for experiments made before this
 revision: those are resumed without the check). ``lorasweep_driver_leases`` holds the driver that
 runs an experiment; it is empty between runs.
 
@@ -22,8 +22,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("lorasweep_experiments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("data_fingerprint", sa.String(length=80), nullable=True))
+    op.create_table(
+        "lorasweep_data_fingerprints",
+        sa.Column("experiment_id", sa.Integer(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=80), nullable=False),
+        sa.Column("files", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["experiment_id"], ["lorasweep_experiments.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("experiment_id"),
+    )
     op.create_table(
         "lorasweep_driver_leases",
         sa.Column("experiment", sa.String(length=64), nullable=False),
@@ -38,5 +44,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("lorasweep_driver_leases")
-    with op.batch_alter_table("lorasweep_experiments", schema=None) as batch_op:
-        batch_op.drop_column("data_fingerprint")
+    op.drop_table("lorasweep_data_fingerprints")

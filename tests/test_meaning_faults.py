@@ -1,0 +1,213 @@
+"""Inputs checked for meaning, not just syntax (issue 24): data files ``datasets`` would turn into
+tracebacks, empty text cells, one-class data, warm starts that cannot mean "best", and one
+driver per experiment (the lease rules on a real database; the two-process test is to come).
+No test here starts Ray."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lorasweep.config import Direction, load_experiment
+from lorasweep.errors import LorasweepError
+from lorasweep.search.warm_start import check_warm_start
+from lorasweep.store import Storage
+from lorasweep.store.lease import DriverBusy, Lease, holder
+from lorasweep.train.datafiles import fingerprint
+
+from conftest import TINY, run_cli
+
+ROWS = [{"sentence": f"the film was {'great' if i % 2 else 'awful'} number {i}", "label": i % 2} for i in range(100)]
+
+
+def _task(tmp_path: Path, data_file: str) -> Path:
+    doc = {
+        "name": "files",
+        "kind": "classification",
+        "num_labels": 2,
+        "n_train": 40,
+        "n_eval": 20,
+        "max_length": 32,
+        "data": {"path": data_file, "columns": {"text": "sentence"}},
+    }
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _jsonl(rows: list[dict[str, object]]) -> str:
+    return "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+
+
+def _write(tmp_path: Path, case: str) -> str:
+    if case == "empty":
+        (tmp_path / "d.jsonl").write_bytes(b"")
+    elif case == "latin1":
+        rows = [{**r, "sentence": f"café {i}"} for i, r in enumerate(ROWS)]
+        (tmp_path / "d.jsonl").write_bytes(_jsonl(rows).encode("latin-1"))
+    elif case == "truncated":
+        text = _jsonl(ROWS)
+        (tmp_path / "d.jsonl").write_text(text[: len(text) // 2])
+    elif case == "not_an_object":
+        (tmp_path / "d.jsonl").write_text(_jsonl(ROWS) + "[1, 2]\n" + _jsonl(ROWS))
+    elif case == "one_class":
+        (tmp_path / "d.jsonl").write_text(_jsonl([{**r, "label": 0} for r in ROWS]))
+    elif case == "empty_cells":
+        with open(tmp_path / "d.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["sentence", "label"])
+            for i, r in enumerate(ROWS):
+                w.writerow(["" if i % 3 == 0 else r["sentence"], r["label"]])
+        return "d.csv"
+    elif case == "blank_texts":
+        (tmp_path / "d.jsonl").write_text(
+            _jsonl([{**r, "sentence": "   "} if i % 5 == 0 else r for i, r in enumerate(ROWS)])
+        )
+    return "d.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("empty", "the file is empty (0 bytes)"),
+        ("latin1", "line 1 is not UTF-8 text (byte 0xe9); save the file as UTF-8"),
+        ("truncated", "ends before its record does (the file is truncated)"),
+        ("not_an_object", "line 101 is a JSON list, not an object"),
+        ("one_class", "the train examples have only label 0"),
+        ("empty_cells", "column 'sentence' of split 'train' has"),
+        ("blank_texts", "empty or missing cell(s)"),
+    ],
+)
+def test_tasks_validate_says_what_is_wrong_with_the_data_in_one_line(tmp_path: Path, case: str, expected: str) -> None:
+    task = _task(tmp_path, _write(tmp_path, case))
+    code, out, err = run_cli("tasks", "validate", str(task))
+    lines = err.strip().splitlines()
+    assert code == 2, (code, out, err)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], err
+    assert "Traceback" not in err and "DatasetGenerationError" not in err and "None" not in lines[0]
+
+
+def test_good_data_still_validates(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text(_jsonl(ROWS))
+    code, out, err = run_cli("tasks", "validate", str(_task(tmp_path, "d.jsonl")))
+    assert code == 0, err
+    assert out.startswith("ok: task files")
+
+
+def test_the_fingerprint_follows_the_bytes_not_the_path(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(_jsonl(ROWS))
+    before = fingerprint([data])
+    assert fingerprint([data]) == before
+    data.write_text(_jsonl([{**r, "label": 1 - int(r["label"])} for r in ROWS]))  # type: ignore[call-overload]
+    assert fingerprint([data]) != before
+
+
+def _earlier(url: str, metric: str, direction: Direction, space: str) -> None:
+    exp = load_experiment(TINY)
+    with Storage.open(url, create=True) as st:
+        st.upgrade()
+        record = st.create_experiment("earlier", "", exp.model_dump(mode="json"))
+        st.add_study(record.id, space, 4, f"earlier/{space}/r4", metric, direction, {})
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction", "space", "expected"),
+    [
+        (
+            "eval_loss",
+            Direction.MINIMIZE,
+            "lr_only",
+            "optimized eval_loss (minimize), this experiment accuracy (maximize)",
+        ),
+        ("accuracy", Direction.MAXIMIZE, "rslora", "searched rslora, none of this experiment's spaces"),
+    ],
+)
+def test_warm_start_needs_the_same_metric_direction_and_a_shared_space(
+    tmp_path: Path, metric: str, direction: Direction, space: str, expected: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    _earlier(url, metric, direction, space)
+    exp = load_experiment(TINY, {"warm_start.experiment": "earlier"})
+    with Storage.open(url) as st, pytest.raises(LorasweepError) as e:
+        check_warm_start(st, exp)
+    assert expected in str(e.value) and "\n" not in str(e.value)
+
+
+def test_warm_start_from_a_matching_experiment_passes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    _earlier(url, "accuracy", Direction.MAXIMIZE, "lr_only")
+    with Storage.open(url) as st:
+        check_warm_start(st, load_experiment(TINY, {"warm_start.experiment": "earlier"}))
+
+
+def test_warm_start_across_directions_is_refused_by_compare_before_ray(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    _earlier(f"sqlite:///{path}", "eval_loss", Direction.MINIMIZE, "lr_only")
+    before = path.read_bytes()
+    code, out, err = run_cli(
+        "compare", "--config", str(TINY), "--storage", f"sqlite:///{path}", "--warm-start", "earlier"
+    )
+    assert code == 2, (out, err)
+    assert err.strip().count("\n") == 0 and "same metric and direction" in err
+    assert path.read_bytes() == before
+
+
+# -- one driver per experiment: the lease --------------------------------------------------------
+
+
+@pytest.fixture
+def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with Storage.open(f"sqlite:///{tmp_path / 'runs.db'}", create=True) as st:
+        st.upgrade()
+        yield st.engine
+
+
+def test_a_second_live_driver_is_refused_naming_the_first(engine) -> None:  # type: ignore[no-untyped-def]
+    with Lease(engine, "exp") as first:
+        with pytest.raises(DriverBusy) as e:
+            Lease(engine, "exp").acquire()
+        message = str(e.value)
+        assert f"host {socket.gethostname()}, pid {os.getpid()}, since " in message and "\n" not in message
+        assert holder(engine, "exp") is not None and holder(engine, "exp").owner == first.owner  # type: ignore[union-attr]
+        Lease(engine, "other").acquire()  # another experiment is free
+    assert holder(engine, "exp") is None  # released at the end
+
+
+def test_an_expired_lease_is_taken_over(engine) -> None:  # type: ignore[no-untyped-def]
+    dead = Lease(engine, "exp", seconds=0.0)
+    dead.host = "another-host"  # its process cannot be checked from here: only expiry frees it
+    dead.acquire()
+    successor = Lease(engine, "exp")
+    successor.acquire()
+    assert successor.took_over is not None and successor.took_over.host == "another-host"
+    assert holder(engine, "exp").owner == successor.owner  # type: ignore[union-attr]
+
+
+def test_a_live_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(engine) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead = Lease(engine, "exp", seconds=3600)
+    dead.pid = gone.pid
+    dead.acquire()
+    successor = Lease(engine, "exp")
+    successor.acquire()
+    assert successor.took_over is not None and successor.took_over.pid == gone.pid
+
+
+def test_a_live_lease_on_another_host_is_not_taken_before_it_expires(engine) -> None:  # type: ignore[no-untyped-def]
+    far = Lease(engine, "exp", seconds=3600)
+    far.host = "another-host"
+    far.acquire()
+    with pytest.raises(DriverBusy, match="host another-host"):
+        Lease(engine, "exp").acquire()
+    assert holder(engine, "exp").expires_at > dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
