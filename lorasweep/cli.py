@@ -162,12 +162,27 @@ def _search_args(fn: Any) -> Any:
     metavar="EXPERIMENT",
     help="Evaluate the best configs of this earlier experiment (same database, same spaces) first.",
 )
+@click.option(
+    "--allow-changed-data",
+    is_flag=True,
+    help="With --resume: continue although the task's data files changed since the experiment ran.",
+)
 @_search_args
-def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool, warm_start: str | None) -> None:
+def compare(
+    args: SearchArgs,
+    seeds: int | None,
+    top_k: int | None,
+    resume: bool,
+    warm_start: str | None,
+    allow_changed_data: bool,
+) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
     if resume:  # --seeds N: re-run the best configs on N seeds, also once the experiment is complete
-        _resume(args, extra={"--top-k": top_k, "--warm-start": warm_start}, seeds=_count("seeds", seeds))
+        extra = {"--top-k": top_k, "--warm-start": warm_start}
+        _resume(args, extra=extra, seeds=_count("seeds", seeds), allow_changed_data=allow_changed_data)
         return
+    if allow_changed_data:
+        raise ConfigError("--allow-changed-data goes with --resume (a new experiment fingerprints its data)")
     overrides: dict[str, Any] = {}
     if warm_start is not None:
         overrides["warm_start.experiment"] = warm_start
@@ -178,7 +193,7 @@ def compare(args: SearchArgs, seeds: int | None, top_k: int | None, resume: bool
     _search(args, overrides)
 
 
-def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -> Any:
+def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None, allow_changed_data: bool = False) -> Any:
     """``--resume``: continue experiment ``args.name`` from the database, with its stored config
     (``seeds``: with that many seed re-runs, see :func:`lorasweep.search.runner.resumable`)."""
     if args.name is None:
@@ -191,7 +206,7 @@ def _resume(args: SearchArgs, extra: dict[str, Any], seeds: int | None = None) -
     from lorasweep.store import Storage
 
     with Storage.open(args.storage, readonly=True) as st:
-        exp, ablation = resumable(st, args.name, seeds)
+        exp, ablation = resumable(st, args.name, seeds, allow_changed_data)
     return _search(args, {}, ablation=ablation, resume=exp)
 
 

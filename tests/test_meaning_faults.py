@@ -5,11 +5,13 @@ No test here starts Ray."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ from lorasweep.store.lease import DriverBusy, Lease, holder
 from lorasweep.train.datafiles import fingerprint
 
 from conftest import TINY, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
 
 ROWS = [{"sentence": f"the film was {'great' if i % 2 else 'awful'} number {i}", "label": i % 2} for i in range(100)]
 
@@ -211,3 +215,84 @@ def test_a_live_lease_on_another_host_is_not_taken_before_it_expires(engine) -> 
     with pytest.raises(DriverBusy, match="host another-host"):
         Lease(engine, "exp").acquire()
     assert holder(engine, "exp").expires_at > dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+
+
+# -- two real drivers ------------------------------------------------------------------------------
+
+
+def _driver(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lorasweep", *args]
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("LORASWEEP_STORAGE", None)
+    return env
+
+
+@pytest.mark.slow
+def test_a_resume_while_the_driver_runs_is_refused_and_a_killed_driver_is_taken_over(tmp_path: Path) -> None:
+    """Issue 24 case 1: ``compare --resume`` while the original driver runs is one line (exit 2)
+    naming it; after kill -9 of the original, ``--resume`` takes its lease over and finishes."""
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    path = tmp_path / "runs.db"
+    url = f"sqlite:///{path}"
+    config = tmp_path / "exp.yaml"
+    doc = yaml.safe_load(TINY.read_text())
+    doc["budget"] = {"trials": 30, "max_steps": 20, "eval_every": 10}  # long enough to be caught running
+    config.write_text(yaml.safe_dump(doc))
+    first = subprocess.Popen(
+        _driver("compare", "--config", str(config), "--name", "held", "--storage", url),
+        env=_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 300
+        found = None
+        while found is None and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(1)
+            if path.exists():
+                with Storage.open(url, readonly=True) as st:
+                    found = holder(st.engine, "held")
+        assert found is not None and found.pid == first.pid, "the first driver never held the lease"
+        second = subprocess.run(
+            _driver("compare", "--resume", "--name", "held", "--storage", url),
+            env=_env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        lines = second.stderr.strip().splitlines()
+        assert second.returncode == 2, second.stderr
+        assert len(lines) == 1 and f"pid {first.pid}, since " in lines[0] and "being run by another" in lines[0]
+        family = psutil.Process(first.pid).children(recursive=True)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        for p in family:  # Ray's processes the killed driver started
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+    third = subprocess.run(
+        _driver("compare", "--resume", "--name", "held", "--storage", url),
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert third.returncode == 0, third.stderr[-2000:]
+    with Storage.open(url, readonly=True) as st:
+        assert st.experiment("held").status.value == "complete"
+        assert holder(st.engine, "held") is None

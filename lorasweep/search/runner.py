@@ -10,6 +10,7 @@ re-runs); Ray is driven only through :mod:`lorasweep.search.ray_adapter`.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -26,6 +27,7 @@ import optuna
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError, SearchInterrupted
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
+from lorasweep.search.guard import check_resume, record_data
 from lorasweep.search.plan import (
     Progress,
     RunContext,
@@ -52,6 +54,7 @@ from lorasweep.store import (
     optuna_storage,
     safe_url,
 )
+from lorasweep.store.lease import Lease
 from lorasweep.train.train import check_setup
 
 __all__ = [
@@ -84,7 +87,9 @@ STOP_GRACE_S = 1.0
 SQLITE_CONCURRENCY = 4
 
 
-def resumable(storage: Storage, name: str, seeds: int | None = None) -> tuple[ExperimentConfig, bool]:
+def resumable(
+    storage: Storage, name: str, seeds: int | None = None, allow_changed_data: bool = False
+) -> tuple[ExperimentConfig, bool]:
     """The stored config of experiment ``name`` and whether it ran as an ablation; an error if
     there is nothing to resume. ``seeds`` (``compare --resume --seeds N``): re-run the best
     configs on N seeds, which a complete experiment may also do (re-runs it has are kept)."""
@@ -96,6 +101,7 @@ def resumable(storage: Storage, name: str, seeds: int | None = None) -> tuple[Ex
             "or add seed re-runs with --resume --seeds N)"
         )
     exp = ExperimentConfig.model_validate(record.config)
+    check_resume(storage, record, exp, allow_changed_data)
     studies = storage.studies(record.id)
     ablation = exp.ablation is not None and (not exp.spaces or any(arm_of(s.space) for s in studies))
     if seeds is not None:
@@ -259,12 +265,15 @@ def run_compare(
     plans = plans if plans is not None else preflight(exp, storage, name, verbose)
     ot_storage = optuna_storage(storage)
     stop = StopRequest()
-    with stop_signals(stop):
+    with stop_signals(stop), contextlib.ExitStack() as held:
+        if not resume:
+            storage.upgrade()
+        held.enter_context(Lease(storage.engine, name))  # one driver per experiment
         if resume:
             record = storage.experiment(name)
         else:
-            storage.upgrade()
             record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
+            record_data(storage, record, exp)
         ctx = RunContext(exp, storage, record, ot_storage, trainable, progress or Progress(), verbose, stop)
         status, reason = ExperimentStatus.FAILED, f"{INTERRUPTED}: the search stopped with an error"
         signum: int | None = None
