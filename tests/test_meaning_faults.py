@@ -20,7 +20,7 @@ import yaml
 from lorasweep.config import Direction, load_experiment
 from lorasweep.errors import LorasweepError
 from lorasweep.search.warm_start import check_warm_start
-from lorasweep.store import Storage
+from lorasweep.store import ExperimentStatus, Storage
 from lorasweep.store.lease import DriverBusy, Lease, holder
 from lorasweep.train.datafiles import fingerprint
 
@@ -296,3 +296,28 @@ def test_a_resume_while_the_driver_runs_is_refused_and_a_killed_driver_is_taken_
     with Storage.open(url, readonly=True) as st:
         assert st.experiment("held").status.value == "complete"
         assert holder(st.engine, "held") is None
+
+
+def test_resume_on_changed_data_is_refused_unless_allowed(tmp_path: Path) -> None:
+    """Issue 24 case 6: the data file changed at the same path since the experiment ran."""
+    from lorasweep.search.guard import record_data
+
+    (tmp_path / "d.jsonl").write_text(_jsonl(ROWS))
+    doc = yaml.safe_load(TINY.read_text())
+    doc["task"] = str(_task(tmp_path, "d.jsonl"))
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    exp = load_experiment(config)
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    with Storage.open(url, create=True) as st:
+        st.upgrade()
+        record = st.create_experiment("ran", "", exp.model_dump(mode="json"))
+        record_data(st, record, exp)
+        st.finish_experiment(record.id, ExperimentStatus.INTERRUPTED)
+    (tmp_path / "d.jsonl").write_text(_jsonl([{**r, "label": 1 - int(r["label"])} for r in ROWS]))  # type: ignore[call-overload]
+    code, out, err = run_cli("compare", "--resume", "--name", "ran", "--storage", url)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, (out, err)
+    assert "trained on other data" in lines[0] and "--allow-changed-data" in lines[0]
+    code, _out, err = run_cli("compare", "--allow-changed-data", "--config", str(config), "--storage", url)
+    assert code == 2 and "goes with --resume" in err
