@@ -321,3 +321,107 @@ def test_resume_on_changed_data_is_refused_unless_allowed(tmp_path: Path) -> Non
     assert "trained on other data" in lines[0] and "--allow-changed-data" in lines[0]
     code, _out, err = run_cli("compare", "--allow-changed-data", "--config", str(config), "--storage", url)
     assert code == 2 and "goes with --resume" in err
+
+
+# -- whose database: every URL form, name and shape, newer schemas ----------------------------------
+
+
+def _app_db(path: Path, studies_only: bool = False) -> None:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        if not studies_only:
+            conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("CREATE TABLE studies (id INTEGER PRIMARY KEY, title TEXT)")  # its own, not Optuna's
+
+
+@pytest.mark.parametrize(
+    ("form", "studies_only"),
+    [
+        ("sqlite:///file:{path}?uri=true", False),
+        ("sqlite:///file:app.db?uri=true", False),  # relative file: path
+        ("sqlite:///{path}", True),  # its one table is called studies
+    ],
+)
+def test_another_applications_sqlite_file_is_refused_in_every_url_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str, studies_only: bool
+) -> None:
+    """Issue 24 case 2: nothing added to the other app's file, its journal mode kept."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "app.db"
+    _app_db(path, studies_only)
+    before = path.read_bytes()
+    code, out, err = run_cli("compare", "--config", str(TINY), "--storage", form.format(path=path))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "another application's database" in lines[0], (out, err)
+    assert "studies (columns id, title)" in lines[0]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite://", "in-memory SQLite database"),
+        ("sqlite:///:memory:", "in-memory SQLite database"),
+        ("sqlite:///file:x.db?mode=memory&uri=true", "in-memory SQLite database"),
+        ("sqlite:///file:{path}?mode=ro&uri=true", "is read-only (mode=ro) and this command writes"),
+        ("sqlite:///{path}?mode=ro", "is read-only (mode=ro) and this command writes"),
+        ("sqlite:///file:{path}?vfs=unix-none&uri=true", "URI parameter vfs is not supported"),
+    ],
+)
+def test_sqlite_url_forms_a_command_cannot_write_through_are_one_line(
+    tmp_path: Path, stored_db: Path, url: str, expected: str
+) -> None:
+    before = stored_db.read_bytes()
+    code, out, err = run_cli("compare", "--config", str(TINY), "--storage", url.format(path=stored_db))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and expected in lines[0], (out, err)
+    assert stored_db.read_bytes() == before
+
+
+@pytest.fixture
+def stored_db(tmp_path: Path) -> Path:
+    path = tmp_path / "runs.db"
+    _earlier(f"sqlite:///{path}", "accuracy", Direction.MAXIMIZE, "lr_only")
+    return path
+
+
+def test_report_reads_through_a_read_only_uri(stored_db: Path) -> None:
+    before = stored_db.read_bytes()
+    code, out, err = run_cli("report", "--storage", f"sqlite:///file:{stored_db}?mode=ro&uri=true")
+    assert code == 0 and "earlier" in out, err
+    assert stored_db.read_bytes() == before
+
+
+def test_a_newer_schema_is_refused_in_one_line_by_every_command(stored_db: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(stored_db) as conn:
+        conn.execute("UPDATE lorasweep_alembic_version SET version_num = '0099'")
+    before = stored_db.read_bytes()
+    url = f"sqlite:///{stored_db}"
+    for command in (
+        ["report"],
+        ["db", "upgrade"],
+        ["compare", "--config", str(TINY)],
+        ["export", "--experiment", "earlier"],
+    ):
+        code, out, err = run_cli(*command, "--storage", url)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, (command, out, err)
+        assert "written by a newer lorasweep (schema 0099" in lines[0] and "db upgrade" not in lines[0], command
+    assert stored_db.read_bytes() == before
+
+
+def test_a_refused_compare_keeps_the_journal_mode_of_an_optuna_only_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    import optuna
+
+    path = tmp_path / "optuna.db"
+    optuna.create_study(storage=f"sqlite:///{path}", study_name="tiny/lr_only/r4")
+    code, _out, err = run_cli("compare", "--config", str(TINY), "--storage", f"sqlite:///{path}", "--name", "tiny")
+    assert code == 2 and "already exist" in err
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

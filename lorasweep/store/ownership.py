@@ -122,7 +122,7 @@ def foreign_message(shown: str, where: str, tables: list[str]) -> str:
     listed = "; ".join(tables[:5]) + ("; ..." if len(tables) > 5 else "")
     return (
         f"--storage {shown}: {where} holds tables lorasweep did not create ({listed}): another application's "
-        "database; give lorasweep a database of its own"
+        f"database; give lorasweep a {'database' if where == 'the database' else 'file'} of its own"
     )
 
 

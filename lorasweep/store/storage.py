@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lorasweep.cost import device_seconds
 from lorasweep.errors import StorageError
 from lorasweep.metrics import Direction
-from lorasweep.store import schema
+from lorasweep.store import ownership, schema
 from lorasweep.store.records import (
     ExperimentRecord,
     ReportRecord,
@@ -51,6 +51,7 @@ from lorasweep.store.records import (
 )
 from lorasweep.store.schema import ExperimentStatus, TrialKind, TrialState
 from lorasweep.store.secrets import resolve_password, safe_url
+from lorasweep.store.sqlite_url import sqlite_target
 
 log = logging.getLogger("lorasweep.store")
 
@@ -258,16 +259,22 @@ class Storage:
         kwargs: dict[str, Any] = {}
         sqlite = parsed.get_backend_name() == "sqlite"
         if sqlite:
-            database = parsed.database or ""
-            if database and database != ":memory:" and not database.startswith("file:"):
-                path = Path(database).expanduser().absolute()  # Ray's workers unpickle it in other folders
-                _check_sqlite_file(shown, path, create=create, readonly=readonly)
-                url = parsed.set(database=str(path)).render_as_string(hide_password=False)
-                if readonly:
-                    uri = f"{path.as_uri()}?mode=ro"
-                    kwargs["creator"] = lambda: sqlite3.connect(
-                        uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-                    )
+            # every URL form (file: URIs, mode=ro, relative paths) as one absolute path; in-memory refused
+            target = sqlite_target(shown, parsed.database, dict(parsed.query))
+            if target.readonly and create:
+                raise StorageError(
+                    f"--storage {shown} is read-only (mode=ro) and this command writes; drop mode=ro "
+                    "(report, recommend, export and dashboard read such a URL)"
+                )
+            readonly = readonly or target.readonly
+            path = target.path  # absolute: Ray's workers unpickle it in other folders
+            _check_sqlite_file(shown, path, create=create, readonly=readonly)
+            url = parsed.set(database=str(path), query={}).render_as_string(hide_password=False)
+            if readonly:
+                uri = f"{path.as_uri()}?mode=ro"
+                kwargs["creator"] = lambda: sqlite3.connect(
+                    uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+                )
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True  # a connection the server dropped is replaced, not used
@@ -290,6 +297,13 @@ class Storage:
             raise StorageError(
                 f"cannot connect to --storage {shown} ({reason}); check the URL and that the server runs"
             ) from e
+        # SQLite files are checked before connecting (_check_sqlite_file)
+        if not sqlite and (foreign := ownership.foreign(engine)):
+            engine.dispose()
+            raise StorageError(ownership.foreign_message(shown, "the database", foreign))
+        if newer := ownership.newer_revision(engine):
+            engine.dispose()
+            raise StorageError(ownership.newer_message(shown, newer))
         return storage
 
     def exists(self) -> bool:
@@ -333,7 +347,8 @@ class Storage:
         cfg = self._alembic_config()
         with self.engine.connect() as conn:
             sqlite = conn.dialect.name == "sqlite"
-            if sqlite:  # see _sqlite_foreign_keys
+            if sqlite:  # see _sqlite_foreign_keys; WAL from lorasweep's first write on (see _sqlite_pragmas)
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
                 _sqlite_foreign_keys(conn, on=False)
             try:
                 with conn.begin():
@@ -630,19 +645,14 @@ class Storage:
 
 
 def _foreign_tables(path: Path) -> list[str]:
-    """The tables of a SQLite file that neither lorasweep nor Optuna made (read-only, changes nothing)."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    """The tables of a SQLite file that neither lorasweep nor Optuna made, by name and shape
+    (through a read-only connection: changes nothing, journal mode included)."""
+    uri = f"{path.as_uri()}?mode=ro"
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
     try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return ownership.foreign(engine)
     finally:
-        conn.close()
-    ours = {t for t in names if t.startswith("lorasweep_") or t.startswith("sqlite_")}
-    if not names - ours:
-        return []
-    from optuna.storages._rdb.models import BaseModel as OptunaTables
-
-    optuna_tables = {*OptunaTables.metadata.tables, "alembic_version"}
-    return sorted(names - ours - optuna_tables)
+        engine.dispose()
 
 
 def _check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) -> None:
@@ -669,17 +679,13 @@ def _check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) 
         return  # an empty file is a new database
     try:
         foreign = _foreign_tables(path)
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, DBAPIError) as e:
         raise StorageError(
             f"--storage {shown}: {path} is not a SQLite database ({e}); point --storage at a lorasweep database "
             "or a new file"
         ) from e
     if foreign:
-        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise StorageError(
-            f"--storage {shown}: {path} holds tables lorasweep did not create ({listed}): another application's "
-            "database; give lorasweep a file of its own"
-        )
+        raise StorageError(ownership.foreign_message(shown, str(path), foreign))
 
 
 def _sqlite_foreign_keys(conn: Connection, on: bool) -> None:
@@ -704,8 +710,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     synchronous=NORMAL syncs at checkpoints instead of at every commit (a crash of the process
     loses nothing; a power cut may lose the last commits, never the database)."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":  # set by upgrade(), the first write
+        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
