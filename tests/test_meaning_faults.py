@@ -405,7 +405,7 @@ def test_a_newer_schema_is_refused_in_one_line_by_every_command(stored_db: Path)
         ["report"],
         ["db", "upgrade"],
         ["compare", "--config", str(TINY)],
-        ["export", "--experiment", "earlier"],
+        ["export", "--experiment", "earlier", "--space", "lr_only", "--out", str(stored_db.parent / "o.yaml")],
     ):
         code, out, err = run_cli(*command, "--storage", url)
         lines = err.strip().splitlines()

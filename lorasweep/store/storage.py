@@ -680,8 +680,9 @@ def _check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) 
     try:
         foreign = _foreign_tables(path)
     except (sqlite3.DatabaseError, DBAPIError) as e:
+        why = getattr(e, "orig", e)
         raise StorageError(
-            f"--storage {shown}: {path} is not a SQLite database ({e}); point --storage at a lorasweep database "
+            f"--storage {shown}: {path} is not a SQLite database ({why}); point --storage at a lorasweep database "
             "or a new file"
         ) from e
     if foreign:
