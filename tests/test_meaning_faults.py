@@ -425,3 +425,18 @@ def test_a_refused_compare_keeps_the_journal_mode_of_an_optuna_only_file(tmp_pat
     assert code == 2 and "already exist" in err
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_sighup_stops_a_run_like_sigterm() -> None:
+    """A closed SSH session (SIGHUP) asks for the same stop as SIGTERM: the run ends interrupted
+    and resumable (exit 129), instead of dying with the experiment left running."""
+    import signal
+
+    from lorasweep.search.plan import StopRequest
+    from lorasweep.search.runner import stop_signals
+
+    stop = StopRequest()
+    with stop_signals(stop, grace=60):
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert stop.requested and stop.signum == signal.SIGHUP
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL

@@ -78,8 +78,9 @@ log = logging.getLogger("lorasweep.search")
 #: How the error of an interrupted trial starts (its state is INTERRUPTED; ``compare --resume``
 #: re-runs its budget). Rows written before schema 0007 have state FAILED and this error.
 INTERRUPTED = "interrupted"
-#: The signals that stop a whole run: Ctrl-C, and SIGTERM (``kill``, ``ray job stop``, Kubernetes).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that stop a whole run: Ctrl-C, SIGTERM (``kill``, ``ray job stop``, Kubernetes) and
+#: SIGHUP (the SSH session or terminal closed): each ends the run as interrupted, resumable.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds the Tune loop has to obey a stop before the main thread is interrupted where it is;
 #: well inside ``ray job stop``'s 3 s before its SIGKILL, with time left to record the stop.
 STOP_GRACE_S = 1.0
