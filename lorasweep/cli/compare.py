@@ -10,6 +10,7 @@ from lorasweep.cli.options import SearchArgs, count, search_args
 from lorasweep.cli.run import resume as resume_search
 from lorasweep.cli.run import run_search
 from lorasweep.config import MAX_REPEATS
+from lorasweep.errors import ConfigError
 
 
 @click.command("compare")
@@ -34,9 +35,20 @@ from lorasweep.config import MAX_REPEATS
     metavar="EXPERIMENT",
     help="Evaluate the best configs of this earlier experiment (same database, same spaces) first.",
 )
+@click.option(
+    "--allow-changed-data",
+    is_flag=True,
+    help="With --resume: continue although the task's data files changed since the experiment ran.",
+)
 @search_args
 def compare(
-    args: SearchArgs, seeds: int | None, top_k: int | None, repeats: int | None, resume: bool, warm_start: str | None
+    args: SearchArgs,
+    seeds: int | None,
+    top_k: int | None,
+    repeats: int | None,
+    resume: bool,
+    warm_start: str | None,
+    allow_changed_data: bool,
 ) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
     repeats = count("repeats", repeats, maximum=MAX_REPEATS)
@@ -46,8 +58,11 @@ def compare(
             extra={"--top-k": top_k, "--warm-start": warm_start},
             seeds=count("seeds", seeds),
             repeats=repeats,
+            allow_changed_data=allow_changed_data,
         )
         return
+    if allow_changed_data:
+        raise ConfigError("--allow-changed-data goes with --resume (a new experiment fingerprints its data)")
     overrides: dict[str, Any] = {} if repeats is None else {"repeats": repeats}
     if warm_start is not None:
         overrides["warm_start.experiment"] = warm_start

@@ -27,7 +27,11 @@ if TYPE_CHECKING:
 
 
 def resume(
-    args: SearchArgs, extra: dict[str, Any], seeds: int | None = None, repeats: int | None = None
+    args: SearchArgs,
+    extra: dict[str, Any],
+    seeds: int | None = None,
+    repeats: int | None = None,
+    allow_changed_data: bool = False,
 ) -> ExperimentSummary:
     """``--resume``: continue experiment ``args.name`` from the database, with its stored config
     (``seeds``: with that many seed re-runs; ``repeats``: with that many repeated searches; see
@@ -42,7 +46,7 @@ def resume(
     from lorasweep.store import Storage
 
     with Storage.open(args.storage, readonly=True) as st:
-        plan = resume_plan(st, args.name, seeds, repeats)
+        plan = resume_plan(st, args.name, seeds, repeats, allow_changed_data=allow_changed_data)
     return run_search(args, {}, resume=plan)
 
 

@@ -141,12 +141,11 @@ class CausalLmSftTask(TaskBase):
         if self.data is not None:
             from lorasweep.train.sources import load_columns
 
-            train, evaluation = load_columns(self, {k: v for k, v in self.data.columns.items() if v is not None})
+            columns = {k: v for k, v in self.data.columns.items() if v is not None}
+            train, evaluation = load_columns(self, columns, texts=("prompt", "completion"))
 
             def pairs(split: dict[str, list]) -> Pairs:
-                return Pairs(
-                    prompts=[str(t) for t in split["prompt"]], completions=[str(t) for t in split["completion"]]
-                )
+                return Pairs(prompts=split["prompt"], completions=split["completion"])
 
             return pairs(train), pairs(evaluation)
         import random

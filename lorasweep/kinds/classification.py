@@ -104,19 +104,18 @@ class ClassificationTask(LabelledTextTask):
 
     def examples(self) -> tuple[Examples, Examples]:
         """The train and eval examples of ``data`` (read once per process; labels checked)."""
+        from lorasweep.train.datafiles import check_classes
         from lorasweep.train.sources import load_columns
 
         columns = {role: name for role, name in self.data.columns.items() if name is not None}
-        train, evaluation = load_columns(self, columns)
+        train, evaluation = load_columns(self, columns, texts=("text", "text_pair"))
 
-        def examples(split: dict[str, list[Any]]) -> Examples:
-            return Examples(
-                texts=[str(t) for t in split["text"]],
-                labels=label_ids(split["label"], self.data, self.num_labels),
-                pairs=[str(t) for t in split["text_pair"]] if "text_pair" in split else None,
-            )
+        def examples(split: dict[str, list[Any]], part: str) -> Examples:
+            labels = label_ids(split["label"], self.data, self.num_labels)
+            check_classes(labels, part, self.num_labels)
+            return Examples(texts=split["text"], labels=labels, pairs=split.get("text_pair"))
 
-        return examples(train), examples(evaluation)
+        return examples(train, "train"), examples(evaluation, "eval")
 
 
 def label_ids(values: list[Any], src: DataSource, num_labels: int) -> list[int]:

@@ -14,6 +14,7 @@ through :mod:`lorasweep.search.ray_adapter`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -26,6 +27,7 @@ import optuna
 
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError, SearchInterrupted
+from lorasweep.search.guard import record_data
 from lorasweep.search.plan import Progress, RunContext, RunPlan, StudyPlan, StudyRun, optuna_study_name
 from lorasweep.search.points import point_key, seed_points, warm_points
 from lorasweep.search.ray_adapter import tuner
@@ -35,8 +37,10 @@ from lorasweep.search.reconcile import INTERRUPTED, close_open_trials, finished
 from lorasweep.search.samplers import make_sampler
 from lorasweep.search.signals import RunInterrupted, StopRequest, stop_signals
 from lorasweep.search.studies import compare_plan
+from lorasweep.search.warm_start import check_warm_start
 from lorasweep.space.resolve import distributions
 from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialKind, optuna_storage, safe_url
+from lorasweep.store.lease import Lease
 from lorasweep.train.memory import MemoryProbe
 from lorasweep.train.train import check_setup
 
@@ -94,11 +98,7 @@ def preflight(run: RunPlan, storage: Storage, verbose: bool = False) -> RunPlan:
     if not run.resume:
         check_free(storage, run.name, run.studies)
     if run.warm_start is not None:
-        if not storage.exists() or storage.schema_revision() is None:
-            raise LorasweepError(
-                f"warm_start.experiment '{run.warm_start.experiment}': this database holds no experiments"
-            )
-        storage.experiment(run.warm_start.experiment)  # an unknown name lists the known ones
+        check_warm_start(storage, exp)
     if storage.url.startswith("sqlite") and exp.max_concurrent_trials > SQLITE_CONCURRENCY:
         log.warning(
             "SQLite with %d concurrent trials: lorasweep writes from one process, so this works on one machine, "
@@ -168,12 +168,15 @@ def run_plan(
     exp, name = run.exp, run.name
     ot_storage = optuna_storage(storage)
     stop = StopRequest()
-    with stop_signals(stop):
+    with stop_signals(stop), contextlib.ExitStack() as held:
+        if not run.resume:
+            storage.upgrade()
+        held.enter_context(Lease(storage.engine, name))  # one driver per experiment
         if run.resume:
             record = storage.experiment(name)
         else:
-            storage.upgrade()
             record = storage.create_experiment(name, exp.description, exp.model_dump(mode="json"))
+            record_data(storage, record, exp)
         ctx = RunContext(
             exp=exp,
             storage=storage,

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-#: The signals that stop a whole run: Ctrl-C, and SIGTERM (``kill``, ``ray job stop``, Kubernetes).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The signals that stop a whole run: Ctrl-C, SIGTERM (``kill``, ``ray job stop``, Kubernetes) and
+#: SIGHUP (the SSH session or terminal closed): each ends the run as interrupted, resumable.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds the Tune loop has to obey a stop before the main thread is interrupted where it is;
 #: well inside ``ray job stop``'s 3 s before its SIGKILL, with time left to record the stop.
 STOP_GRACE_S = 1.0

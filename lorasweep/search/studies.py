@@ -15,6 +15,7 @@ import dataclasses
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError
 from lorasweep.search.ablation import Arm, arm_of, arm_points, arm_space
+from lorasweep.search.guard import check_resume
 from lorasweep.search.plan import RunPlan, StudyPlan, optuna_study_name
 from lorasweep.search.repeats import repeats_to_run, search_plans
 from lorasweep.store import ExperimentStatus, Storage, TrialKind
@@ -50,12 +51,20 @@ def ablation_plan(exp: ExperimentConfig, name: str) -> RunPlan:
     return RunPlan(exp=exp, name=name, studies=studies)
 
 
-def resume_plan(storage: Storage, name: str, seeds: int | None = None, repeats: int | None = None) -> RunPlan:
+def resume_plan(
+    storage: Storage,
+    name: str,
+    seeds: int | None = None,
+    repeats: int | None = None,
+    *,
+    allow_changed_data: bool = False,
+) -> RunPlan:
     """The plan of stored experiment ``name`` (compare or ablation, from its stored config), to
     continue it; an error if there is nothing to resume. ``seeds`` (``compare --resume --seeds
     N``): re-run the best configs on N seeds, which a complete experiment may also do (re-runs it
     has are kept). ``repeats`` (``compare --resume --repeats K``): run K repeated searches per
-    space and rank, adding those it lacks, also to a complete experiment."""
+    space and rank, adding those it lacks, also to a complete experiment. The task's data files
+    must be the ones the experiment trained on (``allow_changed_data``: go on although they changed)."""
     storage.check_schema()
     record = storage.experiment(name)
     if record.status == ExperimentStatus.COMPLETE and seeds is None and repeats is None:
@@ -64,6 +73,7 @@ def resume_plan(storage: Storage, name: str, seeds: int | None = None, repeats: 
             "or add seed re-runs with --resume --seeds N, or repeated searches with --resume --repeats K)"
         )
     exp = ExperimentConfig.model_validate(record.config)
+    check_resume(storage, record, exp, allow_changed_data)
     studies = storage.studies(record.id)
     ablation = exp.ablation is not None and (not exp.spaces or any(arm_of(s.space) for s in studies))
     if ablation:

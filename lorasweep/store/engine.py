@@ -9,7 +9,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
@@ -28,6 +27,7 @@ from sqlalchemy.exc import (
 from lorasweep.errors import StorageError
 from lorasweep.store.secrets import resolve_password, safe_url
 from lorasweep.store.sqlite_files import check_sqlite_file
+from lorasweep.store.sqlite_url import sqlite_target
 
 log = logging.getLogger("lorasweep.store")
 
@@ -132,9 +132,10 @@ def created_once(create: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-def open_engine(url: str, *, create: bool, readonly: bool) -> tuple[Engine, str]:
-    """An engine for ``url`` and the URL to keep (absolute SQLite path, no password); a bad URL or
-    an unusable SQLite file is a :class:`StorageError` (password hidden). Nothing connects yet.
+def open_engine(url: str, *, create: bool, readonly: bool) -> tuple[Engine, str, bool]:
+    """An engine for ``url``, the URL to keep (absolute SQLite path, no password) and whether the
+    engine only reads (``readonly``, or a SQLite URL with ``mode=ro``); a bad URL or an unusable
+    SQLite file is a :class:`StorageError` (password hidden). Nothing connects yet.
 
     The password (from the URL, ``LORASWEEP_DB_PASSWORD_FILE`` or libpq's) is part of the
     engine's own URL object (``engine.url.password``, masked whenever SQLAlchemy prints it),
@@ -151,16 +152,22 @@ def open_engine(url: str, *, create: bool, readonly: bool) -> tuple[Engine, str]
     target: Any = url
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite:
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            path = Path(database).expanduser().absolute()  # Ray's workers unpickle it in other folders
-            check_sqlite_file(shown, path, create=create, readonly=readonly)
-            url = target = parsed.set(database=str(path)).render_as_string(hide_password=False)
-            if readonly:
-                uri = f"{path.as_uri()}?mode=ro"
-                kwargs["creator"] = lambda: sqlite3.connect(
-                    uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-                )
+        # every URL form (file: URIs, mode=ro, relative paths) as one absolute path; in-memory refused
+        file = sqlite_target(shown, parsed.database, dict(parsed.query))
+        if file.readonly and create:
+            raise StorageError(
+                f"--storage {shown} is read-only (mode=ro) and this command writes; drop mode=ro "
+                "(report, recommend, export and dashboard read such a URL)"
+            )
+        readonly = readonly or file.readonly
+        path = file.path  # absolute: Ray's workers unpickle it in other folders
+        check_sqlite_file(shown, path, create=create, readonly=readonly)
+        url = target = parsed.set(database=str(path), query={}).render_as_string(hide_password=False)
+        if readonly:
+            uri = f"{path.as_uri()}?mode=ro"
+            kwargs["creator"] = lambda: sqlite3.connect(
+                uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True  # a connection the server dropped is replaced, not used
@@ -172,7 +179,7 @@ def open_engine(url: str, *, create: bool, readonly: bool) -> tuple[Engine, str]
         raise StorageError(f"--storage {shown}: {e}; use sqlite:///FILE.db or postgresql+psycopg://...") from e
     if sqlite:
         event.listen(engine, "connect", sqlite_busy_timeout if readonly else sqlite_pragmas)
-    return engine, url
+    return engine, url, readonly
 
 
 def sqlite_foreign_keys(conn: Connection, on: bool) -> None:
@@ -197,8 +204,8 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     synchronous=NORMAL syncs at checkpoints instead of at every commit (a crash of the process
     loses nothing; a power cut may lose the last commits, never the database)."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":  # set by upgrade(), the first write
+        cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

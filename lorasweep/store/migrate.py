@@ -38,7 +38,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
-        if sqlite:  # see sqlite_foreign_keys
+        if sqlite:  # see sqlite_foreign_keys; WAL from lorasweep's first write on (see sqlite_pragmas)
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             sqlite_foreign_keys(conn, on=False)
         try:
             with conn.begin():

@@ -145,3 +145,33 @@ class Report(Base):
     drift_ratio: Mapped[float | None] = mapped_column(Float)
 
     trial: Mapped[Trial] = relationship(back_populates="reports")
+
+
+class DataFingerprint(Base):
+    """The sha256 of the task's local data files' bytes when the experiment was created (no row:
+    generated or hub data, or an experiment made before schema 0010); ``compare --resume/--seeds``
+    refuse data that changed since (:mod:`lorasweep.train.datafiles`)."""
+
+    __tablename__ = "lorasweep_data_fingerprints"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("lorasweep_experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    files: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"files": [paths as read]}
+
+
+class DriverLease(Base):
+    """The driver running an experiment (one at a time): taken when ``compare`` starts or resumes,
+    renewed by a heartbeat, deleted at its end; a lease past ``expires_at`` (or whose process is
+    gone, on the same host) may be taken over (see :mod:`lorasweep.store.lease`). Keyed by the
+    experiment's name: a new experiment's driver holds it before the experiment's row exists."""
+
+    __tablename__ = "lorasweep_driver_leases"
+
+    experiment: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # a random id per driver
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

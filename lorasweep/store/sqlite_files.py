@@ -3,39 +3,26 @@ SQLite, and that it holds no other application's tables (such a file is refused,
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 from pathlib import Path
 
+from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError
+
 from lorasweep.errors import StorageError
-
-
-@functools.cache
-def optuna_tables() -> frozenset[str]:
-    """The tables Optuna's RDBStorage creates (its alembic version table included), read through
-    public APIs only: an RDBStorage on an in-memory SQLite database, inspected by SQLAlchemy."""
-    import optuna
-    from sqlalchemy import inspect
-
-    rdb = optuna.storages.RDBStorage("sqlite:///:memory:")
-    try:
-        return frozenset(inspect(rdb.engine).get_table_names())
-    finally:
-        rdb.engine.dispose()
+from lorasweep.store import ownership
 
 
 def foreign_tables(path: Path) -> list[str]:
-    """The tables of a SQLite file that neither lorasweep nor Optuna made (read-only, changes nothing)."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    """The tables of a SQLite file that neither lorasweep nor Optuna made, by name and shape
+    (through a read-only connection: changes nothing, journal mode included)."""
+    uri = f"{path.as_uri()}?mode=ro"
+    engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
     try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return ownership.foreign(engine)
     finally:
-        conn.close()
-    ours = {t for t in names if t.startswith("lorasweep_") or t.startswith("sqlite_")}
-    if not names - ours:
-        return []
-    return sorted(names - ours - optuna_tables())
+        engine.dispose()
 
 
 def check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) -> None:
@@ -62,14 +49,11 @@ def check_sqlite_file(shown: str, path: Path, *, create: bool, readonly: bool) -
         return  # an empty file is a new database
     try:
         foreign = foreign_tables(path)
-    except sqlite3.DatabaseError as e:
+    except (sqlite3.DatabaseError, DBAPIError) as e:
+        why = getattr(e, "orig", e)
         raise StorageError(
-            f"--storage {shown}: {path} is not a SQLite database ({e}); point --storage at a lorasweep database "
+            f"--storage {shown}: {path} is not a SQLite database ({why}); point --storage at a lorasweep database "
             "or a new file"
         ) from e
     if foreign:
-        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise StorageError(
-            f"--storage {shown}: {path} holds tables lorasweep did not create ({listed}): another application's "
-            "database; give lorasweep a file of its own"
-        )
+        raise StorageError(ownership.foreign_message(shown, str(path), foreign))

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lorasweep.cost import device_seconds
 from lorasweep.errors import StorageError
 from lorasweep.metrics import Direction
-from lorasweep.store import migrate, schema
+from lorasweep.store import migrate, ownership, schema
 from lorasweep.store.engine import CONNECT_WAITS, open_engine, retrying, transient_retry
 from lorasweep.store.records import (
     ExperimentRecord,
@@ -78,7 +78,7 @@ class Storage:
         Optuna's tables (another application's database is refused, untouched), and a command that
         writes needs a writable folder (SQLite keeps its journal next to the file)."""
         shown = safe_url(url)
-        engine, url = open_engine(url, create=create, readonly=readonly)
+        engine, url, readonly = open_engine(url, create=create, readonly=readonly)
         storage = cls(engine, url, readonly=readonly)
         if not storage.exists():
             return storage  # SQLite creates the file on first write; nothing is written before that
@@ -90,6 +90,13 @@ class Storage:
             raise StorageError(
                 f"cannot connect to --storage {shown} ({reason}); check the URL and that the server runs"
             ) from e
+        # SQLite files are checked before connecting (sqlite_files.check_sqlite_file)
+        if engine.dialect.name != "sqlite" and (foreign := ownership.foreign(engine)):
+            engine.dispose()
+            raise StorageError(ownership.foreign_message(shown, "the database", foreign))
+        if newer := ownership.newer_revision(engine):
+            engine.dispose()
+            raise StorageError(ownership.newer_message(shown, newer))
         return storage
 
     def exists(self) -> bool:

@@ -13,12 +13,13 @@ message naming the field.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 from lorasweep.config import DataSource, parse_task
 from lorasweep.errors import ConfigError
+from lorasweep.train.datafiles import check_files, check_texts, local_files
 
 #: File suffix → the ``datasets`` builder that reads it.
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -55,15 +56,19 @@ def _load(src: DataSource) -> Any:
             for f in src.data_files.values():
                 if not Path(f).is_file():
                     raise ConfigError(f"task data.data_files: {f} does not exist; give the path of a data file")
+            check_files((Path(f) for f in src.data_files.values()), "data.data_files")
             return datasets.load_dataset(_builder(list(src.data_files.values())), data_files=src.data_files)
         assert src.path is not None
         path = Path(src.path).expanduser()
         if path.is_file():
+            check_files([path], "data.path")
             return datasets.load_dataset(_builder([str(path)]), data_files={"train": str(path)})
+        if path.is_dir():
+            check_files(local_files(str(path), None) or [], "data.path")
         return datasets.load_dataset(src.path, src.config, revision=src.revision)
     except ConfigError:
         raise
-    except (FileNotFoundError, ValueError, OSError) as e:
+    except (FileNotFoundError, ValueError, OSError, StopIteration, datasets.exceptions.DatasetGenerationError) as e:
         what = src.path or src.data_files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(
@@ -119,19 +124,25 @@ Columns = dict[str, list[Any]]
 
 
 @functools.lru_cache(maxsize=8)
-def _cached(task_json: str, columns: tuple[tuple[str, str], ...]) -> tuple[Columns, Columns]:
+def _cached(task_json: str, columns: tuple[tuple[str, str], ...], texts: frozenset[str]) -> tuple[Columns, Columns]:
     task: Any = parse_task(task_json)  # a task that reads a dataset (data:)
     train, train_rows, evaluation, eval_rows = _rows(task, _load(task.data))
 
     def read(split: Any, rows: list[int]) -> Columns:
         part = split.select(rows)
-        return {role: _column(part, column, role) for role, column in columns}
+        values = {role: _column(part, column, role) for role, column in columns}
+        for role, column in columns:
+            if role in texts:  # every cell holds text (see lorasweep.train.datafiles)
+                values[role] = check_texts(values[role], rows, column, role, str(split.split or "train"))
+        return values
 
     return read(train, train_rows), read(evaluation, eval_rows)
 
 
-def load_columns(task: DataTask, columns: Mapping[str, str]) -> tuple[Columns, Columns]:
+def load_columns(task: DataTask, columns: Mapping[str, str], texts: Collection[str] = ()) -> tuple[Columns, Columns]:
     """``(train, eval)`` values of ``columns`` (role → column name) of a task that reads a dataset
     (loaded once per process and column set). A missing column is an error naming
-    ``data.columns.ROLE`` and listing the data's columns."""
-    return _cached(task.model_dump_json(), tuple(sorted(columns.items())))
+    ``data.columns.ROLE`` and listing the data's columns. The roles in ``texts`` must hold text in
+    every row used: an empty or missing cell is an error naming the column, split and row; their
+    values come back as strings."""
+    return _cached(task.model_dump_json(), tuple(sorted(columns.items())), frozenset(texts))
