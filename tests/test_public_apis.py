@@ -30,9 +30,6 @@ ROOT = Path(lorasweep.__file__).parent
 THIRD_PARTY = ("optuna", "ray")
 #: The parts of the packages whose classes lorasweep uses (all of Optuna; Ray Tune, Train, AIR).
 SCANNED = {"optuna": ("",), "ray": ("tune", "train", "air")}
-#: Modules with hits that another change of issue 20 removes (the store split replaces the import
-#: of Optuna's table models); a case here runs as an expected failure until then.
-PENDING: dict[str, str] = {}  # module -> why it may still reach a private API (none today)
 
 
 def private(name: str) -> bool:
@@ -147,8 +144,7 @@ def _modules() -> list[object]:
     cases = []
     for path in sorted(ROOT.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        marks = [pytest.mark.xfail(reason=PENDING[rel], strict=False)] if rel in PENDING else []
-        cases.append(pytest.param(rel, marks=marks, id=rel))
+        cases.append(pytest.param(rel, id=rel))
     return cases
 
 
