@@ -110,3 +110,11 @@ def test_power_two_sd_shift_within_ten_seeds() -> None:
     rng = np.random.default_rng(3)
     got = [run_sequential(shift(2.0), rng, sequential_schedule()) for _ in range(200)]
     assert sum(v.winner == "A" and k <= 10 for v, k in got) / 200 >= 0.6
+
+
+def test_the_no_verdict_line_names_the_command_that_adds_the_callers_units() -> None:
+    pairs = [Pair(unit=i, stratum=4, a=0.9, b=0.8) for i in range(3)]
+    kw = {"name_a": "a", "name_b": "b", "direction": Direction.MAXIMIZE, "metric": "accuracy"}
+    assert "lorasweep compare --seeds auto adds them" in paired_verdict(pairs, **kw).text
+    repeats = paired_verdict(pairs, **kw, unit="search repeat", adds_units="--resume --repeats K adds them")
+    assert "--resume --repeats K adds them" in repeats.text and "--seeds" not in repeats.text

@@ -467,6 +467,7 @@ def paired_verdict(
     alpha: float = ALPHA,
     unit: str = "seed",
     stratum_label: str = "rank",
+    adds_units: str = "lorasweep compare --seeds auto adds them",
 ) -> PairedVerdict:
     """The verdict of arm A (``name_a``) against arm B over ``pairs``.
 
@@ -536,6 +537,7 @@ def paired_verdict(
         winner_side=side,
         max_units=max_units,
         alpha=alpha,
+        adds_units=adds_units,
     )
     return PairedVerdict(
         name_a=name_a,
@@ -558,6 +560,7 @@ def paired_verdict(
 
 def _text(
     *,
+    adds_units: str,
     name_a: str,
     name_b: str,
     metric: str,
@@ -593,7 +596,7 @@ def _text(
             head = (
                 f"no verdict possible yet between {name_a} and {name_b} from {n} {unit}{'s' * (n != 1)} ({score}): "
                 f"the exact sign test cannot name a winner from fewer than {need} untied {unit}s "
-                f"({alpha * 100:.3g} % over up to {max_units}; lorasweep compare --seeds auto adds them)"
+                f"({alpha * 100:.3g} % over up to {max_units}; {adds_units})"
             )
         else:
             head = f"no clear difference between {name_a} and {name_b} ({score})"

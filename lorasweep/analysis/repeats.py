@@ -428,6 +428,7 @@ def repeat_verdict(
         strata_b=sorted({r.rank for r in runs if r.space == b}),
         looks=[k for k in looks if k < n],
         unit="search repeat",
+        adds_units="lorasweep compare --resume --repeats K adds them",
     )
 
 
