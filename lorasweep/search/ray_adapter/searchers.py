@@ -49,7 +49,24 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-class StudySearch(Searcher):
+class JsonStateSearcher(Searcher):
+    """A searcher whose checkpoint is its ``get_state()`` as JSON: bookkeeping only, never a
+    study, its storage or the database URL."""
+
+    def get_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.set_state(json.loads(Path(checkpoint_path).read_text()))
+
+
+class StudySearch(JsonStateSearcher):
     """One Optuna study as a Tune searcher.
 
     ``space`` is the study's Optuna distributions (each trial asks all of them, in this order, so
@@ -157,13 +174,6 @@ class StudySearch(Searcher):
             ot_state = optuna.trial.TrialState.FAIL  # complete but no finite value: nothing to rank
         self._tell(trial_id, value, ot_state)
 
-    def save(self, checkpoint_path: str) -> None:
-        """The bookkeeping, as JSON: never the study, its storage or the database URL."""
-        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
-
-    def restore(self, checkpoint_path: str) -> None:
-        self.set_state(json.loads(Path(checkpoint_path).read_text()))
-
     def get_state(self) -> dict[str, Any]:
         return {
             "study_name": self.study_name,
@@ -242,7 +252,7 @@ class StudySearch(Searcher):
         self._asked.pop(trial_id, None)
 
 
-class InterleavedSearch(Searcher):
+class InterleavedSearch(JsonStateSearcher):
     """Every search study of an experiment in one Tune run.
 
     ``searches`` maps each study's name to its :class:`StudySearch`, in the experiment's order;
@@ -298,13 +308,6 @@ class InterleavedSearch(Searcher):
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
         return False  # each study's space is its own, set when it was made
-
-    def save(self, checkpoint_path: str) -> None:
-        """The bookkeeping of the run and of every study, as JSON (see :meth:`StudySearch.save`)."""
-        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
-
-    def restore(self, checkpoint_path: str) -> None:
-        self.set_state(json.loads(Path(checkpoint_path).read_text()))
 
     def get_state(self) -> dict[str, Any]:
         return {
