@@ -98,7 +98,7 @@ def test_divergence_rule() -> None:
     assert rule.step_diverged(10.5, 1.0) and not rule.step_diverged(9.5, 1.0)
     assert rule.window_diverged(2.5, 1.0) and not rule.window_diverged(1.5, 1.0)
     assert rule.window_diverged(math.nan, 1.0)
-    assert not DivergenceRule(10.0, None).window_diverged(100.0, 1.0)
+    assert not DivergenceRule(step_factor=10.0, window_factor=None).window_diverged(100.0, 1.0)
     assert rule.step_diverged(1e-6, 0.0)  # a first loss of 0 is floored, not a division by zero
 
 

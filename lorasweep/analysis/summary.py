@@ -24,7 +24,7 @@ from lorasweep.store import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceSummary:
     name: str
     best_value: float | None
@@ -43,7 +43,7 @@ class SpaceSummary:
     drawn: list[TrialRecord] = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExperimentSummary:
     experiment: ExperimentRecord
     metric: str
@@ -116,10 +116,10 @@ def _timed(trials: list[TrialRecord]) -> list[TimedRun]:
     interrupted trials included: their device time was spent)."""
     return [
         TimedRun(
-            t.final_value if t.state == TrialState.COMPLETE else None,
-            t.device_seconds,
-            t.started_at.timestamp(),
-            t.finished_at.timestamp() if t.finished_at is not None else None,
+            value=t.final_value if t.state == TrialState.COMPLETE else None,
+            device_seconds=t.device_seconds,
+            started=t.started_at.timestamp(),
+            finished=t.finished_at.timestamp() if t.finished_at is not None else None,
         )
         for t in trials
     ]
@@ -188,14 +188,14 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     wanted = [t.id for s in spaces.values() for t in s.drawn]
     wanted += [t.id for ts in other[TrialKind.ABLATION].values() for t in ts]
     return ExperimentSummary(
-        experiment,
-        metric,
-        direction,
-        within,
-        target,
-        spaces,
-        storage.curves(experiment.id, wanted),
-        {name: [(step, t / n) for step, (t, n) in sorted(d.items())] for name, d in drift_totals.items()},
+        experiment=experiment,
+        metric=metric,
+        direction=direction,
+        within=within,
+        target=target,
+        spaces=spaces,
+        curves=storage.curves(experiment.id, wanted),
+        drift={name: [(step, t / n) for step, (t, n) in sorted(d.items())] for name, d in drift_totals.items()},
         seed_trials=other[TrialKind.SEEDS],
         ablation_trials=other[TrialKind.ABLATION],
         config=config,
