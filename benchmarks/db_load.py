@@ -398,7 +398,15 @@ def _writer(url: str, index: int, trials: int, reports: int, ready: Any, out: An
             start = time.monotonic()
             name = f"writer-{index}"
             exp = st.create_experiment(name, "", {})
-            row = st.add_study(exp.id, "lr_only", 4, f"{name}/lr_only/r4", "accuracy", Direction.MAXIMIZE, {})
+            row = st.add_study(
+                exp.id,
+                space="lr_only",
+                rank=4,
+                optuna_study_name=f"{name}/lr_only/r4",
+                metric="accuracy",
+                direction=Direction.MAXIMIZE,
+                space_config={},
+            )
             study = optuna.create_study(storage=ot_storage, study_name=row.optuna_study_name, direction="maximize")
             space = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)}
             for j in range(trials):

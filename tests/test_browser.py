@@ -113,7 +113,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         ot = optuna_storage(st)
         for space, trials in SEARCH.items():
             name = optuna_study_name("shown", space, 4)
-            row = st.add_study(record.id, space, 4, name, "accuracy", exp.metric.resolved_direction, {})
+            row = st.add_study(
+                record.id,
+                space=space,
+                rank=4,
+                optuna_study_name=name,
+                metric="accuracy",
+                direction=exp.metric.resolved_direction,
+                space_config={},
+            )
             study = optuna.create_study(storage=ot, study_name=name, direction="maximize")
             for k, v in {"experiment": "shown", "space": space, "rank": 4}.items():
                 study.set_user_attr(k, v)

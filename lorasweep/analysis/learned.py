@@ -82,6 +82,7 @@ def _evaluations(trial: TrialRecord, curve: TrialCurve | None) -> list[tuple[int
 def study_learned(
     trials: Sequence[TrialRecord],
     curves: Mapping[int, TrialCurve],
+    *,
     direction: Direction,
     metric: str,
     task: TaskFields,

@@ -127,7 +127,7 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
             excluded[r] = "no complete trial"
             continue
         if task is not None:
-            check = study_learned(trials, summary.curves, summary.direction, summary.metric, task)
+            check = study_learned(trials, summary.curves, direction=summary.direction, metric=summary.metric, task=task)
             learned[r] = check.reason
             if check.learned is False:
                 excluded[r] = f"learned nothing: {check.reason}"

@@ -158,7 +158,7 @@ def sources(storage: Storage, task: str | None = None) -> list[Source]:
                     best = t
             if curves is None:
                 curves = storage.curves(record.id)
-            check = study_learned(mine, curves, study.direction, study.metric, config.task)
+            check = study_learned(mine, curves, direction=study.direction, metric=study.metric, task=config.task)
             out.append(
                 Source(
                     experiment=name,

@@ -204,6 +204,7 @@ class Storage:
     def add_study(
         self,
         experiment_id: int,
+        *,
         space: str,
         rank: int,
         optuna_study_name: str,

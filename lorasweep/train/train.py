@@ -159,6 +159,7 @@ Checkpointer = Callable[[StepReport, torch.nn.Module], None]
 def run_trial(
     exp: ExperimentConfig,
     lora: LoraParams,
+    *,
     seed: int,
     report: Reporter,
     workload: Workload | None = None,
