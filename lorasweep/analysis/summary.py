@@ -26,6 +26,9 @@ from lorasweep.store import (
 
 @dataclass(frozen=True, kw_only=True)
 class SpaceSummary:
+    """One space's search in an experiment (its first repeat): its best, its trials and what
+    they cost. Built by :func:`summarize`; every report section reads it."""
+
     name: str
     best_value: float | None
     best_params: dict[str, Any]
@@ -45,6 +48,11 @@ class SpaceSummary:
 
 @dataclass(frozen=True, kw_only=True)
 class ExperimentSummary:
+    """What every analysis and report section reads: one experiment as stored, read once by
+    :func:`summarize`. The metric and direction it optimizes, the target (``within`` of the best),
+    one :class:`SpaceSummary` per space, and, kept apart from the search figures, its seed
+    re-runs, ablation points and repeated searches."""
+
     experiment: ExperimentRecord
     metric: str
     direction: Direction
@@ -126,6 +134,10 @@ def _timed(trials: list[TrialRecord]) -> list[TimedRun]:
 
 
 def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSummary:
+    """Read ``experiment`` from ``storage`` into an :class:`ExperimentSummary`: its studies and
+    trials grouped by space (search trials of the first repeat in ``spaces``; seed re-runs,
+    ablation points and other repeats apart), each space's best, cost and cost to the target, and
+    the evaluations of the trials whose curves reports draw. Reads only; changes nothing."""
     studies = storage.studies(experiment.id)
     every_trial = storage.trials(experiment.id)
     trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]

@@ -28,7 +28,15 @@ import optuna
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError, SearchInterrupted
 from lorasweep.search.guard import record_data
-from lorasweep.search.plan import Progress, RunContext, RunPlan, StudyPlan, StudyRun, optuna_study_name
+from lorasweep.search.plan import (
+    Progress,
+    ProgressListener,
+    RunContext,
+    RunPlan,
+    StudyPlan,
+    StudyRun,
+    optuna_study_name,
+)
 from lorasweep.search.points import point_key, seed_points, warm_points
 from lorasweep.search.ray_adapter import tuner
 from lorasweep.search.ray_adapter.keys import SEED
@@ -48,6 +56,7 @@ __all__ = [
     "INTERRUPTED",
     "SQLITE_CONCURRENCY",
     "Progress",
+    "ProgressListener",
     "StudyPlan",
     "check_free",
     "finished",
@@ -113,7 +122,7 @@ def run_compare(
     exp: ExperimentConfig,
     storage: Storage,
     name: str,
-    progress: Progress | None = None,
+    progress: ProgressListener | None = None,
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
@@ -137,7 +146,7 @@ def run_plan(
     run: RunPlan,
     storage: Storage,
     *,
-    progress: Progress | None = None,
+    progress: ProgressListener | None = None,
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
@@ -183,7 +192,7 @@ def run_plan(
             record=record,
             ot_storage=ot_storage,
             trainable=trainable,
-            progress=progress or Progress(),
+            progress=progress or ProgressListener(),
             verbose=verbose,
             stop=stop,
         )
