@@ -38,6 +38,8 @@ from lorasweep.store import (
 
 from conftest import TINY, run_cli
 
+pytestmark = pytest.mark.browser
+
 #: (LR, final accuracy) of each space's search trials; lora_alpha's LR is its fixed 2e-5 with α from c
 SEARCH = {
     "lr_only": [(1e-3, 0.84), (1e-4, 0.78), (1e-5, 0.55), (3e-3, 0.81)],
