@@ -191,12 +191,22 @@ def ray_head(tmp_path: Path, ray_temp: Path, pg_server: object) -> Iterator[tupl
     log = tmp_path / "head.log"
     head = start_node(
         [
-            "--head", "--port", str(ports["gcs"]), "--dashboard-host", "127.0.0.1",
-            "--dashboard-port", str(ports["dashboard"]), "--ray-client-server-port", str(ports["client"]),
-            "--temp-dir", str(ray_temp),
+            "--head",
+            "--port",
+            str(ports["gcs"]),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(ports["dashboard"]),
+            "--ray-client-server-port",
+            str(ports["client"]),
+            "--temp-dir",
+            str(ray_temp),
         ],
-        env=env, log=log, cpus=2,
-    )  # fmt: skip
+        env=env,
+        log=log,
+        cpus=2,
+    )
     address = f"http://127.0.0.1:{ports['dashboard']}"
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy for 127.0.0.1
     refused = None
@@ -240,3 +250,66 @@ def tiny_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     import ray
 
     ray.shutdown()
+
+
+@pytest.fixture
+def stored_trial(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """A SQLite database holding one experiment ("stored") with one study (``lr_only`` at rank 4)
+    and one COMPLETE trial with two reports, written through :class:`~lorasweep.store.Storage`
+    (no Ray, no training). Yields the URL and the trial's record, read back."""
+    from lorasweep.config import Direction
+    from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
+
+    from factories import config, lora_params
+
+    url = f"sqlite:///{tmp_path / 'stored.db'}"
+    exp = config()
+    with Storage.open(url, create=True) as st:
+        st.upgrade()
+        record = st.create_experiment("stored", "", exp.model_dump(mode="json"))
+        study = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name="stored/lr_only/r4",
+            metric=exp.metric.name,
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        )
+        trial_id = st.start_trial(
+            TrialStart(
+                study_id=study.id, ray_trial_id="t0", optuna_number=0, params={"lr": 1e-3}, lora=lora_params(), seed=0
+            )
+        )
+        reports = tuple(
+            ReportRecord(
+                trial_id=trial_id,
+                step=step,
+                value=value,
+                train_loss=0.5,
+                lr=1e-3,
+                examples=16 * step,
+                tokens=160 * step,
+                device_seconds=float(step),
+                metrics={exp.metric.name: value},
+            )
+            for step, value in ((5, 0.6), (10, 0.8))
+        )
+        st.finish_trial(
+            trial_id,
+            TrialFinish(
+                state=TrialState.COMPLETE,
+                final_value=0.8,
+                best_value=0.8,
+                steps=10,
+                diverged_step=None,
+                error=None,
+                device_seconds=10.0,
+                wall_seconds=12.0,
+                examples=160,
+                tokens=1600,
+                reports=reports,
+            ),
+        )
+        [trial] = st.trials(record.id)
+    yield url, trial

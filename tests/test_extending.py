@@ -155,3 +155,17 @@ def test_each_registry_refuses_a_second_unit_of_one_name() -> None:
 
     with pytest.raises(ValueError, match="registered twice"):
         register(Twice)
+
+
+def test_the_stored_trial_fixture_holds_one_finished_trial_and_its_reports(stored_trial: tuple[str, object]) -> None:
+    """conftest's ``stored_trial``: what a test of reading code starts from, without Ray."""
+    from lorasweep.store import Storage, TrialState
+
+    url, trial = stored_trial
+    assert trial.state == TrialState.COMPLETE and trial.final_value == 0.8 and trial.r == 4  # type: ignore[attr-defined]
+    with Storage.open(url, readonly=True) as st:
+        exp = st.experiment("stored")
+        [study] = st.studies(exp.id)
+        curves = st.curves(exp.id, [trial.id])  # type: ignore[attr-defined]
+    assert (study.space, study.rank) == ("lr_only", 4)
+    assert tuple(curves[trial.id].steps) == (5, 10) and tuple(curves[trial.id].values) == (0.6, 0.8)  # type: ignore[attr-defined]
