@@ -31,9 +31,6 @@ import gzip
 import json
 import multiprocessing
 import os
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,72 +46,24 @@ from typing import Any
 
 import yaml
 
+from lorasweep.testing.ray_head import BIN, free_port, ray_env
+from lorasweep.testing.ray_head import ray_head as shared_ray_head
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny.yaml"
-BIN = Path(sys.executable).parent
-#: Ray's worker processes take ports 10002-19999: every port chosen here lies elsewhere.
-RAY_WORKER_PORTS = range(10002, 20000)
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in RAY_WORKER_PORTS:
-            return port
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AUTH_MODE": "token",  # drivers join the head's token-authenticated cluster
-        "HF_HUB_OFFLINE": "1",
-        **extra,
-    }
-    env.pop("RAY_ADDRESS", None)
-    return env
+    """A driver's environment: drivers join the head's token-authenticated cluster."""
+    return ray_env(RAY_AUTH_MODE="token", **extra)
 
 
 @contextlib.contextmanager
 def ray_head(workdir: Path, cpus: int) -> Iterator[str]:
-    """``ray start --head --block`` on 127.0.0.1 with ``cpus`` CPUs; its GCS address. Stopped,
-    with everything it started, afterwards."""
-    temp = Path(tempfile.mkdtemp(prefix="lsload-", dir="/tmp"))  # Ray's socket paths stay short
-    ports = {name: free_port() for name in ("gcs", "dashboard", "client", "agent", "grpc", "metrics", "env")}
-    command = [
-        str(BIN / "ray"), "start", "--head", "--block", "--num-cpus", str(cpus),
-        "--port", str(ports["gcs"]), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(ports["dashboard"]),
-        "--ray-client-server-port", str(ports["client"]), "--dashboard-agent-listen-port", str(ports["agent"]),
-        "--dashboard-agent-grpc-port", str(ports["grpc"]), "--metrics-export-port", str(ports["metrics"]),
-        "--runtime-env-agent-port", str(ports["env"]), "--temp-dir", str(temp),
-    ]  # fmt: skip
-    log = (workdir / "ray-head.log").open("w")
-    head = subprocess.Popen(command, env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    gcs = f"127.0.0.1:{ports['gcs']}"
-    ask = "import ray; ray.init(logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            out = subprocess.run(
-                [sys.executable, "-c", ask], env=_env(RAY_ADDRESS=gcs), capture_output=True, text=True, timeout=120
-            )
-            if out.returncode == 0 and out.stdout.split()[-1:] == ["1"]:
-                break
-            if time.monotonic() > deadline or head.poll() is not None:
-                raise RuntimeError(f"the Ray head did not start: {(workdir / 'ray-head.log').read_text()[-2000:]}")
-            time.sleep(1)
+    """A token-authenticated Ray head with ``cpus`` CPUs (:mod:`lorasweep.testing.ray_head`); its
+    GCS address. Stopped, with everything it started, afterwards."""
+    with shared_ray_head(workdir, cpus=cpus, env=_env()) as (gcs, _, _):
         yield gcs
-    finally:
-        head.send_signal(signal.SIGTERM)  # --block: stops the processes it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def p95(values: list[float]) -> float | None:
@@ -398,7 +347,15 @@ def _writer(url: str, index: int, trials: int, reports: int, ready: Any, out: An
             start = time.monotonic()
             name = f"writer-{index}"
             exp = st.create_experiment(name, "", {})
-            row = st.add_study(exp.id, "lr_only", 4, f"{name}/lr_only/r4", "accuracy", Direction.MAXIMIZE, {})
+            row = st.add_study(
+                exp.id,
+                space="lr_only",
+                rank=4,
+                optuna_study_name=f"{name}/lr_only/r4",
+                metric="accuracy",
+                direction=Direction.MAXIMIZE,
+                space_config={},
+            )
             study = optuna.create_study(storage=ot_storage, study_name=row.optuna_study_name, direction="maximize")
             space = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True)}
             for j in range(trials):

@@ -80,7 +80,15 @@ def measure(url: str, writers: int, trials: int, reports: int) -> tuple[float, i
     with Storage.open(url, create=True) as st:
         st.upgrade()
         exp = st.create_experiment(f"bench-{time.time_ns()}", "", {})
-        study = st.add_study(exp.id, "s", 8, f"{exp.name}/s/r8", "accuracy", Direction.MAXIMIZE, {}).id
+        study = st.add_study(
+            exp.id,
+            space="s",
+            rank=8,
+            optuna_study_name=f"{exp.name}/s/r8",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
     errors: list[BaseException] = []
     threads = [threading.Thread(target=_write, args=(url, study, i, trials, reports, errors)) for i in range(writers)]
     start = time.perf_counter()

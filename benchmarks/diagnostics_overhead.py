@@ -38,13 +38,13 @@ def main() -> None:
     base = next(iter(arms.values()))
     prepared = base.task.prepare_workload(base.model)
     lora = LoraParams(rank=base.ranks[0], alpha=2.0 * base.ranks[0], lr=3e-3)
-    run_trial(arms["off"], lora, base.seed, lambda r: None, prepared)  # warm-up: caches, allocator
+    run_trial(arms["off"], lora, seed=base.seed, report=lambda r: None, workload=prepared)  # warm-up: caches, allocator
     times: dict[str, list[float]] = {name: [] for name in arms}
     names = list(arms)
     for i in range(args.pairs):
         for name in names if i % 2 == 0 else reversed(names):  # ABBA: no arm always runs first
             start = time.perf_counter()
-            run_trial(arms[name], lora, base.seed, lambda r: None, prepared)
+            run_trial(arms[name], lora, seed=base.seed, report=lambda r: None, workload=prepared)
             times[name].append(time.perf_counter() - start)
     on, off = (statistics.median(times[n]) for n in names)
 

@@ -62,7 +62,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from lorasweep.config import load_experiment
-from lorasweep.search.runner import Progress, run_compare
+from lorasweep.search.runner import ProgressListener, run_compare
 from lorasweep.search.samplers import startup_trials
 from lorasweep.space.resolve import distributions
 from lorasweep.store import Storage
@@ -152,7 +152,7 @@ def _status_kib(key: str) -> int:
     return 0
 
 
-class RssProgress(Progress):
+class RssProgress(ProgressListener):
     """Samples the driver's RSS each time a trial ends."""
 
     def __init__(self) -> None:

@@ -191,7 +191,7 @@ def bare_loop(exp: ExperimentConfig, work: CausalLmWorkload, batches: list[Train
 
 def lorasweep_trial(exp: ExperimentConfig, work: CausalLmWorkload, device: torch.device) -> dict[str, Any]:
     reports: list[Any] = []
-    run_trial(exp, LoraParams(rank=RANK, alpha=ALPHA, lr=LR), exp.seed, reports.append, workload=work)
+    run_trial(exp, LoraParams(rank=RANK, alpha=ALPHA, lr=LR), seed=exp.seed, report=reports.append, workload=work)
     sync(device)
     return reports[-1].as_dict()
 

@@ -59,7 +59,7 @@ def cost_to_target(
     return cost_to_target_timed(runs, target, direction)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TimedRun:
     """One trial for the cost to a target: its value (None unless complete), its device-seconds and
     when it ran (seconds on one clock; ``finished`` None while it runs)."""

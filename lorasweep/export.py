@@ -27,7 +27,7 @@ from lorasweep.errors import LorasweepError
 from lorasweep.store import Storage, TrialRecord
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Exported:
     trial: TrialRecord
     out: Path
@@ -90,4 +90,4 @@ def export_best(storage: Storage, experiment: str | None, space: str, out: Path)
         "reproduce": command,
     }
     (out / "trial.yaml").write_text(yaml.safe_dump(trial, sort_keys=False))
-    return Exported(best, out, command)
+    return Exported(trial=best, out=out, command=command)

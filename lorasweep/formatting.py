@@ -27,7 +27,7 @@ def sci(x: float, digits: int = 1) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Quantity:
     """A kind of number: its human label, unit and format (a metric's come from its
     :class:`~lorasweep.metrics.Metric`)."""
@@ -68,16 +68,16 @@ class Quantity:
         return f"{self.label} ({self.unit})" if self.unit else self.label
 
 
-LR = Quantity("LR", "sci", 1)
-EFFECTIVE_STEP = Quantity("Effective step s·LR", "sci", 1)
-ALPHA = Quantity("α", "general", 4)
-C = Quantity("c", "general", 4)
-SCALING = Quantity("s", "general", 3)
-DEVICE_SECONDS = Quantity("Device-seconds", "fixed", 1, grouping=True)
-WALL_SECONDS = Quantity("Wall seconds", "fixed", 1, grouping=True)
-DRIFT_RATIO = Quantity("Drift ratio", "general", 3)
-STEP = Quantity("Step", "int", 0)
-COUNT = Quantity("Count", "int", 0)
+LR = Quantity(label="LR", kind="sci", digits=1)
+EFFECTIVE_STEP = Quantity(label="Effective step s·LR", kind="sci", digits=1)
+ALPHA = Quantity(label="α", kind="general", digits=4)
+C = Quantity(label="c", kind="general", digits=4)
+SCALING = Quantity(label="s", kind="general", digits=3)
+DEVICE_SECONDS = Quantity(label="Device-seconds", kind="fixed", digits=1, grouping=True)
+WALL_SECONDS = Quantity(label="Wall seconds", kind="fixed", digits=1, grouping=True)
+DRIFT_RATIO = Quantity(label="Drift ratio", kind="general", digits=3)
+STEP = Quantity(label="Step", kind="int", digits=0)
+COUNT = Quantity(label="Count", kind="int", digits=0)
 
 
 def metric(name: str) -> Quantity:

@@ -48,7 +48,7 @@ def effective_step(scaling: float, lr: float) -> float:
     return scaling * lr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LoraParams:
     """The LoRA hyperparameters of one trial and the numbers derived from them."""
 

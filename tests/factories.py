@@ -115,12 +115,12 @@ def summary(
         finished_at=NOW,
     )
     return ExperimentSummary(
-        record,
-        cfg.metric.name,
-        direction,
-        cfg.target.within,
-        None,
-        spaces,
-        curves or {},
+        experiment=record,
+        metric=cfg.metric.name,
+        direction=direction,
+        within=cfg.target.within,
+        target=None,
+        spaces=spaces,
+        curves=curves or {},
         config=cfg,
     )

@@ -45,7 +45,7 @@ def test_synthetic_task_is_fixed_by_its_data_seed_and_the_shift_is_real() -> Non
 def test_lora_adapts_the_base_to_the_shifted_problem() -> None:
     exp = load_experiment("ablation", _small(**{"budget.max_steps": 120, "budget.eval_every": 40}))
     work = exp.task.prepare_workload(exp.model)
-    outcome = run_trial(exp, LoraParams(rank=8, alpha=16.0, lr=3e-3), 0, lambda r: None, work)
+    outcome = run_trial(exp, LoraParams(rank=8, alpha=16.0, lr=3e-3), seed=0, report=lambda r: None, workload=work)
     assert outcome.end == TrialEnd.COMPLETE
     assert outcome.final_metrics["eval_loss"] < 0.8 * work.data.base_eval_loss
     assert all(math.isfinite(r.drift_ratio) and r.drift_ratio > 0 for r in outcome.reports)

@@ -147,7 +147,13 @@ def test_every_rule_round_trips_through_the_store(name: str, tmp_path: Path) -> 
             st.upgrade()
             exp = st.create_experiment("e", "", {})
             study = st.add_study(
-                exp.id, space.name, 4, "e/s/r4", "accuracy", Direction.MAXIMIZE, space.model_dump(mode="json")
+                exp.id,
+                space=space.name,
+                rank=4,
+                optuna_study_name="e/s/r4",
+                metric="accuracy",
+                direction=Direction.MAXIMIZE,
+                space_config=space.model_dump(mode="json"),
             )
             sampled = {"lr": 1e-3, **({rule.param: 3.0} if rule.searches else {})}
             lora = resolve(space, sampled, 4)

@@ -38,6 +38,8 @@ from lorasweep.store import (
 
 from conftest import TINY, run_cli
 
+pytestmark = pytest.mark.browser
+
 #: (LR, final accuracy) of each space's search trials; lora_alpha's LR is its fixed 2e-5 with α from c
 SEARCH = {
     "lr_only": [(1e-3, 0.84), (1e-4, 0.78), (1e-5, 0.55), (3e-3, 0.81)],
@@ -113,7 +115,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         ot = optuna_storage(st)
         for space, trials in SEARCH.items():
             name = optuna_study_name("shown", space, 4)
-            row = st.add_study(record.id, space, 4, name, "accuracy", exp.metric.resolved_direction, {})
+            row = st.add_study(
+                record.id,
+                space=space,
+                rank=4,
+                optuna_study_name=name,
+                metric="accuracy",
+                direction=exp.metric.resolved_direction,
+                space_config={},
+            )
             study = optuna.create_study(storage=ot, study_name=name, direction="maximize")
             for k, v in {"experiment": "shown", "space": space, "rank": 4}.items():
                 study.set_user_attr(k, v)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from test_cluster import ray_head, ray_temp  # noqa: F401  (fixtures: a Ray head of its own, stopped after)
 
 from lorasweep.config import experiment_from_dict, load_experiment
 from lorasweep.errors import ConfigError
@@ -419,7 +418,7 @@ def test_asha_prunes_an_hf_trainer_through_the_callback(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ray_job_submit_runs_the_users_code_from_the_working_dir(
-    ray_head: tuple[str, dict[str, str], Path],  # noqa: F811  (the fixture imported above)
+    ray_head: tuple[str, dict[str, str], Path],
     tmp_path: Path,
 ) -> None:
     """The user's module exists only in the job's working dir: the driver and the workers import it there."""

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,107 +17,14 @@ import yaml
 from sqlalchemy import MetaData, select
 
 from lorasweep.store import Storage, TrialState
+from lorasweep.testing.ray_head import alive_nodes, free_port, ray_env, start_node, stop_node
 
-from conftest import OPTUNA_STATE, RAY_WORKER_PORTS, TINY, both_stores, free_port, run_cli
+from conftest import OPTUNA_STATE, TINY, both_stores, run_cli
 
 pytestmark = pytest.mark.slow  # every test here starts Ray
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-#: Ray's own worker ports are 10002-19999; everything we choose lies elsewhere.
-RAY_PORTS = range(20000, 30000)
-
-
-def _free_port() -> int:
-    return free_port(outside=RAY_WORKER_PORTS)
-
-
-@pytest.fixture
-def ray_temp() -> Iterator[Path]:
-    """A short temp dir for the head (Ray's socket paths must stay under 107 bytes)."""
-    import shutil
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="lsray-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def ray_head(tmp_path: Path, ray_temp: Path, pg_server: object) -> Iterator[tuple[str, dict[str, str], Path]]:
-    """``ray start --head --block`` on 127.0.0.1 with token auth on; stopped (with everything it
-    started) afterwards. The head's environment carries the database password file, as a cluster's
-    nodes would."""
-    secret = tmp_path / "db_password"
-    secret.write_text(pg_server.password + "\n")  # type: ignore[attr-defined]
-    secret.chmod(0o600)
-    ports = {name: _free_port() for name in ("gcs", "dashboard", "client", "agent", "agent_grpc", "metrics", "env")}
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "HF_HUB_OFFLINE": "1",
-        "LORASWEEP_DB_PASSWORD_FILE": str(secret),
-    }
-    env.pop("RAY_ADDRESS", None)
-    log = tmp_path / "head.log"
-    head = subprocess.Popen(
-        [
-            str(BIN / "ray"),
-            "start",
-            "--head",
-            "--block",
-            "--port",
-            str(ports["gcs"]),
-            "--dashboard-host",
-            "127.0.0.1",
-            "--dashboard-port",
-            str(ports["dashboard"]),
-            "--ray-client-server-port",
-            str(ports["client"]),
-            "--dashboard-agent-listen-port",
-            str(ports["agent"]),
-            "--dashboard-agent-grpc-port",
-            str(ports["agent_grpc"]),
-            "--metrics-export-port",
-            str(ports["metrics"]),
-            "--runtime-env-agent-port",
-            str(ports["env"]),
-            "--num-cpus",
-            "2",
-            "--temp-dir",
-            str(ray_temp),
-        ],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    address = f"http://127.0.0.1:{ports['dashboard']}"
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP proxy for 127.0.0.1
-    refused = None
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                direct.open(f"{address}/api/jobs/", timeout=2)
-                break
-            except urllib.error.HTTPError as e:  # it answers: it is up (and, without a token, refuses)
-                refused = e.code
-                break
-            except OSError:
-                if time.monotonic() > deadline or head.poll() is not None:
-                    raise AssertionError(f"the Ray head did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.5)
-        assert refused in (401, 403), f"the job API answered a request without the token ({refused})"
-        yield address, env, ray_temp
-    finally:
-        head.send_signal(signal.SIGTERM)  # --block: stops the processes it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
 
 
 def _rows(url: str) -> str:
@@ -381,97 +285,38 @@ def test_ray_job_stop_records_the_stop_and_a_resumed_job_completes_it(
         }
 
 
-def _alive_nodes(gcs: str, env: dict[str, str]) -> int:
-    """How many nodes the cluster at ``gcs`` has alive (asked from another process: this one stays
-    out of Ray)."""
-    ask = "import ray; ray.init(logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))"
-    out = subprocess.run(
-        [sys.executable, "-c", ask], env={**env, "RAY_ADDRESS": gcs}, capture_output=True, text=True, timeout=120
-    )
-    lines = out.stdout.split()
-    return int(lines[-1]) if out.returncode == 0 and lines and lines[-1].isdigit() else 0
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)  # --block: stops the processes it started
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
 @pytest.fixture
 def two_nodes(tmp_path: Path, ray_temp: Path) -> Iterator[tuple[str, dict[str, str], subprocess.Popen[bytes]]]:
     """A Ray cluster of two nodes on this machine: a head (``ray start --head``) and a worker node
     (``ray start --address``), one CPU each, token authentication on (the nodes and the driver
     read ~/.ray/auth_token with ``RAY_AUTH_MODE=token``), every port outside Ray's worker range.
     Yields the GCS address, the environment of a driver, and the worker node's ``ray start``."""
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AUTH_MODE": "token",
-        "HF_HUB_OFFLINE": "1",
-    }
-    env.pop("RAY_ADDRESS", None)
-    ports = {name: _free_port() for name in ("gcs", "dashboard", "client")}
+    env = ray_env(RAY_AUTH_MODE="token")
+    ports = {name: free_port() for name in ("gcs", "dashboard", "client")}
     gcs = f"127.0.0.1:{ports['gcs']}"
-
-    def start(name: str, *args: str) -> subprocess.Popen[bytes]:
-        own = {p: _free_port() for p in ("node-manager", "object-manager", "agent", "agent-grpc", "metrics", "env")}
-        command = [
-            str(BIN / "ray"),
-            "start",
-            "--block",
-            "--num-cpus",
-            "1",
-            "--node-manager-port",
-            str(own["node-manager"]),
-            "--object-manager-port",
-            str(own["object-manager"]),
-            "--dashboard-agent-listen-port",
-            str(own["agent"]),
-            "--dashboard-agent-grpc-port",
-            str(own["agent-grpc"]),
-            "--metrics-export-port",
-            str(own["metrics"]),
-            "--runtime-env-agent-port",
-            str(own["env"]),
-            *args,
-        ]
-        log = (tmp_path / f"{name}.log").open("w")
-        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    head = start(
-        "head",
-        "--head",
-        "--port",
-        str(ports["gcs"]),
-        "--dashboard-host",
-        "127.0.0.1",
-        "--dashboard-port",
-        str(ports["dashboard"]),
-        "--ray-client-server-port",
-        str(ports["client"]),
-        "--temp-dir",
-        str(ray_temp),
-    )
+    head = start_node(
+        [
+            "--head", "--port", str(ports["gcs"]), "--dashboard-host", "127.0.0.1",
+            "--dashboard-port", str(ports["dashboard"]), "--ray-client-server-port", str(ports["client"]),
+            "--temp-dir", str(ray_temp),
+        ],
+        env=env, log=tmp_path / "head.log",
+    )  # fmt: skip
     worker = None
     try:
         deadline = time.monotonic() + 180
-        while _alive_nodes(gcs, env) < 1:
+        while alive_nodes(gcs, env) < 1:
             assert time.monotonic() < deadline and head.poll() is None, (tmp_path / "head.log").read_text()[-2000:]
             time.sleep(1)
-        worker = start("worker", "--address", gcs)
-        while _alive_nodes(gcs, env) < 2:
+        worker = start_node(["--address", gcs], env=env, log=tmp_path / "worker.log")
+        while alive_nodes(gcs, env) < 2:
             assert time.monotonic() < deadline and worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
             time.sleep(1)
         yield gcs, env, worker
     finally:
         for process in (worker, head):
             if process is not None:
-                _stop(process)
+                stop_node(process)
 
 
 def _training_on(node: subprocess.Popen[bytes]) -> list[Any]:

@@ -30,19 +30,21 @@ def test_cost_to_target_counts_the_elapsed_time_of_trials_still_running() -> Non
     from lorasweep.cost import TimedRun, cost_to_target_timed
 
     runs = [
-        TimedRun(0.95, 10.0, started=0.0, finished=10.0),  # reaches the target at t = 10
-        TimedRun(0.5, 18.0, started=2.0, finished=20.0),  # running then: 8 of its 18 s were spent by t = 10
-        TimedRun(None, 4.0, started=3.0, finished=7.0),  # pruned before: counts in full
-        TimedRun(0.99, 5.0, started=12.0, finished=17.0),  # started after: not counted
+        TimedRun(value=0.95, device_seconds=10.0, started=0.0, finished=10.0),  # reaches the target at t = 10
+        TimedRun(
+            value=0.5, device_seconds=18.0, started=2.0, finished=20.0
+        ),  # running then: 8 of its 18 s were spent by t = 10
+        TimedRun(value=None, device_seconds=4.0, started=3.0, finished=7.0),  # pruned before: counts in full
+        TimedRun(value=0.99, device_seconds=5.0, started=12.0, finished=17.0),  # started after: not counted
     ]
     assert cost_to_target_timed(runs, 0.9, Direction.MAXIMIZE) == pytest.approx(10.0 + 8.0 + 4.0)
     assert cost_to_target_timed(runs, 0.999, Direction.MAXIMIZE) is None
     # one after another, the timed rule is the running sum (the untimed rule's answer)
     sequential = [
-        TimedRun(0.5, 3.0, started=0.0, finished=3.0),
-        TimedRun(None, 2.0, started=3.0, finished=5.0),
-        TimedRun(0.95, 4.0, started=5.0, finished=9.0),
-        TimedRun(0.99, 6.0, started=9.0, finished=15.0),  # after the target: not counted
+        TimedRun(value=0.5, device_seconds=3.0, started=0.0, finished=3.0),
+        TimedRun(value=None, device_seconds=2.0, started=3.0, finished=5.0),
+        TimedRun(value=0.95, device_seconds=4.0, started=5.0, finished=9.0),
+        TimedRun(value=0.99, device_seconds=6.0, started=9.0, finished=15.0),  # after the target: not counted
     ]
     assert cost_to_target_timed(sequential, 0.9, Direction.MAXIMIZE) == pytest.approx(9.0)
     untimed = [(r.value, r.device_seconds) for r in sequential]

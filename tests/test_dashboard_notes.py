@@ -60,7 +60,15 @@ def _experiment(st: Storage, name: str, ranks: tuple[int, ...] = RANKS) -> dict[
     for space in SPACES:
         for r in ranks:
             study_name = optuna_study_name(name, space, r)
-            row = st.add_study(record.id, space, r, study_name, "accuracy", exp.metric.resolved_direction, {})
+            row = st.add_study(
+                record.id,
+                space=space,
+                rank=r,
+                optuna_study_name=study_name,
+                metric="accuracy",
+                direction=exp.metric.resolved_direction,
+                space_config={},
+            )
             study = optuna.create_study(storage=ot, study_name=study_name, direction="maximize")
             for k, v in {"experiment": name, "space": space, "rank": r}.items():
                 study.set_user_attr(k, v)
@@ -177,7 +185,15 @@ def test_notes_never_go_to_another_experiments_studies(store: tuple[str, Storage
     # a study row of "a" whose Optuna study of that name belongs to experiment "c"
     record = st.experiment("a")
     exp = load_experiment(TINY)
-    st.add_study(record.id, "lr_only", 16, "c/lr_only/r16", "accuracy", exp.metric.resolved_direction, {})
+    st.add_study(
+        record.id,
+        space="lr_only",
+        rank=16,
+        optuna_study_name="c/lr_only/r16",
+        metric="accuracy",
+        direction=exp.metric.resolved_direction,
+        space_config={},
+    )
     foreign = optuna.create_study(storage=optuna_storage(st), study_name="c/lr_only/r16", direction="maximize")
     foreign.set_user_attr("experiment", "c")
 

@@ -3,23 +3,13 @@ while reports and the optuna-dashboard API read it (a smaller ``benchmarks/db_lo
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from benchmarks import db_load  # the repository root is on pytest's pythonpath (pyproject.toml)
+
 pytestmark = pytest.mark.slow  # a Ray head and compare jobs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import db_load  # noqa: E402  (benchmarks/ is not a package)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with db_load.ray_head(tmp_path_factory.mktemp("ray"), cpus=2) as gcs:
-        yield gcs
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

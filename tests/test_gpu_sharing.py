@@ -61,7 +61,9 @@ def test_device_seconds_count_the_share_the_trial_held() -> None:
     reports: list[Any] = []
     share = DeviceChoice(device=torch.device("cpu"), gpu_ids=("0",), share=0.25, fallback=True)
     started = time.perf_counter()
-    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-3), 0, reports.append, work, device_choice=share)
+    run_trial(
+        exp, LoraParams(rank=4, alpha=8.0, lr=1e-3), seed=0, report=reports.append, workload=work, device_choice=share
+    )
     elapsed = time.perf_counter() - started
     last = reports[-1]
     assert last.device == "cpu (logical GPU 0, 0.25 share; allow_cpu_fallback)"

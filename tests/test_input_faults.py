@@ -40,7 +40,15 @@ def _store(url: str) -> None:
     with Storage.open(url, create=True) as st:
         st.upgrade()
         record = st.create_experiment("kept", "", exp.model_dump(mode="json"))
-        study = st.add_study(record.id, "lr_only", 4, "kept/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
+        study = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name="kept/lr_only/r4",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
         trial = st.start_trial(
             TrialStart(study_id=study, ray_trial_id="t1", optuna_number=0, params={"lr": 1e-3}, lora=LORA, seed=0)
         )

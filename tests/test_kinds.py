@@ -265,7 +265,7 @@ def test_an_added_kind_runs_a_trial_and_learns(tmp_path: Path, linear_shift: typ
         torch.autocast("cpu", enabled=False),
     )
     reports: list[Any] = []
-    outcome = run_trial(exp, LoraParams(rank=1, alpha=2.0, lr=3e-2), 0, reports.append, work)
+    outcome = run_trial(exp, LoraParams(rank=1, alpha=2.0, lr=3e-2), seed=0, report=reports.append, workload=work)
     assert outcome.end == TrialEnd.COMPLETE and [r.step for r in reports] == [40, 80, 120]
     assert all(set(r.metrics) == {"mae", "eval_loss"} for r in reports)
     assert outcome.final_metrics["mae"] < 0.2 * untrained["mae"]  # a rank-1 shift of a linear map: LoRA fits it
@@ -319,7 +319,15 @@ def test_reports_store_every_metric_the_kind_declares(tmp_path: Path, linear_shi
     with Storage.open(f"sqlite:///{tmp_path / 'k.db'}", create=True) as st:
         st.upgrade()
         record = st.create_experiment("e", "", exp.model_dump(mode="json"))
-        study = st.add_study(record.id, "lr_only", 2, plan.study_name, "mae", Direction.MINIMIZE, {})
+        study = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=2,
+            optuna_study_name=plan.study_name,
+            metric="mae",
+            direction=Direction.MINIMIZE,
+            space_config={},
+        )
         run = StudyRun(plan=plan, study_id=study.id, trials=1)
         store = StoreCallback(st, [run], 0, "mae", Direction.MINIMIZE, 0.0, reported=exp.task.metric_names)
         trial = SimpleNamespace(trial_id="t1", config={STUDY: plan.study_name, "lr": 1e-3}, checkpoint=None)

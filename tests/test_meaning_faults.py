@@ -119,7 +119,15 @@ def _earlier(url: str, metric: str, direction: Direction, space: str) -> None:
     with Storage.open(url, create=True) as st:
         st.upgrade()
         record = st.create_experiment("earlier", "", exp.model_dump(mode="json"))
-        st.add_study(record.id, space, 4, f"earlier/{space}/r4", metric, direction, {})
+        st.add_study(
+            record.id,
+            space=space,
+            rank=4,
+            optuna_study_name=f"earlier/{space}/r4",
+            metric=metric,
+            direction=direction,
+            space_config={},
+        )
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,13 @@ def _failing_search(monkeypatch: pytest.MonkeyPatch) -> None:
         storage.upgrade()
         record = storage.create_experiment(name, "", exp.model_dump(mode="json"))
         study = storage.add_study(
-            record.id, "lr_only", 4, f"{name}/lr_only/r4", "accuracy", exp.metric.resolved_direction, {}
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name=f"{name}/lr_only/r4",
+            metric="accuracy",
+            direction=exp.metric.resolved_direction,
+            space_config={},
         )
         lora = lora_params()
         for i in range(2):

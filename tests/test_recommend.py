@@ -46,12 +46,12 @@ def _store_law(
         for r in ranks:
             study = st.add_study(
                 record.id,
-                space.name,
-                r,
-                f"{name}/{space.name}/r{r}",
-                "accuracy",
-                Direction.MAXIMIZE,
-                space.model_dump(mode="json"),
+                space=space.name,
+                rank=r,
+                optuna_study_name=f"{name}/{space.name}/r{r}",
+                metric="accuracy",
+                direction=Direction.MAXIMIZE,
+                space_config=space.model_dump(mode="json"),
             )
             for i, value in enumerate(values):
                 alpha = 3**i * c * math.sqrt(r)

@@ -68,8 +68,24 @@ def test_curves_and_drift_sums_agree_with_the_full_reports(db_url: str, tmp_path
     with Storage.open(db_url, create=True) as st:
         st.upgrade()
         record = st.create_experiment("e", "", exp.model_dump(mode="json"))
-        a = st.add_study(record.id, "lr_only", 4, "e/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
-        b = st.add_study(record.id, "lora_alpha", 4, "e/lora_alpha/r4", "accuracy", Direction.MAXIMIZE, {}).id
+        a = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name="e/lr_only/r4",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
+        b = st.add_study(
+            record.id,
+            space="lora_alpha",
+            rank=4,
+            optuna_study_name="e/lora_alpha/r4",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
         ids = [
             _trial(st, a, "a1", [0.5, 0.6, 0.7], [0.1, None, 0.3]),
             _trial(st, a, "a2", [0.55, None, 0.65], [0.2, 0.4, None]),
@@ -77,7 +93,15 @@ def test_curves_and_drift_sums_agree_with_the_full_reports(db_url: str, tmp_path
         ]
         _trial(st, b, "seed", [0.9, 0.9], [5.0, 5.0], kind=TrialKind.SEEDS)  # not part of the search's drift
         other = st.create_experiment("other", "", exp.model_dump(mode="json"))
-        c = st.add_study(other.id, "lr_only", 4, "other/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
+        c = st.add_study(
+            other.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name="other/lr_only/r4",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
         _trial(st, c, "c1", [0.1], [9.0])
 
         full = st.reports(record.id)

@@ -254,7 +254,15 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
     with Storage.open(url, create=True) as st:
         st.upgrade()
         record = st.create_experiment("c", "", {})
-        row = st.add_study(record.id, "lr_only", 4, "c/lr_only/r4", "accuracy", Direction.MAXIMIZE, {})
+        row = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name="c/lr_only/r4",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        )
         ot_storage = optuna_storage(st)
         study = optuna.create_study(storage=ot_storage, study_name="c/lr_only/r4", direction="maximize")
         lora = lora_params()
@@ -277,7 +285,7 @@ def test_a_crash_between_optuna_and_lorasweep_records_the_end_optuna_has(tmp_pat
                 )
             )
         close_open_trials(
-            st, record, [StudyPlan(space=space, rank=4, study_name="c/lr_only/r4")], ot_storage, INTERRUPTED
+            st, record, [StudyPlan(space=space, rank=4, study_name="c/lr_only/r4")], ot_storage, reason=INTERRUPTED
         )
         trials = {t.id: t for t in st.trials(record.id)}
     told = trials[ids[0]]

@@ -11,7 +11,7 @@ import pytest
 from ray import cloudpickle
 
 from lorasweep.config import SpaceConfig, load_experiment
-from lorasweep.search.plan import Progress, StudyPlan
+from lorasweep.search.plan import ProgressListener, StudyPlan
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, STUDY
 from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
 from lorasweep.search.runner import run_compare
@@ -133,7 +133,7 @@ def asha_alone(values: list[float], grace: int = 10, rf: int = 2) -> list[TrialS
     return states
 
 
-class Recorded(Progress):
+class Recorded(ProgressListener):
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
 

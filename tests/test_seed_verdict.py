@@ -128,7 +128,15 @@ def _experiment(
     record = st.create_experiment("v", "", exp.model_dump(mode="json"))
     metric, direction = exp.metric.name, exp.metric.resolved_direction
     for space in ("lr_only", "lora_alpha"):
-        study = st.add_study(record.id, space, 4, f"v/{space}/r4", metric, direction, {}).id
+        study = st.add_study(
+            record.id,
+            space=space,
+            rank=4,
+            optuna_study_name=f"v/{space}/r4",
+            metric=metric,
+            direction=direction,
+            space_config={},
+        ).id
         for i, (state, value) in enumerate(search.get(space, [])):
             _trial(st, study, f"{space}-search-{i}", state, value, 0, TrialKind.SEARCH)
         for i, (state, value) in enumerate(reruns.get(space, [])):

@@ -103,7 +103,7 @@ def test_a_folder_laid_out_like_a_hub_snapshot_loads_through_the_hub_path(tmp_pa
 
     # and a trial trains on it: the tiny model, its tokenizer, text-pair encoding
     exp = load_experiment(TINY, {"task": task.model_dump(mode="json"), "budget.max_steps": 10, "budget.eval_every": 5})
-    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-3), 0, lambda r: None)
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-3), seed=0, report=lambda r: None)
     assert outcome.end == TrialEnd.COMPLETE and 0.0 <= outcome.final_metrics["accuracy"] <= 1.0
 
 

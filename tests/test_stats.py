@@ -165,7 +165,7 @@ def test_verdict_needs_three_seeds(n: int) -> None:
 
 def test_verdict_rejects_unknown_direction() -> None:
     with pytest.raises(ValueError, match="direction"):
-        verdict(Interval(0.0, 0.0, 0.0, 3), "a", "b", "up", "accuracy")
+        verdict(Interval(mean=0.0, lo=0.0, hi=0.0, n=3), "a", "b", "up", "accuracy")
 
 
 @pytest.mark.parametrize(("effect", "n"), [(0.5, 10), (1.0, 3), (0.2, 200), (2.0, 5), (0.5, 6196), (0.5, 10_000)])
@@ -182,6 +182,6 @@ def test_seeds_to_detect_is_the_smallest_n_with_enough_power() -> None:
     assert n is not None
     assert paired_t_power(0.5, n) >= 0.8 > paired_t_power(0.5, n - 1)
     assert n == 34  # G*Power and R's power.t.test(delta=0.5, type="paired") give 34 pairs
-    assert seeds_to_detect(Interval(0.0, -1.0, 1.0, 5, 1.0)) is None  # nothing to detect
-    assert seeds_to_detect(Interval(1e-4, -1.0, 1.0, 5, 1.0)) is None  # more than MAX_SEEDS
-    assert seeds_to_detect(Interval(5.0, 4.0, 6.0, 5, 1.0)) == MIN_SEEDS
+    assert seeds_to_detect(Interval(mean=0.0, lo=-1.0, hi=1.0, n=5, sd=1.0)) is None  # nothing to detect
+    assert seeds_to_detect(Interval(mean=1e-4, lo=-1.0, hi=1.0, n=5, sd=1.0)) is None  # more than MAX_SEEDS
+    assert seeds_to_detect(Interval(mean=5.0, lo=4.0, hi=6.0, n=5, sd=1.0)) == MIN_SEEDS

@@ -32,7 +32,15 @@ LORA = lora_params()
 def _study(st: Storage, experiment: str = "e") -> int:
     st.upgrade()
     exp = st.create_experiment(experiment, "", {"k": 1})
-    return st.add_study(exp.id, "lr_only", 4, f"{experiment}/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
+    return st.add_study(
+        exp.id,
+        space="lr_only",
+        rank=4,
+        optuna_study_name=f"{experiment}/lr_only/r4",
+        metric="accuracy",
+        direction=Direction.MAXIMIZE,
+        space_config={},
+    ).id
 
 
 def _trial(st: Storage, study_id: int, name: str, reports: int = 3, state: TrialState = TrialState.COMPLETE) -> int:

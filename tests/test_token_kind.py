@@ -104,7 +104,7 @@ def test_a_trial_of_the_added_kind_learns_to_tag(tmp_path: Path, token_tags: typ
     eval_tags = [t for r in _rows(320, 0)[256:] for t in r["labels"]]
     majority = max(eval_tags.count(0), eval_tags.count(1)) / len(eval_tags)
     reports: list[Any] = []
-    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), 0, reports.append, work)
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), seed=0, report=reports.append, workload=work)
     assert outcome.end == TrialEnd.COMPLETE and [r.step for r in reports] == [50, 100, 150]
     assert all(set(r.metrics) == {"token_accuracy", "eval_loss"} for r in reports)
     # colour words are a closed set: a tagger that learned them is far above the majority tag

@@ -18,7 +18,7 @@ def _run(lr: float, alpha: float = 8.0, steps: int = 200, seed: int = 0) -> tupl
     # head_lr null: the new head trains at the trial's LR too, so the LR alone decides what is learned
     exp = load_experiment(TINY, {"budget.max_steps": steps, "budget.eval_every": steps // 4, "training.head_lr": None})
     reports: list[StepReport] = []
-    outcome = run_trial(exp, LoraParams(rank=4, alpha=alpha, lr=lr), seed, reports.append)
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=alpha, lr=lr), seed=seed, report=reports.append)
     return reports, outcome
 
 
@@ -80,7 +80,7 @@ def test_a_window_of_blown_up_loss_is_diverged_at_its_evaluation(window_factor: 
     # the window rule's 2x, below the step rule's 10x (a margin of 2x on both sides).
     work = _LossScaled(exp.task.prepare_workload(exp.model), after=10, factor=4.0)
     reports: list[StepReport] = []
-    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-6), 0, reports.append, work)
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-6), seed=0, report=reports.append, workload=work)
     if window_factor is None:  # the rule turned off: the same run completes
         assert outcome.end == TrialEnd.COMPLETE and [r.step for r in reports] == [10, 20, 30, 40]
         return
@@ -98,7 +98,7 @@ def test_divergence_rule() -> None:
     assert rule.step_diverged(10.5, 1.0) and not rule.step_diverged(9.5, 1.0)
     assert rule.window_diverged(2.5, 1.0) and not rule.window_diverged(1.5, 1.0)
     assert rule.window_diverged(math.nan, 1.0)
-    assert not DivergenceRule(10.0, None).window_diverged(100.0, 1.0)
+    assert not DivergenceRule(step_factor=10.0, window_factor=None).window_diverged(100.0, 1.0)
     assert rule.step_diverged(1e-6, 0.0)  # a first loss of 0 is floored, not a division by zero
 
 
@@ -153,12 +153,12 @@ def test_head_lr_gives_the_new_head_its_own_learning_rate() -> None:
 def test_reports_carry_signal_and_drift_at_the_configured_cadence() -> None:
     exp = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10, "training.diagnostics_every": 2})
     reports: list[StepReport] = []
-    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), 0, reports.append)
+    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=1e-2), seed=0, report=reports.append)
     for r in reports:
         assert r.signal > 0 and r.drift >= 0 and math.isfinite(r.drift_ratio)
     off = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10, "training.diagnostics_every": 0})
     silent: list[StepReport] = []
-    run_trial(off, LoraParams(rank=4, alpha=8.0, lr=1e-2), 0, silent.append)
+    run_trial(off, LoraParams(rank=4, alpha=8.0, lr=1e-2), seed=0, report=silent.append)
     assert all(math.isnan(r.signal) and math.isnan(r.drift_ratio) for r in silent)
     # measuring does not change training
     assert [r.train_loss for r in reports] == [r.train_loss for r in silent]
@@ -202,7 +202,7 @@ def test_loraplus_space_searches_the_ratio_and_a_trial_runs() -> None:
     assert lora.loraplus_lr_ratio == 8.0 and lora.alpha == 8
     exp = load_experiment(TINY, {"budget.max_steps": 20, "budget.eval_every": 10})
     reports: list[StepReport] = []
-    assert run_trial(exp, lora, 0, reports.append).end == TrialEnd.COMPLETE
+    assert run_trial(exp, lora, seed=0, report=reports.append).end == TrialEnd.COMPLETE
 
 
 def test_bf16_base_keeps_float32_lora_weights_and_trains() -> None:
@@ -211,7 +211,7 @@ def test_bf16_base_keeps_float32_lora_weights_and_trains() -> None:
     model = work.with_lora(exp.model, 0, LoraParams(rank=4, alpha=8.0, lr=1e-3))
     dtypes = {n.split(".")[-2] if "lora_" in n else "base": p.dtype for n, p in model.named_parameters()}
     assert dtypes["base"] == torch.bfloat16 and dtypes["default"] == torch.float32  # PEFT upcasts the adapter
-    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), 0, lambda r: None, work)
+    outcome = run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), seed=0, report=lambda r: None, workload=work)
     assert outcome.end == TrialEnd.COMPLETE and math.isfinite(outcome.final_metrics["eval_loss"])
 
 
@@ -227,5 +227,5 @@ def test_gradient_checkpointing_gives_the_same_training() -> None:
         },
     )
     checkpointed: list[StepReport] = []
-    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), 0, checkpointed.append)
+    run_trial(exp, LoraParams(rank=4, alpha=8.0, lr=3e-3), seed=0, report=checkpointed.append)
     assert [r.train_loss for r in checkpointed] == pytest.approx([r.train_loss for r in plain], rel=1e-4)

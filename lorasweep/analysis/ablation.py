@@ -14,7 +14,7 @@ from lorasweep.search.ablation import Arm, arm_of, point_k
 from lorasweep.store import TrialCurve, TrialRecord, TrialState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AblationPoint:
     k: float
     alpha: float
@@ -40,7 +40,7 @@ class AblationPoint:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Ablation:
     rank: int
     alpha: float
@@ -107,4 +107,4 @@ def ablation(summary: ExperimentSummary) -> Ablation | None:
                 )
             )
         out[arm] = sorted(points, key=lambda p: p.k)
-    return Ablation(abl.rank, abl.alpha, abl.lr, target, out)
+    return Ablation(rank=abl.rank, alpha=abl.alpha, lr=abl.lr, target=target, arms=out)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 SAME_BOUND = 0.01
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceCoverage:
     """One space's searched s·LR interval and its best trial's s·LR, per rank."""
 
@@ -61,7 +61,7 @@ def coverages(summary: ExperimentSummary) -> dict[str, SpaceCoverage]:
                 continue
             if t.r not in best_value or summary.direction.better(t.final_value, best_value[t.r]):
                 best_value[t.r], best[t.r] = t.final_value, t.effective_step
-        out[name] = SpaceCoverage(name, ranges, best)
+        out[name] = SpaceCoverage(space=name, ranges=ranges, best_step=best)
     return out
 
 

@@ -23,7 +23,7 @@ def thin(n: int, limit: int = MAX_CURVE_POINTS) -> range | list[int]:
     return sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceCurves:
     steps: list[float] = field(repr=False)  # NaN between two curves
     values: list[float] = field(repr=False)
@@ -59,5 +59,5 @@ def learning_curves(summary: ExperimentSummary) -> dict[str, SpaceCurves]:
             xs.append(math.nan)
             ys.append(math.nan)
             ids.append(-1)
-        out[name] = SpaceCurves(xs[:-1], ys[:-1], ids[:-1], n, len(s.trials))
+        out[name] = SpaceCurves(steps=xs[:-1], values=ys[:-1], trial_ids=ids[:-1], n_drawn=n, n_trials=len(s.trials))
     return out

@@ -24,7 +24,7 @@ def shown_value(t: TrialRecord) -> float | None:
     return t.final_value if t.final_value is not None else t.best_value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EffectiveStepView:
     #: space → its trials that have a value, in trial order
     trials: dict[str, list[TrialRecord]] = field(repr=False)
@@ -41,6 +41,6 @@ class EffectiveStepView:
 
 def effective_step_view(summary: ExperimentSummary) -> EffectiveStepView:
     return EffectiveStepView(
-        {name: [t for t in s.trials if shown_value(t) is not None] for name, s in summary.spaces.items()},
-        coverages(summary),
+        trials={name: [t for t in s.trials if shown_value(t) is not None] for name, s in summary.spaces.items()},
+        coverage=coverages(summary),
     )

@@ -28,7 +28,7 @@ class Evidence(enum.StrEnum):
     ABLATION = "ablation"  # a matched-step ablation, not a comparison of searches
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceOutcome:
     name: str
     best_value: float | None
@@ -37,7 +37,7 @@ class SpaceOutcome:
     cost_to_target: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Finding:
     metric: str
     direction: Direction
@@ -101,15 +101,21 @@ def finding(summary: ExperimentSummary) -> Finding:
     metric, direction = summary.metric, summary.direction
     abl = ablation(summary)
     if abl is not None:
-        return Finding(metric, direction, Evidence.ABLATION, [], ablation=abl)
+        return Finding(metric=metric, direction=direction, evidence=Evidence.ABLATION, spaces=[], ablation=abl)
     outcomes = [
-        SpaceOutcome(s.name, s.best_value, s.n_trials, s.device_seconds, s.cost_to_target)
+        SpaceOutcome(
+            name=s.name,
+            best_value=s.best_value,
+            n_trials=s.n_trials,
+            device_seconds=s.device_seconds,
+            cost_to_target=s.cost_to_target,
+        )
         for s in summary.spaces.values()
     ]
     common: dict[str, Any] = {"target": summary.target, "within": summary.within}
     valued = [o for o in outcomes if o.best_value is not None]
     if not valued:
-        return Finding(metric, direction, Evidence.NONE, outcomes, **common)
+        return Finding(metric=metric, direction=direction, evidence=Evidence.NONE, spaces=outcomes, **common)
     seeds = seed_comparison(summary)
     if len(outcomes) < 2:
         evidence = Evidence.ONE_SPACE
@@ -122,10 +128,10 @@ def finding(summary: ExperimentSummary) -> Finding:
     runner_up = ranked[1].name if len(ranked) > 1 and leader is not None else None
     margin = abs(best - ranked[1].best_value) if len(ranked) > 1 else None  # type: ignore[operator]
     return Finding(
-        metric,
-        direction,
-        evidence,
-        outcomes,
+        metric=metric,
+        direction=direction,
+        evidence=evidence,
+        spaces=outcomes,
         leader=leader,
         runner_up=runner_up,
         margin=margin,

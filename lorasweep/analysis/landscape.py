@@ -13,7 +13,7 @@ from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.store import TrialRecord
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Landscape:
     space: str
     rank: int
@@ -87,4 +87,12 @@ def landscape(summary: ExperimentSummary) -> Landscape | None:
     def r2(key: str) -> float | None:
         return binned_r2([getattr(t, key) for t in points], ys, bins)  # type: ignore[arg-type]
 
-    return Landscape(name, rank, points, r2("effective_step"), r2("alpha"), r2("lr"), space_reason)
+    return Landscape(
+        space=name,
+        rank=rank,
+        points=points,
+        effective_step_r2=r2("effective_step"),
+        alpha_r2=r2("alpha"),
+        lr_r2=r2("lr"),
+        space_reason=space_reason,
+    )

@@ -31,7 +31,7 @@ __all__ = ["REFERENCE_LAWS", "LawFit", "ReferenceLaw", "fit_power_law"]
 P_LINEAR, P_SQRT = 1.0, 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReferenceLaw:
     """A named reference law ``α = c · r^p``; ``c`` is ``None`` when only the exponent is fixed."""
 
@@ -45,15 +45,15 @@ class ReferenceLaw:
 
 
 REFERENCE_LAWS: tuple[ReferenceLaw, ...] = (
-    ReferenceLaw("alpha = r", 1.0, P_LINEAR),
-    ReferenceLaw("alpha = 2r", 2.0, P_LINEAR),
-    ReferenceLaw("rsLoRA alpha ∝ sqrt(r)", None, P_SQRT),
-    ReferenceLaw("paper: alpha = 256·sqrt(r)", 256.0, P_SQRT),
+    ReferenceLaw(name="alpha = r", c=1.0, p=P_LINEAR),
+    ReferenceLaw(name="alpha = 2r", c=2.0, p=P_LINEAR),
+    ReferenceLaw(name="rsLoRA alpha ∝ sqrt(r)", c=None, p=P_SQRT),
+    ReferenceLaw(name="paper: alpha = 256·sqrt(r)", c=256.0, p=P_SQRT),
 )
 """Laws to show next to a fit: the classic ``α = r`` / ``α = 2r`` and the ``sqrt(r)`` family."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LawFit:
     """A fitted ``α* = c · r^p`` from ``n`` (rank, α*) pairs, by OLS of ``log α*`` on ``log r``.
 

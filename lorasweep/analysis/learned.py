@@ -55,7 +55,7 @@ class LearnedTest(enum.StrEnum):
     NONE = "none"  # nothing to test with
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LearnedVerdict:
     """``learned``: True, False, or None when the study could not be tested (then it is kept)."""
 
@@ -82,6 +82,7 @@ def _evaluations(trial: TrialRecord, curve: TrialCurve | None) -> list[tuple[int
 def study_learned(
     trials: Sequence[TrialRecord],
     curves: Mapping[int, TrialCurve],
+    *,
     direction: Direction,
     metric: str,
     task: TaskFields,
@@ -91,7 +92,7 @@ def study_learned(
     docstring for the two tests and why. ``curves`` may hold some trials' evaluations or none."""
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.final_value is not None]
     if not done:
-        return LearnedVerdict(None, LearnedTest.NONE, "no complete trial")
+        return LearnedVerdict(learned=None, test=LearnedTest.NONE, reason="no complete trial")
     best = done[0]
     for t in done[1:]:
         if direction.better(t.final_value, best.final_value):  # type: ignore[arg-type]
@@ -107,9 +108,9 @@ def study_learned(
         learned = p < level
         verb = "above" if learned else "not above"
         return LearnedVerdict(
-            learned,
-            LearnedTest.CHANCE,
-            f"best {metric} {value:.4g} ({k}/{n}) is {verb} chance {_fraction(chance)}: one-sided binomial "
+            learned=learned,
+            test=LearnedTest.CHANCE,
+            reason=f"best {metric} {value:.4g} ({k}/{n}) is {verb} chance {_fraction(chance)}: one-sided binomial "
             f"p = {p:.2g} (x {len(done)} trials, Bonferroni; learned if < {level:g})",
         )
 
@@ -121,15 +122,17 @@ def study_learned(
         candidates += [(t.effective_step * step, step, v, t) for step, v in evals]
     if not candidates:
         return LearnedVerdict(
-            None, LearnedTest.NONE, "not tested: the study holds no evaluation besides its best trial's final one"
+            learned=None,
+            test=LearnedTest.NONE,
+            reason="not tested: the study holds no evaluation besides its best trial's final one",
         )
     moved, step, ref, ref_trial = min(candidates, key=lambda c: (c[0], c[1]))
     learned = direction.better(value, ref)
     verb = "better" if learned else "no better"
     return LearnedVerdict(
-        learned,
-        LearnedTest.UNTRAINED_START,
-        f"best {metric} {value:.4g} is {verb} than {ref:.4g}, the least-trained evaluation of the study "
+        learned=learned,
+        test=LearnedTest.UNTRAINED_START,
+        reason=f"best {metric} {value:.4g} is {verb} than {ref:.4g}, the least-trained evaluation of the study "
         f"(trial {ref_trial.optuna_number if ref_trial.optuna_number is not None else ref_trial.id} at step {step}, "
         f"s·LR × step = {moved:.3g})",
     )

@@ -41,7 +41,7 @@ def law_space(summary: ExperimentSummary) -> tuple[str, str] | None:
     return name, space_reason(name, why, candidates, "searching alpha over 2+ ranks")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RankLaw:
     space: str
     alpha_star: dict[int, float]  # per rank, from that rank's study alone (the ranks fitted)
@@ -127,7 +127,7 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
             excluded[r] = "no complete trial"
             continue
         if task is not None:
-            check = study_learned(trials, summary.curves, summary.direction, summary.metric, task)
+            check = study_learned(trials, summary.curves, direction=summary.direction, metric=summary.metric, task=task)
             learned[r] = check.reason
             if check.learned is False:
                 excluded[r] = f"learned nothing: {check.reason}"
@@ -138,9 +138,27 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
     if len(alpha_star) < 2:
         left = "; ".join(f"r={r}: {why}" for r, why in excluded.items())
         reason = f"fewer than 2 ranks left to fit ({left})" if left else "fewer than 2 ranks have a complete trial"
-        return RankLaw(name, alpha_star, None, reason, edge, space_reason, excluded, learned)
+        return RankLaw(
+            space=name,
+            alpha_star=alpha_star,
+            fit=None,
+            reason=reason,
+            at_edge=edge,
+            space_reason=space_reason,
+            excluded=excluded,
+            learned=learned,
+        )
     fit = fit_power_law(list(alpha_star), list(alpha_star.values()))
-    return RankLaw(name, alpha_star, fit, None, edge, space_reason, excluded, learned)
+    return RankLaw(
+        space=name,
+        alpha_star=alpha_star,
+        fit=fit,
+        reason=None,
+        at_edge=edge,
+        space_reason=space_reason,
+        excluded=excluded,
+        learned=learned,
+    )
 
 
 def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:

@@ -51,7 +51,7 @@ def scaling_name(use_rslora: bool) -> str:
     return "rsLoRA s = alpha/sqrt(r)" if use_rslora else "s = alpha/r"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Source:
     experiment: str
     study: str
@@ -75,7 +75,7 @@ class Source:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Excluded:
     source: Source
     reason: LeftOut
@@ -85,7 +85,7 @@ class Excluded:
         return {**self.source.as_dict(), "reason": self.reason.value, "detail": self.detail}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Recommendation:
     rank: int
     alpha: float | None
@@ -158,7 +158,7 @@ def sources(storage: Storage, task: str | None = None) -> list[Source]:
                     best = t
             if curves is None:
                 curves = storage.curves(record.id)
-            check = study_learned(mine, curves, study.direction, study.metric, config.task)
+            check = study_learned(mine, curves, direction=study.direction, metric=study.metric, task=config.task)
             out.append(
                 Source(
                     experiment=name,
@@ -190,14 +190,14 @@ def pool(points: list[Source], use_rslora: bool = False) -> tuple[list[Source], 
             flag = "with --rslora" if s.use_rslora else "without --rslora"
             excluded.append(
                 Excluded(
-                    s,
-                    LeftOut.OTHER_SCALING,
-                    f"searched with {scaling_name(s.use_rslora)}; the recommendation is for "
+                    source=s,
+                    reason=LeftOut.OTHER_SCALING,
+                    detail=f"searched with {scaling_name(s.use_rslora)}; the recommendation is for "
                     f"{scaling_name(use_rslora)}, where the same alpha is a different update (run {flag} for it)",
                 )
             )
         elif s.learned is False:
-            excluded.append(Excluded(s, LeftOut.LEARNED_NOTHING, s.learned_reason))
+            excluded.append(Excluded(source=s, reason=LeftOut.LEARNED_NOTHING, detail=s.learned_reason))
         else:
             kept.append(s)
     first: dict[str, Source] = {}
@@ -212,9 +212,9 @@ def pool(points: list[Source], use_rslora: bool = False) -> tuple[list[Source], 
         else:
             excluded.append(
                 Excluded(
-                    s,
-                    LeftOut.REPEATED,
-                    f"repeats study {chosen.study} of experiment {chosen.experiment} (same task, model, rank, "
+                    source=s,
+                    reason=LeftOut.REPEATED,
+                    detail=f"repeats study {chosen.study} of experiment {chosen.experiment} (same task, model, rank, "
                     "seed, space and searched ranges): counted once",
                 )
             )
@@ -227,14 +227,29 @@ def recommend(storage: Storage, rank: int, task: str | None = None, use_rslora: 
     about = f" for task {task}" if task else ""
 
     def rec(
-        alpha: float | None, ci: tuple[float, float] | None, lr: float | None, fit: LawFit | None, why: str | None
+        *,
+        alpha: float | None = None,
+        ci: tuple[float, float] | None = None,
+        lr: float | None = None,
+        fit: LawFit | None = None,
+        why: str | None = None,
     ) -> Recommendation:
-        return Recommendation(rank, alpha, ci, lr, fit, used, why, excluded, use_rslora)
+        return Recommendation(
+            rank=rank,
+            alpha=alpha,
+            alpha_ci=ci,
+            lr=lr,
+            fit=fit,
+            sources=used,
+            reason=why,
+            excluded=excluded,
+            use_rslora=use_rslora,
+        )
 
     if not used:
         if excluded:
-            return rec(None, None, None, None, f"no stored study{about} is left to pool ({len(excluded)} left out)")
-        return rec(None, None, None, None, f"no stored study{about} searched alpha; run lorasweep rank-law first")
+            return rec(why=f"no stored study{about} is left to pool ({len(excluded)} left out)")
+        return rec(why=f"no stored study{about} searched alpha; run lorasweep rank-law first")
     lr = statistics.median(s.lr for s in used)
     ranks = sorted({s.rank for s in used})
     if len(ranks) < 2:
@@ -245,9 +260,9 @@ def recommend(storage: Storage, rank: int, task: str | None = None, use_rslora: 
         )
         if same:  # the asked rank itself was searched: its α* is still the best guess
             alpha = math.exp(statistics.fmean(math.log(s.alpha_star) for s in same))
-            return rec(alpha, None, lr, None, reason)
-        return rec(None, None, lr, None, reason)
+            return rec(alpha=alpha, lr=lr, why=reason)
+        return rec(lr=lr, why=reason)
     fit = fit_power_law([s.rank for s in used], [s.alpha_star for s in used])
     if not fit.has_interval:
-        return rec(fit.predict(rank), None, lr, fit, f"{fit.n} studies give a point estimate, no interval")
-    return rec(fit.predict(rank), fit.predict_ci(rank), lr, fit, None)
+        return rec(alpha=fit.predict(rank), lr=lr, fit=fit, why=f"{fit.n} studies give a point estimate, no interval")
+    return rec(alpha=fit.predict(rank), ci=fit.predict_ci(rank), lr=lr, fit=fit)

@@ -250,10 +250,10 @@ def search_repeat(
     best = best_trial(list(trials), direction)
     timed = [
         TimedRun(
-            t.final_value if t.state == TrialState.COMPLETE else None,
-            t.device_seconds,
-            t.started_at.timestamp(),
-            t.finished_at.timestamp() if t.finished_at is not None else None,
+            value=t.final_value if t.state == TrialState.COMPLETE else None,
+            device_seconds=t.device_seconds,
+            started=t.started_at.timestamp(),
+            finished=t.finished_at.timestamp() if t.finished_at is not None else None,
         )
         for t in trials
     ]

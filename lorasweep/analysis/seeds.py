@@ -24,7 +24,7 @@ def _has_value(t: TrialRecord) -> bool:
     return t.state == TrialState.COMPLETE and t.final_value is not None and math.isfinite(t.final_value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reruns:
     """One space's seed re-runs: how many there are and how many did not complete, by state."""
 
@@ -38,7 +38,7 @@ class Reruns:
         for t in trials:
             if not _has_value(t):
                 counts[t.state] = counts.get(t.state, 0) + 1
-        return cls(len(trials), counts)
+        return cls(total=len(trials), incomplete=counts)
 
     @property
     def n_incomplete(self) -> int:
@@ -73,7 +73,7 @@ class Reruns:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SeedComparison:
     """``compare --seeds``: each space's re-runs and the paired verdict of the first two spaces."""
 
@@ -218,7 +218,18 @@ def compare_reruns(
             text, needed = f"no verdict possible between {a} and {b}: no seed was re-run in both", MIN_SEEDS
         notes += [f"seed {', '.join(map(str, s))} re-run only in {n}, not paired" for n, s in unpaired.items()]
     text = "; ".join([text, *notes])
-    return SeedComparison(per_space, per_seed, difference, text, winner, reruns, counted_at, needed, withheld, unpaired)
+    return SeedComparison(
+        per_space=per_space,
+        per_seed=per_seed,
+        difference=difference,
+        verdict=text,
+        winner=winner,
+        reruns=reruns,
+        counted_at=counted_at,
+        seeds_needed=needed,
+        withheld=withheld,
+        unpaired=unpaired,
+    )
 
 
 def verdict_text(summary: ExperimentSummary, seeds: SeedComparison | None) -> str | None:

@@ -45,7 +45,7 @@ POWER = 0.8
 MAX_SEEDS = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Interval:
     """A mean with its ``confidence`` interval ``[lo, hi]`` from ``n`` values.
 
@@ -114,12 +114,12 @@ def _interval(x: np.ndarray, confidence: float, method: str) -> Interval:
     n = int(x.size)
     mean = float(np.mean(x))
     if n < 2:
-        return Interval(mean, None, None, n, None, confidence, method)
+        return Interval(mean=mean, lo=None, hi=None, n=n, sd=None, confidence=confidence, method=method)
     sd = float(np.std(x, ddof=1))
     if sd == 0.0:  # every value equal: no spread to scale the t quantile by
-        return Interval(mean, mean, mean, n, 0.0, confidence, method)
+        return Interval(mean=mean, lo=mean, hi=mean, n=n, sd=0.0, confidence=confidence, method=method)
     half = float(t_quantile(confidence, n - 1)) * sd / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, sd, confidence, method)
+    return Interval(mean=mean, lo=mean - half, hi=mean + half, n=n, sd=sd, confidence=confidence, method=method)
 
 
 def mean_interval(values: ArrayLike, confidence: float = CONFIDENCE) -> Interval:
@@ -193,7 +193,7 @@ def seeds_to_detect(
     return n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     """The conclusion from an interval for ``mean(a - b)``."""
 
@@ -221,18 +221,22 @@ def verdict(diff: Interval, name_a: str, name_b: str, direction: str, metric: st
     if diff.n < MIN_SEEDS or diff.lo is None or diff.hi is None:
         more = MIN_SEEDS - diff.n
         return Verdict(
-            None,
-            f"no verdict possible between {name_a} and {name_b} from {diff.n} paired seed{'s' * (diff.n != 1)}: "
+            winner=None,
+            text=f"no verdict possible between {name_a} and {name_b} from {diff.n} paired seed{'s' * (diff.n != 1)}: "
             f"the paired t-interval needs at least {MIN_SEEDS}; {more} more needed "
             f"(lorasweep compare --seeds {MIN_SEEDS})",
-            MIN_SEEDS,
+            seeds_needed=MIN_SEEDS,
         )
     if diff.excludes_zero():
         a_ahead = diff.lo > 0  # a's metric is larger than b's
         winner = name_a if a_ahead == (direction == "maximize") else name_b
         # Advantage of the winner, always positive: flip (a - b) when the winner's metric is smaller.
         mean, lo, hi = (diff.mean, diff.lo, diff.hi) if a_ahead else (-diff.mean, -diff.hi, -diff.lo)
-        return Verdict(winner, f"{winner} better by {abs(mean):.4g} [{lo:.4g}, {hi:.4g}] {metric} ({diff.label})", None)
+        return Verdict(
+            winner=winner,
+            text=f"{winner} better by {abs(mean):.4g} [{lo:.4g}, {hi:.4g}] {metric} ({diff.label})",
+            seeds_needed=None,
+        )
     text = (
         f"no clear difference between {name_a} and {name_b} "
         f"({metric} difference {diff.mean:.4g} [{diff.lo:.4g}, {diff.hi:.4g}], {diff.label})"
@@ -249,4 +253,4 @@ def verdict(diff: Interval, name_a: str, name_b: str, direction: str, metric: st
         text += "; the observed mean difference is exactly 0, no number of seeds would detect it"
     else:
         text += f"; more than {MAX_SEEDS} seeds would be needed to detect a difference of {abs(diff.mean):.4g}"
-    return Verdict(None, text, needed)
+    return Verdict(winner=None, text=text, seeds_needed=needed)

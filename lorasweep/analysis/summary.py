@@ -24,8 +24,11 @@ from lorasweep.store import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpaceSummary:
+    """One space's search in an experiment (its first repeat): its best, its trials and what
+    they cost. Built by :func:`summarize`; every report section reads it."""
+
     name: str
     best_value: float | None
     best_params: dict[str, Any]
@@ -43,8 +46,13 @@ class SpaceSummary:
     drawn: list[TrialRecord] = field(default_factory=list, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExperimentSummary:
+    """What every analysis and report section reads: one experiment as stored, read once by
+    :func:`summarize`. The metric and direction it optimizes, the target (``within`` of the best),
+    one :class:`SpaceSummary` per space, and, kept apart from the search figures, its seed
+    re-runs, ablation points and repeated searches."""
+
     experiment: ExperimentRecord
     metric: str
     direction: Direction
@@ -116,16 +124,20 @@ def _timed(trials: list[TrialRecord]) -> list[TimedRun]:
     interrupted trials included: their device time was spent)."""
     return [
         TimedRun(
-            t.final_value if t.state == TrialState.COMPLETE else None,
-            t.device_seconds,
-            t.started_at.timestamp(),
-            t.finished_at.timestamp() if t.finished_at is not None else None,
+            value=t.final_value if t.state == TrialState.COMPLETE else None,
+            device_seconds=t.device_seconds,
+            started=t.started_at.timestamp(),
+            finished=t.finished_at.timestamp() if t.finished_at is not None else None,
         )
         for t in trials
     ]
 
 
 def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSummary:
+    """Read ``experiment`` from ``storage`` into an :class:`ExperimentSummary`: its studies and
+    trials grouped by space (search trials of the first repeat in ``spaces``; seed re-runs,
+    ablation points and other repeats apart), each space's best, cost and cost to the target, and
+    the evaluations of the trials whose curves reports draw. Reads only; changes nothing."""
     studies = storage.studies(experiment.id)
     every_trial = storage.trials(experiment.id)
     trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]
@@ -188,14 +200,14 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
     wanted = [t.id for s in spaces.values() for t in s.drawn]
     wanted += [t.id for ts in other[TrialKind.ABLATION].values() for t in ts]
     return ExperimentSummary(
-        experiment,
-        metric,
-        direction,
-        within,
-        target,
-        spaces,
-        storage.curves(experiment.id, wanted),
-        {name: [(step, t / n) for step, (t, n) in sorted(d.items())] for name, d in drift_totals.items()},
+        experiment=experiment,
+        metric=metric,
+        direction=direction,
+        within=within,
+        target=target,
+        spaces=spaces,
+        curves=storage.curves(experiment.id, wanted),
+        drift={name: [(step, t / n) for step, (t, n) in sorted(d.items())] for name, d in drift_totals.items()},
         seed_trials=other[TrialKind.SEEDS],
         ablation_trials=other[TrialKind.ABLATION],
         config=config,

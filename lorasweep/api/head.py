@@ -34,6 +34,7 @@ class Head:
         return getattr(transformers, self.auto_class)
 
     def config_kwargs(self) -> dict[str, Any]:
+        """The config keys the head sets, as keyword arguments for the model's config (a new dict)."""
         return dict(self.config)
 
 

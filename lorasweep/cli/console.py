@@ -34,7 +34,8 @@ def search_progress(console: Console) -> Progress:
 
 
 class StudyBars:
-    """Progress bars, one per (space, rank) study, with the best value so far."""
+    """Progress bars, one per (space, rank) study, with the best value so far: the CLI's
+    :class:`~lorasweep.search.plan.ProgressListener`."""
 
     def __init__(self, progress: Progress, direction: Direction) -> None:
         self.progress, self.direction = progress, direction

@@ -53,5 +53,7 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
     torch.set_num_threads(max(1, int(exp.resources.cpus_per_trial)))  # as a Ray worker runs it: same kernels
     lora = resolve(sp, sampled, rank)
     click.echo(json.dumps({"lora": lora.as_dict()}))
-    outcome = run_trial(exp, lora, exp.seed if seed is None else seed, lambda r: click.echo(json_line(r.as_dict())))
+    outcome = run_trial(
+        exp, lora, seed=exp.seed if seed is None else seed, report=lambda r: click.echo(json_line(r.as_dict()))
+    )
     click.echo(json_line({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))

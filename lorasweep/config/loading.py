@@ -136,11 +136,17 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_space(name_or_path: str | Path, base: Path | None = None) -> SpaceConfig:
+    """A search space, validated: a built-in name (``lorasweep spaces``) or a YAML path (a relative
+    one next to ``base``, the file that names it, then in the working directory). A bad file raises a one-line
+    :class:`~lorasweep.errors.ConfigError` naming the file, the field and the fix."""
     path = find_file("space", name_or_path, base)
     return validate(str(path), SpaceConfig, read_yaml(path))
 
 
 def load_task(name_or_path: str | Path, base: Path | None = None) -> TaskFields:
+    """A task, validated as its ``kind`` says (the kinds registered in :mod:`lorasweep.kinds`): a
+    built-in name (``lorasweep tasks``) or a YAML path; its local data paths are resolved against
+    the file's folder. Errors as :func:`load_space`."""
     path = find_file("task", name_or_path, base)
     return validate(str(path), TaskConfig, _with_data_paths(read_yaml(path), path.parent))
 
@@ -255,5 +261,9 @@ def experiment_from_dict(
 
 
 def load_experiment(name_or_path: str | Path = "default", overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """An experiment, validated, with its task and spaces loaded (by name or path, relative to
+    the experiment file): a built-in name or a YAML path. ``overrides`` are dotted keys
+    (``{"budget.trials": 4}``, from ``--set``) applied before validation. Errors as
+    :func:`load_space`."""
     path = find_file("experiment", name_or_path)
     return experiment_from_dict(str(path), read_yaml(path), overrides)

@@ -66,7 +66,7 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Walk:
     """Where a location leads: the schema node at its end, the location without branch labels
     and tags, and the last tagged member passed (discriminator, tag, all members)."""
@@ -100,7 +100,7 @@ def _walk(schema: Any, loc: tuple[Any, ...]) -> _Walk:
         clean.append(part)
         model = models[0] if models else None
         node = model.model_fields.get(part) if model is not None else None
-    return _Walk(node, tuple(clean), tagged)
+    return _Walk(node=node, loc=tuple(clean), tagged=tagged)
 
 
 def _allowed(node: Any) -> list[str]:

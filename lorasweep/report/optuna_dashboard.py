@@ -135,7 +135,7 @@ def merge_note(existing: str, block: str, study: str = "") -> str:
 # -- publishing -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Published:
     """What :func:`publish` did, per Optuna study name."""
 

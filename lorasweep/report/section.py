@@ -30,7 +30,7 @@ __all__ = ["SECTIONS", "Grid", "Row", "Section", "register"]
 D = TypeVar("D")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Row:
     """One row of the side-by-side table: a label and, per space, the lines of its cell."""
 
@@ -42,7 +42,7 @@ class Row:
         return self.cells.get(space) or [fmt.MISSING]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Grid:
     """A table of a section's own: column heads, rows of cells, a caption."""
 

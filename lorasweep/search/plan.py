@@ -5,7 +5,7 @@ adapter (:mod:`lorasweep.search.ray_adapter`) share:
   :mod:`lorasweep.search.studies`, checked by :func:`lorasweep.search.runner.preflight`);
 - :class:`StudyPlan`: one (space, rank) study, or its seed re-runs, or an ablation arm;
 - :class:`StudyRun`: a study's part of one Tune run (its row, how many trials, what to evaluate);
-- :class:`Progress`: what the run tells whoever shows progress;
+- :class:`ProgressListener`: what the run tells whoever shows progress;
 - :class:`~lorasweep.search.signals.StopRequest`: a stop asked for by a signal (SIGINT,
   SIGTERM), which the Tune loop obeys;
 - :class:`RunContext`: the settings every step of one run shares.
@@ -26,6 +26,7 @@ from lorasweep.store import ExperimentRecord, Storage, TrialKind, TrialState
 
 __all__ = [
     "Progress",
+    "ProgressListener",
     "RunContext",
     "RunInterrupted",
     "RunPlan",
@@ -66,6 +67,7 @@ class StudyPlan:
 
     @property
     def label(self) -> str:
+        """How people see the study (progress bars, logs): ``SPACE r=RANK [#REPEAT] [seeds|×k]``."""
         suffix = {TrialKind.SEEDS: " seeds", TrialKind.ABLATION: " ×k"}.get(self.kind, "")
         repeat = f" #{self.repeat}" if self.repeat else ""
         return f"{self.space.name} r={self.rank}{repeat}{suffix}"
@@ -100,12 +102,23 @@ class StudyRun:
         return self.plan.study_name
 
 
-class Progress:
-    """What the search tells whoever shows progress (the CLI draws bars from it)."""
+class ProgressListener:
+    """What the search tells whoever shows progress (the CLI's :class:`~lorasweep.cli.console.StudyBars`
+    draws rich progress bars from it). Every hook is a no-op here: a listener overrides those it needs."""
 
-    def study_started(self, plan: StudyPlan, total: int) -> None: ...
-    def trial_done(self, plan: StudyPlan, state: TrialState, value: float | None) -> None: ...
-    def study_done(self, plan: StudyPlan) -> None: ...
+    def study_started(self, plan: StudyPlan, total: int) -> None:
+        """``plan``'s study starts ``total`` trials in this run."""
+
+    def trial_done(self, plan: StudyPlan, state: TrialState, value: float | None) -> None:
+        """A trial of ``plan``'s study ended in ``state`` with final metric ``value`` (None: none)."""
+
+    def study_done(self, plan: StudyPlan) -> None:
+        """``plan``'s study has run all its trials of this run."""
+
+
+#: The listener's former name (rich's progress display is ``rich.progress.Progress``); kept so that
+#: code written against it still imports. Use :class:`ProgressListener`.
+Progress = ProgressListener
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,22 +155,26 @@ class RunContext:
     record: ExperimentRecord
     ot_storage: optuna.storages.RDBStorage
     trainable: Callable[..., None]
-    progress: Progress = field(default_factory=Progress)
+    progress: ProgressListener = field(default_factory=ProgressListener)
     verbose: bool = False
     stop: StopRequest = field(default_factory=StopRequest)
 
     @property
     def name(self) -> str:
+        """The experiment's name (unique in its database)."""
         return self.record.name
 
     @property
     def metric(self) -> str:
+        """The metric the run optimizes (``metric.name`` of the experiment)."""
         return self.exp.metric.name
 
     @property
     def direction(self) -> Direction:
+        """Whether a larger or a smaller metric is better (the metric's, when not set)."""
         return self.exp.metric.resolved_direction
 
     @cached_property
     def experiment_json(self) -> str:
+        """The experiment config as JSON, handed to every trial (a Ray worker rebuilds it)."""
         return self.exp.model_dump_json()

@@ -30,6 +30,7 @@ def close_open_trials(
     record: ExperimentRecord,
     plans: tuple[StudyPlan, ...] | list[StudyPlan],
     ot_storage: optuna.storages.RDBStorage,
+    *,
     reason: str,
     ended_at: dt.datetime | None = None,
     gpus_per_trial: float = 0.0,

@@ -28,7 +28,15 @@ import optuna
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError, SearchInterrupted
 from lorasweep.search.guard import record_data
-from lorasweep.search.plan import Progress, RunContext, RunPlan, StudyPlan, StudyRun, optuna_study_name
+from lorasweep.search.plan import (
+    Progress,
+    ProgressListener,
+    RunContext,
+    RunPlan,
+    StudyPlan,
+    StudyRun,
+    optuna_study_name,
+)
 from lorasweep.search.points import point_key, seed_points, warm_points
 from lorasweep.search.ray_adapter import tuner
 from lorasweep.search.ray_adapter.keys import SEED
@@ -48,6 +56,7 @@ __all__ = [
     "INTERRUPTED",
     "SQLITE_CONCURRENCY",
     "Progress",
+    "ProgressListener",
     "StudyPlan",
     "check_free",
     "finished",
@@ -113,7 +122,7 @@ def run_compare(
     exp: ExperimentConfig,
     storage: Storage,
     name: str,
-    progress: Progress | None = None,
+    progress: ProgressListener | None = None,
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
@@ -137,7 +146,7 @@ def run_plan(
     run: RunPlan,
     storage: Storage,
     *,
-    progress: Progress | None = None,
+    progress: ProgressListener | None = None,
     verbose: bool = False,
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
@@ -183,7 +192,7 @@ def run_plan(
             record=record,
             ot_storage=ot_storage,
             trainable=trainable,
-            progress=progress or Progress(),
+            progress=progress or ProgressListener(),
             verbose=verbose,
             stop=stop,
         )
@@ -191,7 +200,9 @@ def run_plan(
         signum: int | None = None
         try:
             if run.resume:
-                close_open_trials(storage, record, run.studies, ot_storage, f"{INTERRUPTED}: the search process died")
+                close_open_trials(
+                    storage, record, run.studies, ot_storage, reason=f"{INTERRUPTED}: the search process died"
+                )
                 storage.reopen_experiment(record.id)
             _run_studies(ctx, run, publish)
             stop.check()  # a stop asked for as the last trial ended still ends the run as interrupted
@@ -203,7 +214,9 @@ def run_plan(
             stop.closing = True
             ended_at = stop.at or dt.datetime.now(dt.UTC)
             gpus = exp.resources.gpus_per_trial
-            cut = close_open_trials(storage, record, run.studies, ot_storage, reason, ended_at, gpus)
+            cut = close_open_trials(
+                storage, record, run.studies, ot_storage, reason=reason, ended_at=ended_at, gpus_per_trial=gpus
+            )
             storage.finish_experiment(record.id, status)
     if signum is None and publish is not None:  # again after the seed re-runs
         publish(storage, storage.experiment(name))
@@ -234,12 +247,12 @@ def _run_studies(ctx: RunContext, run: RunPlan, publish: Callable[[Storage, Expe
 def _add_study(ctx: RunContext, p: StudyPlan) -> Any:
     return ctx.storage.add_study(
         ctx.record.id,
-        p.space.name,
-        p.rank,
-        p.study_name,
-        ctx.metric,
-        ctx.direction,
-        p.space.model_dump(mode="json"),
+        space=p.space.name,
+        rank=p.rank,
+        optuna_study_name=p.study_name,
+        metric=ctx.metric,
+        direction=ctx.direction,
+        space_config=p.space.model_dump(mode="json"),
         repeat=p.repeat,
     )
 

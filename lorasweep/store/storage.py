@@ -107,11 +107,13 @@ class Storage:
         return Path(parsed.database).exists()
 
     def has_table(self, name: str) -> bool:
+        """Whether the database holds a table called ``name``."""
         from sqlalchemy import inspect
 
         return inspect(self.engine).has_table(name)
 
     def close(self) -> None:
+        """Close the engine's pooled connections (the storage can be opened again)."""
         self.engine.dispose()
 
     def __enter__(self) -> Storage:
@@ -168,12 +170,14 @@ class Storage:
 
     @transient_retry
     def finish_experiment(self, experiment_id: int, status: ExperimentStatus) -> None:
+        """Record the experiment's end: ``status`` and the time now."""
         with self._session() as s:
             row = s.get_one(schema.Experiment, experiment_id)
             row.status, row.finished_at = status, now()
 
     @transient_retry
     def experiment_names(self) -> list[str]:
+        """The stored experiments' names, oldest first."""
         with self._session() as s:
             return list(s.scalars(select(schema.Experiment.name).order_by(schema.Experiment.id)))
 
@@ -204,6 +208,7 @@ class Storage:
     def add_study(
         self,
         experiment_id: int,
+        *,
         space: str,
         rank: int,
         optuna_study_name: str,
@@ -240,11 +245,13 @@ class Storage:
 
     @transient_retry
     def finish_study(self, study_id: int) -> None:
+        """Record the study's end (the time now)."""
         with self._session() as s:
             s.get_one(schema.Study, study_id).finished_at = now()
 
     @transient_retry
     def studies(self, experiment_id: int) -> list[StudyRecord]:
+        """The experiment's studies, in the order they were stored."""
         with self._session() as s:
             rows = s.scalars(
                 select(schema.Study).where(schema.Study.experiment_id == experiment_id).order_by(schema.Study.id)

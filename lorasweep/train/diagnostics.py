@@ -44,7 +44,7 @@ from torch import nn
 __all__ = ["LoraDiagnostics", "StepDiagnostics", "dense_terms", "every", "module_terms"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepDiagnostics:
     """Signal, drift and drift ratio of one optimizer step (one module, or aggregated over modules).
 
@@ -156,7 +156,7 @@ def _lora_modules(model: nn.Module, adapter_name: str) -> list[tuple[str, nn.Mod
     return found
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Group:
     """LoRA modules with factors of the same shapes, dtype, device and scaling, measured together:
     their factors are stacked (g×r×d_in, g×d_out×r), so a step costs a few batched kernels per
@@ -203,7 +203,7 @@ class LoraDiagnostics:
             A, B = self._factors(module)
             scaling = float(module.scaling[self.adapter_name])
             key = (A.shape, B.shape, A.dtype, B.dtype, A.device, scaling)
-            groups.setdefault(key, _Group([], scaling)).modules.append(module)
+            groups.setdefault(key, _Group(modules=[], scaling=scaling)).modules.append(module)
         for group in groups.values():
             group.A_old, group.B_old = self._stacked(group)
         self._snapshot = list(groups.values())

@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DivergenceRule:
     """The thresholds of rules 2 and 3 (``None`` turns rule 3 off)."""
 

@@ -126,7 +126,7 @@ class CudaMemoryProbe:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         lora = LoraParams(rank=rank, alpha=2.0 * rank, lr=1e-5, use_rslora=False)
-        run_trial(probe, lora, exp.seed, lambda _report: None)
+        run_trial(probe, lora, seed=exp.seed, report=lambda _report: None)
         torch.cuda.synchronize()
         props = torch.cuda.get_device_properties(0)
         return MemoryMeasurement(

@@ -34,7 +34,7 @@ IGNORE = -100  # label of a token the loss skips (transformers' convention)
 # Tokenizing and packing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Example:
     """One tokenized example: ``prompt`` then ``completion`` token ids."""
 
@@ -81,10 +81,10 @@ def tokenize_pair(tokenizer: Any, prompt: str, completion: str, max_length: int,
         c = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     keep_c = min(len(c), max_length - min(len(p), max_length // 2))
     keep_p = min(len(p), max_length - keep_c)
-    return Example(p[len(p) - keep_p :], c[:keep_c])
+    return Example(prompt=p[len(p) - keep_p :], completion=c[:keep_c])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Rows:
     """Training or eval rows, padded to the longest: one example per row, or packed examples."""
 
@@ -122,7 +122,13 @@ def _rows(seqs: list[tuple[list[int], list[int], list[int]]], counts: list[int],
         if positions is not None:
             positions[i, : len(pos)] = torch.tensor(pos)
     lengths = torch.tensor([len(ids) for ids, _, _ in seqs], dtype=torch.long)
-    return Rows(input_ids, labels, lengths, torch.tensor(counts, dtype=torch.long), positions)
+    return Rows(
+        input_ids=input_ids,
+        labels=labels,
+        lengths=lengths,
+        examples=torch.tensor(counts, dtype=torch.long),
+        position_ids=positions,
+    )
 
 
 def one_per_row(examples: list[Example], pad_id: int) -> Rows:

@@ -22,7 +22,7 @@ from torch import nn
 from lorasweep.errors import ConfigError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MlpShift:
     """Parameters of the ``mlp_shift`` generator (a task's ``params``)."""
 
@@ -63,7 +63,7 @@ class MlpShift:
             raise ConfigError(f"task {task_name}: bad params for generator 'mlp_shift' ({e}); known: {known}") from e
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegressionOutput:
     loss: torch.Tensor | None
     logits: torch.Tensor

@@ -159,6 +159,7 @@ Checkpointer = Callable[[StepReport, torch.nn.Module], None]
 def run_trial(
     exp: ExperimentConfig,
     lora: LoraParams,
+    *,
     seed: int,
     report: Reporter,
     workload: Workload | None = None,
@@ -197,7 +198,7 @@ def run_trial(
     # step (the diverged step is exact; the steps after it are wasted). On a CPU, where waiting
     # costs nothing, every step is checked as it ends.
     check_each_step = device.type != "cuda"
-    rule = DivergenceRule(cfg.divergence_factor, cfg.divergence_window_factor)
+    rule = DivergenceRule(step_factor=cfg.divergence_factor, window_factor=cfg.divergence_window_factor)
     losses: list[torch.Tensor] = []
     squares: list[torch.Tensor] = []
     reports: list[StepReport] = []

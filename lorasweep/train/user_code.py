@@ -429,7 +429,7 @@ def make_trial(
         declared=task.metric_names,
         max_steps=exp.budget.max_steps,
         lr=lora.lr,
-        rule=DivergenceRule(cfg.divergence_factor, cfg.divergence_window_factor),
+        rule=DivergenceRule(step_factor=cfg.divergence_factor, window_factor=cfg.divergence_window_factor),
         gpus=exp.resources.gpus_per_trial if device.type == "cuda" else 0.0,
         checkpoints=exp.ray.checkpoints,
     )

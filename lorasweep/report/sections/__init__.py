@@ -82,13 +82,13 @@ def _merge(into: dict[str, Any], part: dict[str, Any], owner: str, path: str = "
             raise ValueError(f"report section {owner!r} sets {where!r}, which another section set already")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Part:
     section: Section[Any]
     data: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Report:
     """The sections that have data for one experiment, each record computed once."""
 
@@ -103,8 +103,8 @@ class Report:
                 continue
             data = s.compute(summary)
             if data is not None:
-                parts.append(Part(s, data))
-        return cls(summary, parts)
+                parts.append(Part(section=s, data=data))
+        return cls(summary=summary, parts=parts)
 
     def part(self, name: str) -> Part | None:
         return next((p for p in self.parts if p.section.name == name), None)

@@ -71,7 +71,7 @@ class AblationSection(Section[Ablation]):
             f"LR={fmt.LR.fmt(data.lr)}; {fmt.metric_word(summary.metric)} ({summary.direction.value}), "
             f"target {q.fmt(data.target)}"
         )
-        return [Grid(title, columns, rows, stability(data))]
+        return [Grid(title=title, columns=columns, rows=rows, caption=stability(data))]
 
     def figures(self, summary: ExperimentSummary, data: Ablation) -> list[go.Figure]:
         """Final value and mean drift ratio against k, one line per arm; diverged points marked."""

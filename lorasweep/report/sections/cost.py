@@ -42,11 +42,14 @@ class CostSection(Section[ExperimentSummary]):
         spaces = data.spaces
         target = f"within {fmt.percent(summary.within)} of the best"
         return [
-            Row("Device-seconds (search)", {n: [fmt.seconds(s.device_seconds)] for n, s in spaces.items()}),
-            Row("Wall seconds (search)", {n: [fmt.WALL_SECONDS.fmt(s.wall_seconds)] for n, s in spaces.items()}),
+            Row(label="Device-seconds (search)", cells={n: [fmt.seconds(s.device_seconds)] for n, s in spaces.items()}),
             Row(
-                f"Device-seconds to target ({target})",
-                {
+                label="Wall seconds (search)",
+                cells={n: [fmt.WALL_SECONDS.fmt(s.wall_seconds)] for n, s in spaces.items()},
+            ),
+            Row(
+                label=f"Device-seconds to target ({target})",
+                cells={
                     n: [fmt.seconds(s.cost_to_target) if s.cost_to_target is not None else "not reached"]
                     for n, s in spaces.items()
                 },

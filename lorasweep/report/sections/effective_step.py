@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StepData:
     view: EffectiveStepView
     warnings: list[dict[str, str]]
@@ -61,7 +61,7 @@ class EffectiveStepSection(Section[StepData]):
     def compute(self, summary: ExperimentSummary) -> StepData | None:
         if not summary.spaces:
             return None
-        return StepData(effective_step_view(summary), coverage_warnings(summary))
+        return StepData(view=effective_step_view(summary), warnings=coverage_warnings(summary))
 
     def json(self, summary: ExperimentSummary, data: StepData) -> dict[str, Any]:
         cov = data.view.coverage
@@ -75,7 +75,7 @@ class EffectiveStepSection(Section[StepData]):
             name: [f"r={r}: {fmt.interval(lo, hi, fmt.EFFECTIVE_STEP)}" for r, (lo, hi) in sorted(c.ranges.items())]
             for name, c in data.view.coverage.items()
         }
-        return [Row("s·LR searched", cells)]
+        return [Row(label="s·LR searched", cells=cells)]
 
     def figures(self, summary: ExperimentSummary, data: StepData) -> list[go.Figure]:
         fig = self._versus_step(summary, data)

@@ -26,8 +26,8 @@ class PruningSection(Section[dict[str, Pruning]]):
         every = " (all repeats)" if any(len(r) > 1 for r in summary.repeat_trials.values()) else ""
         return [
             Row(
-                f"Stopped early, by step{every}",
-                {
+                label=f"Stopped early, by step{every}",
+                cells={
                     name: [f"{p.pruned} of {p.n_trials}"] + [f"at step {step}: {n}" for step, n in p.at.items()]
                     for name, p in data.items()
                 },

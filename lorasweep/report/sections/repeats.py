@@ -48,7 +48,7 @@ def cost_cell(c: CostToTarget) -> list[str]:
     return lines
 
 
-def _band_traces(fig: go.Figure, b: Band, name: str, colour: str, col: int, legend: bool) -> None:
+def _band_traces(fig: go.Figure, b: Band, *, name: str, colour: str, col: int, legend: bool) -> None:
     import plotly.graph_objects as go
 
     x = np.array(b.x, dtype=float)
@@ -115,12 +115,12 @@ class RepeatsSection(Section[RepeatComparison]):
 
         rows = [
             Row(
-                "Repeated searches",
-                per_space(lambda k, s, r: [f"{len(data.of(s, r))} × {data.trials_per_search} trials"]),
+                label="Repeated searches",
+                cells=per_space(lambda k, s, r: [f"{len(data.of(s, r))} × {data.trials_per_search} trials"]),
             ),
             Row(
-                f"Best {word} per repeat (median, IQR; eval)",
-                per_space(
+                label=f"Best {word} per repeat (median, IQR; eval)",
+                cells=per_space(
                     lambda k, s, r: [
                         median_iqr([x.value for x in data.of(s, r)], q, data.direction),
                         _values([x.value for x in data.of(s, r)], q) if len(data.of(s, r)) <= 10 else "",
@@ -128,15 +128,15 @@ class RepeatsSection(Section[RepeatComparison]):
                 ),
             ),
             Row(
-                "Device-seconds (all repeats)",
-                per_space(lambda k, s, r: [fmt.seconds(sum(x.budget for x in data.of(s, r)))]),
+                label="Device-seconds (all repeats)",
+                cells=per_space(lambda k, s, r: [fmt.seconds(sum(x.budget for x in data.of(s, r)))]),
             ),
         ]
         if data.target is not None:
             rows.append(
                 Row(
-                    f"Device-seconds to {word} {q.fmt(data.target)} (KM median, 95 % CI)",
-                    per_space(lambda k, s, r: cost_cell(data.cost[k])),
+                    label=f"Device-seconds to {word} {q.fmt(data.target)} (KM median, 95 % CI)",
+                    cells=per_space(lambda k, s, r: cost_cell(data.cost[k])),
                 )
             )
         for row in rows:
@@ -202,8 +202,8 @@ class RepeatsSection(Section[RepeatComparison]):
         for key, b in data.by_cost.items():
             space = key.split(" r=")[0]
             colour = plot.color(summary, space)
-            _band_traces(fig, b, key, colour, 1, True)
-            _band_traces(fig, data.by_trials[key], key, colour, 2, False)
+            _band_traces(fig, b, name=key, colour=colour, col=1, legend=True)
+            _band_traces(fig, data.by_trials[key], name=key, colour=colour, col=2, legend=False)
         if data.target is not None:
             fig.add_hline(y=data.target, line_dash="dot", annotation_text=f"target {q.fmt(data.target)}")
         fig.update_layout(

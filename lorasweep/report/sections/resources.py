@@ -53,7 +53,7 @@ class ResourcesSection(Section[GpuUse]):
         cells = {
             name: [f"{device} × {n}" for device, n in sorted(devices.items())] for name, devices in data.devices.items()
         }
-        return [Row("Trained on (trials)", cells)]
+        return [Row(label="Trained on (trials)", cells=cells)]
 
     def text(self, summary: ExperimentSummary, data: GpuUse) -> list[str]:
         return [data.why]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SeedsData:
     comparison: SeedComparison | None
     verdict: str | None  # the seed verdict, or why there is none
@@ -46,7 +46,7 @@ class SeedsSection(Section[SeedsData]):
     def compute(self, summary: ExperimentSummary) -> SeedsData | None:
         seeds = seed_comparison(summary)
         text = verdict_text(summary, seeds)
-        return None if seeds is None and text is None else SeedsData(seeds, text)
+        return None if seeds is None and text is None else SeedsData(comparison=seeds, verdict=text)
 
     def json(self, summary: ExperimentSummary, data: SeedsData) -> dict[str, Any]:
         return data.comparison.as_dict() if data.comparison is not None else {}
@@ -59,7 +59,12 @@ class SeedsSection(Section[SeedsData]):
             return []
         q = fmt.metric(summary.metric)
         names = list(summary.spaces) or list(data.comparison.per_space)
-        return [Row("Re-run on new seeds: mean [95 % t-interval]", {n: cell(data.comparison, n, q) for n in names})]
+        return [
+            Row(
+                label="Re-run on new seeds: mean [95 % t-interval]",
+                cells={n: cell(data.comparison, n, q) for n in names},
+            )
+        ]
 
     def text(self, summary: ExperimentSummary, data: SeedsData) -> list[str]:
         if data.verdict is None or data.comparison is None:  # no re-runs: the opening sentences say why

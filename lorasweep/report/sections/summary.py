@@ -80,15 +80,18 @@ class SummarySection(Section[ExperimentSummary]):
         target = f"within {fmt.percent(summary.within)} of the best: {q.fmt(summary.target)}"
         rows = []
         if configs:
-            rows.append(Row("Searches", {n: describe(configs[n]) for n in spaces if n in configs}))
+            rows.append(Row(label="Searches", cells={n: describe(configs[n]) for n in spaces if n in configs}))
         rows += [
-            Row(f"Best {fmt.metric_word(summary.metric)}", {n: [q.fmt(s.best_value)] for n, s in spaces.items()}),
             Row(
-                f"Best reached the target ({target}; one search seed)",
-                {n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
+                label=f"Best {fmt.metric_word(summary.metric)}",
+                cells={n: [q.fmt(s.best_value)] for n, s in spaces.items()},
             ),
-            Row("Best parameters", {n: fmt.params(s.best_params) for n, s in spaces.items()}),
-            Row("Trials", {n: trial_counts(s) for n, s in spaces.items()}),
-            Row("Optuna studies", {n: list(s.optuna_studies) for n, s in spaces.items()}),
+            Row(
+                label=f"Best reached the target ({target}; one search seed)",
+                cells={n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
+            ),
+            Row(label="Best parameters", cells={n: fmt.params(s.best_params) for n, s in spaces.items()}),
+            Row(label="Trials", cells={n: trial_counts(s) for n, s in spaces.items()}),
+            Row(label="Optuna studies", cells={n: list(s.optuna_studies) for n, s in spaces.items()}),
         ]
         return rows

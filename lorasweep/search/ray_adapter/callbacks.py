@@ -21,7 +21,7 @@ from ray.tune import Callback
 
 from lorasweep.config import Direction
 from lorasweep.cost import device_seconds
-from lorasweep.search.plan import Progress, StopRequest, StudyRun
+from lorasweep.search.plan import ProgressListener, StopRequest, StudyRun
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, sampled_params, trial_seed, trial_study
 from lorasweep.space.resolve import resolve
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
@@ -237,7 +237,7 @@ class StoreCallback(_PerStudy):
 class ProgressCallback(_PerStudy):
     """Tells ``progress`` when a trial of a study finishes, and when the study's last one has."""
 
-    def __init__(self, progress: Progress, runs: list[StudyRun], metric: str) -> None:
+    def __init__(self, progress: ProgressListener, runs: list[StudyRun], metric: str) -> None:
         super().__init__(runs)
         self.progress, self.metric = progress, metric
 

@@ -105,9 +105,9 @@ def lorasweep_trainable(
     run_trial(
         exp,
         lora,
-        trial_seed(config, exp.seed),
-        report,
-        workload,
-        checkpoint if exp.ray.checkpoints else None,
+        seed=trial_seed(config, exp.seed),
+        report=report,
+        workload=workload,
+        checkpoint=checkpoint if exp.ray.checkpoints else None,
         device_choice=device,
     )

@@ -1,11 +1,13 @@
-"""Offline checks of docker/ (no Docker engine, no cluster, no network).
+"""Offline lint of docker/ (no Docker engine, no cluster, no network): ``python tools/docker_lint.py``.
 
 The files are parsed (YAML for compose.yaml and rayjob.yaml, a line parser for the Dockerfile) and
 checked against the code they drive: every ``lorasweep`` and ``ray`` command is parsed by the real
 click CLIs, every environment variable set must be read by lorasweep (a string literal in
 ``lorasweep/``) or be listed in LIBRARY_ENV with the library that reads it, no password appears as
 a literal, published ports listen on 127.0.0.1 only and Ray's ports stay out of its worker range.
-Each checker returns a list of problems; the negative tests feed it bad snippets to show it fails.
+Each checker returns a list of problems; :func:`problems` runs them all over a docker/ folder and
+:func:`main` prints them (exit 1 when there are any). ``tests/test_docker_lint.py`` runs it on the
+repository's docker/ and feeds each checker bad snippets to show it fails.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 import json
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import pytest
 import yaml
 
 from lorasweep.cli import cli as lorasweep_cli
@@ -600,200 +602,63 @@ def rayjob_env(doc: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-# -- the files in docker/ ------------------------------------------------------------------------
+#: The files docker/ must hold.
+FILES = ("Dockerfile", "compose.yaml", "rayjob.yaml", "README.md", ".env.example")
 
 
-def test_files_exist() -> None:
-    for name in ("Dockerfile", "compose.yaml", "rayjob.yaml", "README.md", ".env.example"):
-        assert (DOCKER / name).is_file(), name
+def every_env(docker: Path = DOCKER) -> dict[str, str]:
+    """Every environment variable the docker/ files set, and where."""
+    return {
+        **dict.fromkeys(dockerfile_env(parse_dockerfile((docker / "Dockerfile").read_text())), "Dockerfile ENV"),
+        **compose_env(yaml.safe_load((docker / "compose.yaml").read_text())),
+        **dict.fromkeys(env_file(docker / ".env.example"), ".env.example"),
+        **rayjob_env(yaml.safe_load((docker / "rayjob.yaml").read_text())),
+    }
 
 
-def test_dockerfile() -> None:
-    assert dockerfile_problems((DOCKER / "Dockerfile").read_text()) == []
-
-
-def test_compose_secrets_images_and_ports() -> None:
-    assert compose_problems(load_yaml("compose.yaml"), (DOCKER / "compose.yaml").read_text()) == []
-
-
-def test_compose_services() -> None:
-    assert compose_service_problems(load_yaml("compose.yaml")) == []
-
-
-def test_compose_commands_parse() -> None:
-    doc = load_yaml("compose.yaml")
+def compose_commands(doc: Mapping[str, Any]) -> Parsed:
+    """Every command of every compose service, parsed by the real CLIs."""
     parsed = Parsed()
     for name, service in doc["services"].items():
         for argv in service_commands(service):
             check_commands(argv, f"compose {name}", parsed)
-    assert parsed.problems == []
-    ran = {ctx.command_path for ctx in [*parsed.lorasweep, *parsed.submitted]}
-    assert {"lorasweep db upgrade", "lorasweep dashboard", "lorasweep compare"} <= ran
-    assert {"ray start", "ray job submit", "ray status"} <= {ctx.command_path for ctx in parsed.ray}
+    return parsed
 
 
-def test_rayjob() -> None:
-    docs = list(yaml.safe_load_all((DOCKER / "rayjob.yaml").read_text()))
-    assert len(docs) == 1
-    assert not any(d.get("kind") == "Secret" for d in docs)  # the password Secret is created apart
-    assert rayjob_problems(docs[0], (DOCKER / "rayjob.yaml").read_text()) == []
+def problems(docker: Path = DOCKER) -> list[str]:
+    """Every problem of the docker/ folder ``docker``: a missing file, then each checker's."""
+    missing = [f"{docker / name}: missing" for name in FILES if not (docker / name).is_file()]
+    if missing:
+        return missing
+    compose_text = (docker / "compose.yaml").read_text()
+    compose = yaml.safe_load(compose_text)
+    rayjob_text = (docker / "rayjob.yaml").read_text()
+    rayjobs = list(yaml.safe_load_all(rayjob_text))
+    found = [
+        *dockerfile_problems((docker / "Dockerfile").read_text()),
+        *compose_problems(compose, compose_text),
+        *compose_service_problems(compose),
+        *compose_commands(compose).problems,
+        *literal_secret_problems(env_file(docker / ".env.example"), ".env.example"),
+        *env_problems(every_env(docker)),
+    ]
+    if len(rayjobs) != 1:
+        found.append(f"rayjob.yaml: holds {len(rayjobs)} documents; keep the RayJob alone (the Secret apart)")
+    else:
+        found += rayjob_problems(rayjobs[0], rayjob_text)
+    return found
 
 
-def test_env_example_has_no_secrets() -> None:
-    env = env_file(DOCKER / ".env.example")
-    assert literal_secret_problems(env, ".env.example") == []
+def main(argv: list[str] | None = None) -> int:
+    """``python tools/docker_lint.py [DOCKER_DIR]``: print each problem on a line; exit 1 if any."""
+    args = sys.argv[1:] if argv is None else argv
+    docker = Path(args[0]) if args else DOCKER
+    found = problems(docker)
+    for line in found:
+        print(line)
+    print(f"{docker}: {len(found)} problem(s)" if found else f"{docker}: clean", file=sys.stderr)
+    return 1 if found else 0
 
 
-def test_every_env_var_is_read() -> None:
-    """Fails until lorasweep reads each LORASWEEP_* variable the files set (a string literal)."""
-    env = {
-        **dict.fromkeys(dockerfile_env(parse_dockerfile((DOCKER / "Dockerfile").read_text())), "Dockerfile ENV"),
-        **compose_env(load_yaml("compose.yaml")),
-        **dict.fromkeys(env_file(DOCKER / ".env.example"), ".env.example"),
-        **rayjob_env(load_yaml("rayjob.yaml")),
-    }
-    assert {"LORASWEEP_STORAGE", "LORASWEEP_DB_PASSWORD_FILE", "RAY_USAGE_STATS_ENABLED", "HF_HOME"} <= set(env)
-    assert env_problems(env) == []
-
-
-# -- the checkers fail on bad input ------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["lorasweep", "compare", "--gpus", "2"], "--gpus"),
-        (["lorasweep", "sweep"], "sweep"),
-        (["lorasweep", "dashboard", "--port", "http"], "http"),
-        (["lorasweep", "db"], "COMMAND"),
-        (["sh", "-c", "lorasweep db upgrade && exec lorasweep report --bogus"], "--bogus"),
-        (["ray", "job", "submit", "--", "lorasweep", "compare", "--nope"], "--nope"),
-        (["ray", "start", "--head", "--port", "12000", "--block"], "worker port range"),
-        (["ray", "start", "--adress", "ray-head:26379"], "--adress"),
-    ],
-)
-def test_command_checker_rejects(argv: list[str], expected: str) -> None:
-    problems = check_commands(argv, "snippet").problems
-    assert len(problems) == 1 and expected in problems[0], problems
-
-
-def test_command_checker_accepts() -> None:
-    parsed = check_commands(["sh", "-c", "lorasweep db upgrade --storage sqlite:///x.db && lorasweep spaces list"], "")
-    assert parsed.problems == []
-    assert [c.command_path for c in parsed.lorasweep] == ["lorasweep db upgrade", "lorasweep spaces list"]
-
-
-BAD_DOCKERFILE = """\
-FROM pytorch/pytorch:latest
-ENV HF_HOME=/root/.cache/huggingface PGPASSWORD=hunter2
-RUN pip install -c constraints.txt .
-USER root
-CMD ["lorasweep", "compare", "--trails", "4"]
-"""
-
-
-def test_dockerfile_checker_rejects() -> None:
-    problems = "\n".join(dockerfile_problems(BAD_DOCKERFILE))
-    for expected in ("not pinned", "non-root", "RAY_USAGE_STATS_ENABLED", "HF_HOME", "torch pin", "pip check"):
-        assert expected in problems
-    assert "PGPASSWORD is set to a literal" in problems
-    assert "--trails" in problems
-    assert "runs no lorasweep" in dockerfile_problems('FROM python:3.11.9\nUSER 1000\nCMD ["true"]\n')[-1]
-
-
-def test_dockerfile_parser() -> None:
-    ins = parse_dockerfile('ARG B=img:1.2.3\nFROM ${B}\n# c\nRUN a \\\n  # inner\n  && b\nENV A=1 B="x y"\nENV C 2\n')
-    assert [i.keyword for i in ins] == ["ARG", "FROM", "RUN", "ENV", "ENV"]
-    assert ins[2].args == "a && b" and ins[2].line == 4
-    assert base_image(ins) == "img:1.2.3"
-    assert dockerfile_env(ins) == {"A": "1", "B": "x y", "C": "2"}
-
-
-BAD_COMPOSE = """\
-services:
-  postgres:
-    image: postgres:latest
-    environment:
-      POSTGRES_PASSWORD: hunter2
-      LORASWEEP_STORAGE: postgresql+psycopg://lorasweep:hunter2@postgres/lorasweep
-    ports: ["5432:5432", "0.0.0.0:8265:8265", "127.0.0.1:12345:12345"]
-  dashboard:
-    image: lorasweep
-    environment:
-      LORASWEEP_DB_PASSWORD_FILE: /run/secrets/db_password
-secrets:
-  db_password:
-    environment: DB_PASSWORD
-"""
-
-
-def test_compose_checker_rejects() -> None:
-    problems = "\n".join(compose_problems(yaml.safe_load(BAD_COMPOSE), BAD_COMPOSE))
-    assert "POSTGRES_PASSWORD is set to a literal" in problems
-    assert "URL carries a password" in problems and "holds a URL with a password" in problems
-    assert problems.count("all interfaces") == 2
-    assert "12345" in problems and "worker range" in problems
-    assert "'postgres:latest' is not pinned" in problems and "'lorasweep' is not pinned" in problems
-    assert "secret db_password: must come from a file" in problems
-    assert "secret db_password is not attached" in problems
-    services = "\n".join(compose_service_problems(yaml.safe_load(BAD_COMPOSE)))
-    assert "missing" in services
-
-
-def test_compose_service_checker_rejects() -> None:
-    doc = load_yaml("compose.yaml")
-    del doc["services"]["postgres"]["healthcheck"]
-    doc["services"]["postgres"]["volumes"] = ["./pgdata:/var/lib/postgresql/data"]
-    del doc["services"]["ray-worker"]["deploy"]
-    doc["services"]["ray-worker"]["environment"]["RAY_AUTH_MODE"] = "disabled"
-    doc["services"]["dashboard"]["ports"] = ["8080:8080"]
-    doc["services"]["dashboard"]["environment"]["LORASWEEP_STORAGE"] = "sqlite:///other.db"
-    problems = "\n".join(compose_service_problems(doc))
-    for expected in ("pg_isready", "named volume", "GPU reservation", "RAY_AUTH_MODE", "127.0.0.1 only", "disagree"):
-        assert expected in problems
-
-
-def test_rayjob_checker_rejects() -> None:
-    doc = load_yaml("rayjob.yaml")
-    spec = doc["spec"]
-    spec["shutdownAfterJobFinishes"] = False
-    spec["entrypoint"] = "lorasweep compare --config default --storage-url x"
-    spec["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["port"] = "10005"
-    head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
-    head["env"].append({"name": "PGPASSWORD", "value": "hunter2"})
-    head["ports"].append({"containerPort": 8080, "hostPort": 8080})
-    worker = spec["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]
-    worker["resources"]["limits"].pop("nvidia.com/gpu")
-    worker["image"] = "registry.example.com/lorasweep:latest"
-    problems = "\n".join(rayjob_problems(doc, yaml.safe_dump(doc)))
-    for expected in (
-        "shutdownAfterJobFinishes",
-        "--storage-url",
-        "port=10005",
-        "PGPASSWORD",
-        "hostPort",
-        "nvidia.com/gpu",
-    ):
-        assert expected in problems
-    assert "not pinned" in problems and "same image" in problems
-
-
-def test_env_checker_rejects() -> None:
-    assert not [name for name in LIBRARY_ENV if name.startswith("LORASWEEP_")]  # lorasweep's own must be read
-    problems = env_problems({"LORASWEEP_NOT_A_SETTING": "compose x", "HF_HOME": "Dockerfile", "TOTALLY_UNKNOWN": "y"})
-    assert len(problems) == 2
-    assert "LORASWEEP_NOT_A_SETTING" in problems[0] and "TOTALLY_UNKNOWN" in problems[1]
-
-
-def test_dockerignore_keeps_the_venv_git_and_secrets_out_of_the_build_context() -> None:
-    patterns = {
-        line.strip()
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    }
-    assert {".venv", ".git", "docker/secrets", "docker/.env"} <= patterns
-
-
-def test_the_readme_docker_run_sizes_shared_memory() -> None:
-    runs = [line for line in (DOCKER / "README.md").read_text().splitlines() if "docker run" in line]
-    assert runs and all("--shm-size" in line for line in runs)
+if __name__ == "__main__":
+    sys.exit(main())
