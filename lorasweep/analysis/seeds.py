@@ -19,11 +19,21 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lorasweep.analysis.ablation import ablation
-from lorasweep.analysis.paired import MAX_UNITS, Pair, PairedVerdict, min_units, paired_verdict
-from lorasweep.analysis.summary import ExperimentSummary
+from lorasweep.analysis.paired import (
+    MAX_UNITS,
+    Pair,
+    PairedVerdict,
+    can_still_decide,
+    min_units,
+    paired_verdict,
+    planned_looks,
+)
+from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import Direction
-from lorasweep.store import TrialRecord, TrialState
+from lorasweep.store import ExperimentRecord, Storage, TrialRecord, TrialState
 
 #: Fewest new seeds at which the seed verdict can name a winner at all (every seed won by one space).
 MIN_VERDICT_SEEDS = min_units(MAX_UNITS)
@@ -138,8 +148,29 @@ class SeedComparison:
         """Every value of ``name``'s re-runs (all ranks and seeds; None: did not complete)."""
         return [v for by_seed in self.per_seed.get(name, {}).values() for v in by_seed.values()]
 
-    def as_dict(self) -> dict[str, Any]:
+    def space_dict(self, name: str) -> dict[str, Any]:
+        """A space's re-runs as numbers: how many, how many completed, median and range of those."""
+        values = self.values(name)
+        done = sorted(v for v in values if v is not None)
         return {
+            "n": len(values),
+            "complete": len(done),
+            "median": float(np.median(done)) if done else None,
+            "min": done[0] if done else None,
+            "max": done[-1] if done else None,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        difference = None
+        if self.paired is not None:
+            difference = {
+                **self.paired.median.as_dict(),
+                "method": "median of the paired differences (first space minus second) where both completed, "
+                "distribution-free interval (scipy.stats.quantile_test)",
+            }
+        return {
+            "seeds": {name: self.space_dict(name) for name in self.per_seed},
+            "difference": difference,
             "verdict": self.verdict,
             "seed_verdict": {
                 "winner": self.winner,
@@ -277,6 +308,29 @@ def compare_reruns(
         unpaired=gaps,
         **common_kw,
     )
+
+
+def settled(seeds: SeedComparison | None) -> bool:
+    """Whether more seeds cannot change the seed verdict: it named a winner, no seeds up to the
+    maximum could make it name one, or a space has no re-runs to pair (running re-runs: not yet)."""
+    if seeds is None:
+        return True
+    if seeds.withheld is not None:
+        return not any(r.incomplete.get(TrialState.RUNNING) for r in seeds.reruns.values())
+    if seeds.paired is None:
+        return True
+    return seeds.winner is not None or not can_still_decide(seeds.paired.test)
+
+
+def next_seed_look(storage: Storage, record: ExperimentRecord) -> int | None:
+    """``compare --seeds auto``: the seed count the next batch of re-runs goes up to (the next of
+    :func:`~lorasweep.analysis.paired.planned_looks` after the looks recorded), or None when the
+    stored verdict is :func:`settled` or the maximum was reached."""
+    summary = summarize(storage, storage.experiment(record.name))
+    done = max(seed_looks(summary), default=0)
+    if done and settled(seed_comparison(summary)):
+        return None
+    return next((k for k in planned_looks() if k > done), None)
 
 
 def verdict_text(summary: ExperimentSummary, seeds: SeedComparison | None) -> str | None:
