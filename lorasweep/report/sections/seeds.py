@@ -36,7 +36,7 @@ def cell(seeds: SeedComparison, name: str, q: fmt.Quantity) -> list[str]:
     lines = []
     if done:
         med = float(np.median(done))
-        lines.append(f"{q.fmt(med)} [{q.fmt(done[0])}–{q.fmt(done[-1])}]" if len(done) > 1 else q.fmt(med))
+        lines.append(f"{q.fmt(med)} ({q.fmt(done[0])}–{q.fmt(done[-1])})" if len(done) > 1 else q.fmt(med))
     lines.append(f"n = {len(values)}")
     r = seeds.reruns.get(name)
     if r is not None and r.n_incomplete:
@@ -67,7 +67,7 @@ class SeedsSection(Section[SeedsData]):
             return []
         q = fmt.metric(summary.metric)
         names = list(summary.spaces) or list(data.comparison.per_space)
-        return [Row("Re-run on new seeds: median [range]", {n: cell(data.comparison, n, q) for n in names})]
+        return [Row("Re-run on new seeds: median (lowest–highest)", {n: cell(data.comparison, n, q) for n in names})]
 
     def text(self, summary: ExperimentSummary, data: SeedsData) -> list[str]:
         if data.verdict is None or data.comparison is None:  # no re-runs: the opening sentences say why
