@@ -524,8 +524,14 @@ def paired_verdict(
     n = len(units)
     if any(k > n or k < 1 for k in looks):
         raise ValueError(f"looks {list(looks)} must lie between 1 and the current number of {unit}s ({n})")
+    pooled = sign_count(used, direction)
+    med = median_difference(used)
+    down_a = downside(used, direction, "a", name_a)
+    down_b = downside(used, direction, "b", name_b)
     strata = {
-        s: StratumResult(
+        s: StratumResult(stratum=s, count=pooled, median=med, downside_a=down_a, downside_b=down_b)
+        if len(common) == 1  # one stratum: its figures are the pooled ones
+        else StratumResult(
             stratum=s,
             count=sign_count([p for p in used if p.stratum == s], direction),
             median=median_difference([p for p in used if p.stratum == s]),
@@ -534,10 +540,6 @@ def paired_verdict(
         )
         for s in common
     }
-    pooled = sign_count(used, direction)
-    med = median_difference(used)
-    down_a = downside(used, direction, "a", name_a)
-    down_b = downside(used, direction, "b", name_b)
     test = None
     if n:
         all_looks = sorted({*looks, n})

@@ -293,10 +293,13 @@ def compare_reruns(
     shown = [k for k in looks if 1 <= k < n]
     verdict = paired_verdict(pairs, strata_a=sorted(per_seed[a]), strata_b=sorted(per_seed[b]), looks=shown, **kw)
     per_rank = {}
-    for rank in sorted(set(per_seed[a]) & set(per_seed[b])):
+    common = sorted(set(per_seed[a]) & set(per_seed[b]))
+    for rank in common if len(common) > 1 else ():
         at = [p for p in pairs if p.stratum == rank]
         m = len({p.unit for p in at})
         per_rank[rank] = paired_verdict(at, looks=[k for k in looks if 1 <= k < m], **kw)
+    if len(common) == 1:  # the verdict is that rank's
+        per_rank[common[0]] = verdict
     notes = [d for name, r in reruns.items() if (d := r.describe(name))]
     gaps = {name: sorted(s) for name, s in unpaired.items() if s}
     notes += [f"seed {', '.join(map(str, s))} re-run only in {name}, not paired" for name, s in gaps.items()]
