@@ -125,6 +125,7 @@ def _module_root(module_name: str) -> str:
 
 
 def _run(exp: Any, st: Storage, name: str, fn: Callable[..., Any] | None, verbose: bool) -> Results:
+    from lorasweep.analysis.seeds import next_seed_look
     from lorasweep.report.optuna_dashboard import publish
     from lorasweep.results import load
     from lorasweep.search.ray_adapter.trainable import lorasweep_trainable
@@ -133,7 +134,7 @@ def _run(exp: Any, st: Storage, name: str, fn: Callable[..., Any] | None, verbos
 
     run = preflight(compare_plan(exp, name), st, verbose)  # every check before anything is written
     trainable = lorasweep_trainable if fn is None else _with_fn(fn)
-    run_plan(run, st, verbose=verbose, trainable=trainable, publish=publish)
+    run_plan(run, st, verbose=verbose, trainable=trainable, publish=publish, next_seed_look=next_seed_look)
     return load(st, name)
 
 

@@ -24,6 +24,9 @@ from lorasweep.store import TrialKind, TrialRecord
 from factories import config, summary, trial
 
 LR_ONLY, LORA_ALPHA, JOINT = 1, 2, 3
+#: Eight seeds on which lr_only beats lora_alpha every time: 8 of 8 decides at one look.
+WINNER = [0.80, 0.82, 0.81, 0.83, 0.80, 0.82, 0.81, 0.84]
+LOSER = [0.70, 0.71, 0.69, 0.72, 0.70, 0.75, 0.70, 0.71]
 
 
 def _reruns(study: int, values: list[float]) -> list[TrialRecord]:
@@ -61,9 +64,7 @@ def _multi_rank() -> ExperimentSummary:
 
 EXPERIMENTS = {
     "one search seed": lambda: summary(config(), _search()),
-    "seeds, a winner": lambda: _with_seeds(
-        summary(config(), _search()), [0.80, 0.82, 0.81, 0.83, 0.80], [0.70, 0.71, 0.69, 0.72, 0.70]
-    ),
+    "seeds, a winner": lambda: _with_seeds(summary(config(), _search()), WINNER, LOSER),
     "seeds, no clear difference": lambda: _with_seeds(
         summary(config(), _search()), [0.80, 0.70, 0.81], [0.79, 0.72, 0.80]
     ),
@@ -167,32 +168,35 @@ def test_one_search_seed_names_the_search_leader_but_no_verdict() -> None:
     text = _finding(summary(config(), _search()))
     assert text.startswith("lr_only reached the better best accuracy in the search: 0.950 against 0.900 for lora_alpha")
     assert "(0.050 higher)" in text and "costing 2.0 (lr_only) and 2.0 (lora_alpha) device-seconds" in text
-    assert "one search seed, so no verdict is possible" in text and "lorasweep compare --seeds 5" in text
-    assert " is better" not in text and "verdict names" not in text
+    assert "one search seed, so no verdict is possible" in text and "lorasweep compare --seeds auto" in text
+    assert "a verdict needs at least 7 seeds" in text
+    assert " beat " not in text and "verdict names" not in text
 
 
 def test_the_verdict_decides_even_against_the_search_leader() -> None:
-    """lora_alpha led the search, lr_only wins on 5 new seeds: the sentences say both, and the
-    winner is the verdict's."""
-    s = _with_seeds(
-        summary(config(), _search(0.85, 0.90)), [0.80, 0.82, 0.81, 0.83, 0.80], [0.70, 0.71, 0.69, 0.72, 0.70]
-    )
+    """lora_alpha led the search, lr_only wins on 8 new seeds: the sentences say both, and the
+    winner is the verdict's, stated as what it estimates."""
+    s = _with_seeds(summary(config(), _search(0.85, 0.90)), WINNER, LOSER)
     first, second = Report.build(s).finding()
     assert first.startswith("lora_alpha reached the better best accuracy in the search: 0.900 against 0.850")
-    assert second.startswith("Re-run on 5 new seeds, lr_only is better by 0.108 accuracy (95\u00a0% paired t-interval")
-    assert second.endswith("that is the verdict.")
+    assert second.startswith(
+        "Re-run on 8 new seeds at rank 4: lr_only beat lora_alpha on 8 of 8 seeds at rank 4 (win rate 100 %); "
+        "lr_only never did worse than lora_alpha; median accuracy difference (lr_only - lora_alpha) 0.11"
+    )
+    assert "exact sign test" in second and "t-interval" not in second
 
 
 def test_no_clear_difference_names_no_winner() -> None:
     text = _finding(EXPERIMENTS["seeds, no clear difference"]())
-    assert "there is no clear difference: lr_only − lora_alpha = " in text
-    assert "includes 0, so no space is named better" in text and " is better by" not in text
+    assert "no verdict possible yet between lr_only and lora_alpha from 3 seeds" in text
+    assert "cannot name a winner from fewer than 7 untied seeds" in text and " beat " not in text
+    assert "would detect" not in text  # no power advice computed from the observed difference
 
 
 def test_too_few_seeds_say_so() -> None:
     text = _finding(EXPERIMENTS["two seeds"]())
-    assert "Seed re-runs: no verdict possible between lr_only and lora_alpha from 2 paired seeds" in text
-    assert " is better" not in text
+    assert "Re-run on 2 new seeds at rank 4: no verdict possible yet between lr_only and lora_alpha" in text
+    assert "fewer than 7 untied seeds" in text and " beat " not in text
 
 
 def test_minimizing_says_lower_and_formats_the_loss() -> None:

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from lorasweep.analysis.ablation import Ablation
     from lorasweep.analysis.repeats import RepeatComparison
     from lorasweep.analysis.seeds import SeedComparison
-    from lorasweep.analysis.stats import Interval
     from lorasweep.analysis.summary import ExperimentSummary
 
 
@@ -51,7 +50,7 @@ class Finding:
     tied: list[str] | None = None  # spaces that share the best value when it is a tie
     target: float | None = None
     within: float | None = None
-    #: the seed re-runs (Evidence.SEEDS): the verdict names ``winner`` only when its interval excludes 0
+    #: the seed re-runs (Evidence.SEEDS): the verdict names ``winner`` only when its sign test decides
     seeds: SeedComparison | None = None
     ablation: Ablation | None = None
     #: the repeated searches (``compare --repeats K``, K ≥ 2): the finding leads with them
@@ -63,12 +62,9 @@ class Finding:
         return self.seeds.winner if self.seeds is not None else None
 
     @property
-    def difference(self) -> Interval | None:
-        return self.seeds.difference if self.seeds is not None else None
-
-    @property
     def n_seeds(self) -> int:
-        return 0 if self.difference is None else self.difference.n
+        """The new seeds the seed verdict pairs (0 without re-runs)."""
+        return 0 if self.seeds is None else self.seeds.n_seeds
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -62,11 +62,13 @@ __all__ = [
     "SequentialTest",
     "SignCount",
     "StratumResult",
+    "can_still_decide",
     "downside",
     "median_difference",
     "min_units",
     "outcome",
     "paired_verdict",
+    "planned_looks",
     "sequential_sign_test",
     "sign_count",
     "spent_alpha",
@@ -384,6 +386,32 @@ def min_units(max_units: int = MAX_UNITS, alpha: float = ALPHA, pairs_per_unit: 
     return max_units
 
 
+def planned_looks(max_units: int = MAX_UNITS, step: int = 3, alpha: float = ALPHA) -> tuple[int, ...]:
+    """The looks ``compare --seeds auto`` takes: first at the fewest units that can decide
+    (:func:`min_units`), then every ``step`` units, and at ``max_units`` (7, 10, 13, 16, 20 by default)."""
+    first = min_units(max_units, alpha)
+    looks = [k for k in range(first, max_units, step) if max_units - k >= step]
+    return (*looks, max_units)
+
+
+def can_still_decide(test: SequentialTest | None, max_units: int = MAX_UNITS) -> bool:
+    """Whether adding units up to ``max_units`` could still name a winner: true when, if every
+    added unit were an untied win for the arm that leads now, the look at ``max_units`` (after the
+    looks already taken) would decide. False once a winner is named or the maximum is reached."""
+    if test is None:
+        return True
+    n = test.looks[-1]
+    if test.winner is not None or n >= max_units:
+        return False
+    extra = max_units - n
+    m, w = test.untied[-1], test.wins_a[-1]
+    lead = w if 2 * w >= m else m - w
+    future = sequential_sign_test(
+        [*test.looks, max_units], [*test.untied, m + extra], [*test.wins_a, lead + extra], max_units, test.alpha
+    )
+    return future.winner is not None
+
+
 @dataclass(frozen=True, kw_only=True)
 class StratumResult:
     """One stratum (rank) both arms have: its sign count, typical difference and downsides."""
@@ -497,8 +525,14 @@ def paired_verdict(
     n = len(units)
     if any(k > n or k < 1 for k in looks):
         raise ValueError(f"looks {list(looks)} must lie between 1 and the current number of {unit}s ({n})")
+    pooled = sign_count(used, direction)
+    med = median_difference(used)
+    down_a = downside(used, direction, "a", name_a)
+    down_b = downside(used, direction, "b", name_b)
     strata = {
-        s: StratumResult(
+        s: StratumResult(stratum=s, count=pooled, median=med, downside_a=down_a, downside_b=down_b)
+        if len(common) == 1  # one stratum: its figures are the pooled ones
+        else StratumResult(
             stratum=s,
             count=sign_count([p for p in used if p.stratum == s], direction),
             median=median_difference([p for p in used if p.stratum == s]),
@@ -507,10 +541,6 @@ def paired_verdict(
         )
         for s in common
     }
-    pooled = sign_count(used, direction)
-    med = median_difference(used)
-    down_a = downside(used, direction, "a", name_a)
-    down_b = downside(used, direction, "b", name_b)
     test = None
     if n:
         all_looks = sorted({*looks, n})
@@ -600,8 +630,15 @@ def _text(
             )
         else:
             head = f"no clear difference between {name_a} and {name_b} ({score})"
-            if n < max_units:
-                head += f"; more {unit}s can still decide (up to {max_units}: lorasweep compare --resume --seeds auto)"
+            if can_still_decide(test, max_units):
+                head += (
+                    f"; more {unit}s can still decide (up to {max_units}, each look charged: "
+                    "lorasweep compare --resume --seeds auto)"
+                )
+            elif n < max_units:
+                head += f"; no {unit}s added up to {max_units} can name a winner any more"
+            else:
+                head += f"; the sequential design ends at {max_units} {unit}s"
         downs = [d for x in (down_a, down_b) if (d := x.describe(name_b if x is down_a else name_a, metric, unit))]
         return "; ".join([head, med.describe(name_a, name_b, metric), *downs, *tail])
     win, lose = (name_a, name_b) if winner_side == "a" else (name_b, name_a)

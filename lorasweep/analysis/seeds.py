@@ -1,5 +1,17 @@
-"""``compare --seeds``' re-runs per space and seed, and the paired t-interval verdict (re-runs
-that did not complete count at the worst value observed)."""
+"""``compare --seeds``' re-runs per space, rank and seed, and the seed verdict.
+
+The verdict is :func:`lorasweep.analysis.paired.paired_verdict` (exact sign test, stratified by
+rank, group-sequential over the recorded looks): re-run ``i`` of the first space is paired with
+re-run ``i`` of the second at the same rank and seed (``compare --seeds N`` runs seeds
+``experiment seed + 1 .. + N`` in both). What it estimates, in words: how often the first space
+beats the second on a new seed at the same rank. A re-run that failed, diverged, was pruned, or
+was interrupted and never finished loses to one that completed (never dropped, no penalty value
+invented); the winner's downside (failures, drops and by how much) is in the verdict's sentence.
+
+There is one verdict per rank both spaces re-ran, and the verdict the reports lead with: at the
+only such rank, or pooled over them (stratified by rank, labelled so). A rank where one space has
+no re-run is named, never averaged in.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +19,43 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from lorasweep.analysis.ablation import ablation
-from lorasweep.analysis.stats import CONFIDENCE, MIN_SEEDS, Interval, mean_interval, paired_difference, verdict
-from lorasweep.analysis.summary import ExperimentSummary
+from lorasweep.analysis.paired import (
+    MAX_UNITS,
+    Pair,
+    PairedVerdict,
+    can_still_decide,
+    min_units,
+    paired_verdict,
+    planned_looks,
+)
+from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import Direction
-from lorasweep.store import TrialRecord, TrialState
+from lorasweep.store import ExperimentRecord, Storage, TrialRecord, TrialState
+
+#: Fewest new seeds at which the seed verdict can name a winner at all (every seed won by one space).
+MIN_VERDICT_SEEDS = min_units(MAX_UNITS)
 
 #: What the reports say when an experiment compared spaces without re-running them on new seeds.
 NO_SEEDS_VERDICT = (
     "no verdict possible from one search seed: each space's best mixes the method with that seed's luck; "
-    "re-run each space's best config on new seeds with lorasweep compare --seeds 5"
+    "re-run each space's best config on new seeds with lorasweep compare --seeds auto "
+    f"(a verdict needs at least {MIN_VERDICT_SEEDS} seeds; auto adds them in batches up to {MAX_UNITS})"
 )
 
 
+def verdict_value(trial: TrialRecord) -> float | None:
+    """The value the seed verdict judges a re-run on: its final value when it completed with a
+    finite one, else None (it did not complete, and loses to a re-run that did)."""
+    if trial.state != TrialState.COMPLETE or trial.final_value is None or not math.isfinite(trial.final_value):
+        return None
+    return trial.final_value
+
+
 def _has_value(t: TrialRecord) -> bool:
-    return t.state == TrialState.COMPLETE and t.final_value is not None and math.isfinite(t.final_value)
+    return verdict_value(t) is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +63,7 @@ class Reruns:
     """One space's seed re-runs: how many there are and how many did not complete, by state."""
 
     total: int
-    #: re-runs without a final value, by state (a COMPLETE one here finished without a finite value)
+    #: re-runs without a value, by state (a COMPLETE one here finished without a finite value)
     incomplete: dict[TrialState, int]
 
     @classmethod
@@ -75,71 +109,95 @@ class Reruns:
 
 @dataclass(frozen=True, kw_only=True)
 class SeedComparison:
-    """``compare --seeds``: each space's re-runs and the paired verdict of the first two spaces."""
+    """``compare --seeds``: each space's re-runs, per rank and seed, and the seed verdict of the
+    first two spaces (per rank, and the one the reports lead with)."""
 
-    per_space: dict[str, Interval]  # mean over seeds of each space's re-run value, with its t-interval
-    #: space → seed → value (mean over its top-k configs; a re-run that did not complete counts at ``counted_at``)
-    per_seed: dict[str, dict[int, float]]
-    difference: Interval | None  # paired over seeds: first space minus second
-    verdict: str | None
+    names: tuple[str, ...]  # the spaces with re-runs, in the experiment's order
+    metric: str
+    direction: Direction
+    #: space → rank → seed → the re-run's value (None: it did not complete; see :func:`seed_value`)
+    per_seed: dict[str, dict[int, dict[int, float | None]]]
+    verdict: str | None  # the verdict in words, or why there is none
     winner: str | None = None  # the space the verdict names better (None: no verdict, or no difference)
+    paired: PairedVerdict | None = None  # the verdict the reports lead with (one rank, or pooled)
+    per_rank: dict[int, PairedVerdict] = field(default_factory=dict)  # rank → that rank's own verdict
     reruns: dict[str, Reruns] = field(default_factory=dict)
-    #: the worst value observed anywhere in the experiment: where re-runs that did not complete count
-    counted_at: float | None = None
-    seeds_needed: int | None = None  # see stats.Verdict.seeds_needed
     withheld: str | None = None  # why no verdict was computed from the data (None: one was)
     unpaired: dict[str, list[int]] = field(default_factory=dict)  # space → seeds re-run only in it
+    looks: tuple[int, ...] = ()  # seed counts at which a verdict was shown before (each charged)
+
+    @property
+    def n_seeds(self) -> int:
+        """The new seeds the verdict pairs (0 without one)."""
+        return 0 if self.paired is None else self.paired.n_units
 
     @property
     def method(self) -> str:
-        n = 0 if self.difference is None else self.difference.n
-        return f"paired t-interval, {CONFIDENCE * 100:.3g} %, n = {n}"
+        looks = len(self.paired.test.looks) if self.paired is not None and self.paired.test is not None else 0
+        return (
+            f"exact sign test on paired seeds, stratified by rank, 5 % over all {looks} look{'s' * (looks != 1)} "
+            f"(sequential, up to {MAX_UNITS} seeds), n = {self.n_seeds}"
+        )
 
     @property
     def too_few_seeds(self) -> bool:
-        return self.withheld is None and (self.difference is None or self.difference.n < MIN_SEEDS)
+        """No verdict is possible yet from this many untied seeds."""
+        return self.withheld is None and (self.paired is None or self.paired.pooled.untied < MIN_VERDICT_SEEDS)
 
-    def cell(self, name: str) -> str:
-        """A space's re-runs in one table cell: ``mean [lo, hi] (n)``, and how many did not complete."""
-        iv = self.per_space.get(name)
-        if iv is None:
-            return "—"
-        ci = "" if iv.lo is None or iv.hi is None else f" [{iv.lo:.4g}, {iv.hi:.4g}]"
-        r = self.reruns.get(name)
-        bad = f", {r.n_incomplete} of {r.total} re-runs did not complete" if r is not None and r.n_incomplete else ""
-        return f"{iv.mean:.4g}{ci} ({iv.n}{bad})"
+    def values(self, name: str) -> list[float | None]:
+        """Every value of ``name``'s re-runs (all ranks and seeds; None: did not complete)."""
+        return [v for by_seed in self.per_seed.get(name, {}).values() for v in by_seed.values()]
+
+    def space_dict(self, name: str) -> dict[str, Any]:
+        """A space's re-runs as numbers: how many, how many completed, median and range of those."""
+        values = self.values(name)
+        done = sorted(v for v in values if v is not None)
+        return {
+            "n": len(values),
+            "complete": len(done),
+            "median": float(np.median(done)) if done else None,
+            "min": done[0] if done else None,
+            "max": done[-1] if done else None,
+        }
 
     def as_dict(self) -> dict[str, Any]:
+        difference = None
+        if self.paired is not None:
+            difference = {
+                **self.paired.median.as_dict(),
+                "method": "median of the paired differences (first space minus second) where both completed, "
+                "distribution-free interval (scipy.stats.quantile_test)",
+            }
         return {
-            "seeds": {name: iv.as_dict() for name, iv in self.per_space.items()},
-            "difference": None if self.difference is None else self.difference.as_dict(),
+            "seeds": {name: self.space_dict(name) for name in self.per_seed},
+            "difference": difference,
             "verdict": self.verdict,
             "seed_verdict": {
-                "method": self.method,
                 "winner": self.winner,
-                "min_seeds": MIN_SEEDS,
-                "seeds_needed": self.seeds_needed,
+                "method": self.method,
+                "estimand": self.paired.as_dict()["estimand"] if self.paired is not None else None,
+                "min_seeds": MIN_VERDICT_SEEDS,
+                "max_seeds": MAX_UNITS,
+                "n_seeds": self.n_seeds,
+                "looks": list(self.looks),
                 "withheld": self.withheld,
-                "counted_at": self.counted_at,
+                "paired": self.paired.as_dict() if self.paired is not None else None,
+                "per_rank": {str(r): v.as_dict() for r, v in self.per_rank.items()},
                 "reruns": {name: r.as_dict() for name, r in self.reruns.items()},
                 "unpaired_seeds": self.unpaired,
-                "per_seed": {name: {str(s): v for s, v in vs.items()} for name, vs in self.per_seed.items()},
+                "per_seed": {
+                    name: {str(rank): {str(s): v for s, v in by_seed.items()} for rank, by_seed in by_rank.items()}
+                    for name, by_rank in self.per_seed.items()
+                },
             },
         }
 
 
-def worst_value(summary: ExperimentSummary) -> float | None:
-    """The worst finite value of the metric observed anywhere in the experiment (final and best
-    values of every search trial, re-run and ablation point of every space): min when
-    maximizing, max when minimizing. None if there is none."""
-    groups = [s.trials for s in summary.spaces.values()]
-    groups += [*summary.seed_trials.values(), *summary.ablation_trials.values()]
-    values = [
-        v for ts in groups for t in ts for v in (t.final_value, t.best_value) if v is not None and math.isfinite(v)
-    ]
-    if not values:
-        return None
-    return summary.direction.worst(values)
+def seed_looks(summary: ExperimentSummary) -> tuple[int, ...]:
+    """The seed counts at which earlier runs showed a verdict (``compare --seeds 5``, then
+    ``--resume --seeds 10``: a look at 5), as the runner recorded them in the experiment's config."""
+    config = summary.config
+    return tuple(config.seeds.looks) if config is not None else ()
 
 
 def seed_comparison(summary: ExperimentSummary) -> SeedComparison | None:
@@ -147,89 +205,135 @@ def seed_comparison(summary: ExperimentSummary) -> SeedComparison | None:
     if not summary.seed_trials:
         return None
     names = [n for n in summary.spaces if n in summary.seed_trials] or list(summary.seed_trials)
-    return compare_reruns(names, summary.seed_trials, worst_value(summary), summary.direction, summary.metric)
+    for n in summary.spaces:  # a space without re-runs is still compared (and said to have none)
+        if n not in names:
+            names.append(n)
+    return compare_reruns(names, summary.seed_trials, summary.direction, summary.metric, looks=seed_looks(summary))
+
+
+def seed_value(values: list[float | None], direction: Direction) -> float | None:
+    """One space's value on one seed at one rank from its re-runs there (one per re-run config,
+    ``--top-k``): the single re-run's value, or with several the median, taken as an observed value
+    (the worse of the middle two), a re-run that did not complete ranking last."""
+    done = direction.sorted([v for v in values if v is not None], key=lambda v: v)
+    ranked: list[float | None] = [*done, *[None] * (len(values) - len(done))]
+    return ranked[len(ranked) // 2] if ranked else None
+
+
+def _settled(trials: list[TrialRecord]) -> list[TrialRecord]:
+    """One record per re-run point (config and seed): a finished one; else an interrupted one
+    (it never finished: it counts as not completed); running ones as they are."""
+    by_point: dict[tuple[Any, ...], list[TrialRecord]] = {}
+    for t in trials:
+        key = (t.study_id, t.seed, tuple(sorted((k, round(float(v), 12)) for k, v in t.params.items())))
+        by_point.setdefault(key, []).append(t)
+    out = []
+    for ts in by_point.values():
+        ended = [t for t in ts if t.state != TrialState.INTERRUPTED]
+        out.extend(ended or ts[-1:])
+    return out
 
 
 def compare_reruns(
     names: list[str],
     runs: dict[str, list[TrialRecord]],
-    counted_at: float | None,
     direction: Direction,
     metric: str,
+    *,
+    looks: tuple[int, ...] | list[int] = (),
 ) -> SeedComparison:
-    """Each space's re-runs per seed, their t-intervals, and the paired verdict of the first two
-    spaces in ``names``.
-
-    A re-run that did not complete (failed, diverged, pruned) counts at ``counted_at`` (the worst
-    value observed in the experiment): a config that breaks on some seeds is worse on them, and
-    dropping them would favour fragile configs. The verdict is withheld while re-runs are still
-    running, and when some did not complete but there is no value to count them at. Interrupted
-    re-runs (stopped, run again by ``compare --resume``) are left out.
-    """
-    runs = {name: [t for t in ts if t.state != TrialState.INTERRUPTED] for name, ts in runs.items()}
-    reruns = {name: Reruns.of(runs.get(name, [])) for name in names}
+    """Each space's re-runs per rank and seed, and the seed verdict of the first two spaces in
+    ``names`` (see the module docstring). The verdict is withheld while re-runs are still running,
+    and when a second space has no re-runs at all."""
+    runs = {name: _settled(runs.get(name, [])) for name in names}
+    reruns = {name: Reruns.of(runs[name]) for name in names}
     running = sum(r.incomplete.get(TrialState.RUNNING, 0) for r in reruns.values())
-    incomplete = sum(r.n_incomplete for r in reruns.values())
-    per_seed: dict[str, dict[int, float]] = {}
+    per_seed: dict[str, dict[int, dict[int, float | None]]] = {}
     for name in names:
-        values: dict[int, list[float | None]] = {}
-        for t in runs.get(name, []):
-            if t.state == TrialState.RUNNING:
-                continue
-            values.setdefault(t.seed, []).append(t.final_value if _has_value(t) else counted_at)
+        grouped: dict[int, dict[int, list[float | None]]] = {}
+        for t in runs[name]:
+            if t.state != TrialState.RUNNING:
+                grouped.setdefault(t.r, {}).setdefault(t.seed, []).append(verdict_value(t))
         per_seed[name] = {
-            seed: sum(v) / len(v)  # type: ignore[arg-type]
-            for seed, v in sorted(values.items())
-            if all(x is not None for x in v)
+            rank: {seed: seed_value(vs, direction) for seed, vs in sorted(by_seed.items())}
+            for rank, by_seed in sorted(grouped.items())
         }
-    per_space = {name: mean_interval(list(v.values())) for name, v in per_seed.items() if v}
-
-    notes = [d for name, r in reruns.items() if (d := r.describe(name))]
-    if incomplete and counted_at is not None:
-        notes = [f"{'; '.join(notes)}, counted at {counted_at:.4g} (the worst {metric} observed in the experiment)"]
     withheld = None
     if running:
         are = "s are" if running > 1 else " is"
         withheld = f"{running} seed re-run{are} still running (the verdict waits for all of them)"
-    elif incomplete and counted_at is None:
-        withheld = (
-            f"{incomplete} seed re-run{'s' * (incomplete > 1)} did not complete and no finite {metric} was "
-            "observed anywhere in the experiment to count them at"
-        )
-    paired = [n for n in names if runs.get(n)]
-    if withheld is None and len(paired) < 2:
+    paired_names = [n for n in names if runs.get(n)]
+    if withheld is None and len(paired_names) < 2:
         missing = [n for n in names if not runs.get(n)]
         withheld = (
             f"{', '.join(missing) or 'a second space'} has no seed re-runs "
             "(a space re-runs only its complete search trials)"
         )
-    difference, winner, needed, unpaired = None, None, None, {}
+    common_kw: dict[str, Any] = {
+        "names": tuple(paired_names),
+        "metric": metric,
+        "direction": direction,
+        "per_seed": per_seed,
+        "reruns": reruns,
+        "looks": tuple(looks),
+    }
     if withheld is not None:
-        text = f"no verdict: {withheld}"
-    else:
-        a, b = paired[0], paired[1]
-        common = sorted(set(per_seed[a]) & set(per_seed[b]))
-        unpaired = {n: sorted(set(per_seed[n]) - set(common)) for n in (a, b) if set(per_seed[n]) - set(common)}
-        if common:
-            difference = paired_difference([per_seed[a][s] for s in common], [per_seed[b][s] for s in common])
-            v = verdict(difference, a, b, direction.value, metric)
-            text, winner, needed = v.text, v.winner, v.seeds_needed
-        else:
-            text, needed = f"no verdict possible between {a} and {b}: no seed was re-run in both", MIN_SEEDS
-        notes += [f"seed {', '.join(map(str, s))} re-run only in {n}, not paired" for n, s in unpaired.items()]
-    text = "; ".join([text, *notes])
+        return SeedComparison(verdict=f"no verdict: {withheld}", withheld=withheld, **common_kw)
+    a, b = paired_names[0], paired_names[1]
+    pairs: list[Pair] = []
+    unpaired: dict[str, set[int]] = {}
+    for rank in sorted(set(per_seed[a]) & set(per_seed[b])):
+        sa, sb = per_seed[a][rank], per_seed[b][rank]
+        for seed in sorted(set(sa) & set(sb)):
+            pairs.append(Pair(unit=seed, stratum=rank, a=sa[seed], b=sb[seed]))
+        for name, mine, theirs in ((a, sa, sb), (b, sb, sa)):
+            unpaired.setdefault(name, set()).update(set(mine) - set(theirs))
+    n = len({p.unit for p in pairs})
+    kw: dict[str, Any] = {"name_a": a, "name_b": b, "direction": direction, "metric": metric}
+    shown = [k for k in looks if 1 <= k < n]
+    verdict = paired_verdict(pairs, strata_a=sorted(per_seed[a]), strata_b=sorted(per_seed[b]), looks=shown, **kw)
+    per_rank = {}
+    common = sorted(set(per_seed[a]) & set(per_seed[b]))
+    for rank in common if len(common) > 1 else ():
+        at = [p for p in pairs if p.stratum == rank]
+        m = len({p.unit for p in at})
+        per_rank[rank] = paired_verdict(at, looks=[k for k in looks if 1 <= k < m], **kw)
+    if len(common) == 1:  # the verdict is that rank's
+        per_rank[common[0]] = verdict
+    notes = [d for name, r in reruns.items() if (d := r.describe(name))]
+    gaps = {name: sorted(s) for name, s in unpaired.items() if s}
+    notes += [f"seed {', '.join(map(str, s))} re-run only in {name}, not paired" for name, s in gaps.items()]
     return SeedComparison(
-        per_space=per_space,
-        per_seed=per_seed,
-        difference=difference,
-        verdict=text,
-        winner=winner,
-        reruns=reruns,
-        counted_at=counted_at,
-        seeds_needed=needed,
-        withheld=withheld,
-        unpaired=unpaired,
+        verdict="; ".join([verdict.text, *notes]),
+        winner=verdict.winner,
+        paired=verdict,
+        per_rank=per_rank,
+        unpaired=gaps,
+        **common_kw,
     )
+
+
+def settled(seeds: SeedComparison | None) -> bool:
+    """Whether more seeds cannot change the seed verdict: it named a winner, no seeds up to the
+    maximum could make it name one, or a space has no re-runs to pair (running re-runs: not yet)."""
+    if seeds is None:
+        return True
+    if seeds.withheld is not None:
+        return not any(r.incomplete.get(TrialState.RUNNING) for r in seeds.reruns.values())
+    if seeds.paired is None:
+        return True
+    return seeds.winner is not None or not can_still_decide(seeds.paired.test)
+
+
+def next_seed_look(storage: Storage, record: ExperimentRecord) -> int | None:
+    """``compare --seeds auto``: the seed count the next batch of re-runs goes up to (the next of
+    :func:`~lorasweep.analysis.paired.planned_looks` after the looks recorded), or None when the
+    stored verdict is :func:`settled` or the maximum was reached."""
+    summary = summarize(storage, storage.experiment(record.name))
+    done = max(seed_looks(summary), default=0)
+    if done and settled(seed_comparison(summary)):
+        return None
+    return next((k for k in planned_looks() if k > done), None)
 
 
 def verdict_text(summary: ExperimentSummary, seeds: SeedComparison | None) -> str | None:
@@ -243,7 +347,8 @@ def verdict_text(summary: ExperimentSummary, seeds: SeedComparison | None) -> st
 
 
 def verdict_warnings(summary: ExperimentSummary, seeds: SeedComparison | None) -> list[dict[str, str]]:
-    """``report --json`` warnings about the verdict: too few seeds for one, or one withheld."""
+    """``report --json`` warnings about the verdict: too few seeds for one, a verdict withheld, a
+    rank only one space re-ran, re-runs that did not complete."""
     if seeds is None:
         text = verdict_text(summary, None)
         return [] if text is None else [{"code": "too_few_seeds", "message": text}]
@@ -252,8 +357,9 @@ def verdict_warnings(summary: ExperimentSummary, seeds: SeedComparison | None) -
         out.append({"code": "too_few_seeds", "message": seeds.verdict or ""})
     if seeds.withheld is not None:
         out.append({"code": "verdict_withheld", "message": seeds.verdict or ""})
+    if seeds.paired is not None and seeds.paired.missing:
+        out.append({"code": "rank_not_compared", "message": "; ".join(seeds.paired.missing.values())})
     if any(r.n_incomplete for r in seeds.reruns.values()):
         failed = "; ".join(d for n, r in seeds.reruns.items() if (d := r.describe(n)))
-        at = "" if seeds.counted_at is None else f", counted at {seeds.counted_at:.4g}"
-        out.append({"code": "seed_reruns_incomplete", "message": failed + at})
+        out.append({"code": "seed_reruns_incomplete", "message": f"{failed} (each lost its seed's pair)"})
     return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorasweep.analysis.paired import MAX_UNITS, Pair, PairedVerdict, min_units, paired_verdict
+from lorasweep.analysis.paired import MAX_UNITS, Pair, PairedVerdict, paired_verdict, planned_looks
 from lorasweep.analysis.stats import MIN_SEEDS, paired_difference, seeds_to_detect, verdict
 from lorasweep.metrics import Direction
 
@@ -213,11 +213,8 @@ def old_verdict_winner(exp: SimExperiment) -> tuple[str | None, int | None]:
 
 
 def sequential_schedule(max_units: int = MAX_UNITS, step: int = 3) -> tuple[int, ...]:
-    """The looks ``compare --seeds auto`` takes: first at the fewest seeds that can decide, then
-    every ``step`` seeds, and at ``max_units``."""
-    first = min_units(max_units)
-    looks = [k for k in range(first, max_units, step) if max_units - k >= step]
-    return (*looks, max_units)
+    """The looks ``compare --seeds auto`` takes (:func:`lorasweep.analysis.paired.planned_looks`)."""
+    return planned_looks(max_units, step)
 
 
 def run_sequential(

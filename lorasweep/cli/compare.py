@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -13,8 +13,24 @@ from lorasweep.config import MAX_REPEATS
 from lorasweep.errors import ConfigError
 
 
+def seeds_option(value: str | None) -> int | Literal["auto"] | None:
+    """``--seeds N`` or ``--seeds auto``."""
+    if value is None or value == "auto":
+        return value  # type: ignore[return-value]
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--seeds {value!r}: give a number of seeds (e.g. 10) or auto") from None
+
+
 @click.command("compare")
-@click.option("--seeds", type=int, default=None, help="Re-run each space's best configs on N new seeds.")
+@click.option(
+    "--seeds",
+    default=None,
+    metavar="N|auto",
+    help="Re-run each space's best configs on N new seeds; auto: add seeds in batches (7, 10, 13, 16, 20) "
+    "until the seed verdict decides or 20 is reached. A verdict needs at least 7 seeds.",
+)
 @click.option("--top-k", type=int, default=None, help="How many best configs per space --seeds re-runs.")
 @click.option(
     "--repeats",
@@ -43,7 +59,7 @@ from lorasweep.errors import ConfigError
 @search_args
 def compare(
     args: SearchArgs,
-    seeds: int | None,
+    seeds: str | None,
     top_k: int | None,
     repeats: int | None,
     resume: bool,
@@ -52,11 +68,12 @@ def compare(
 ) -> None:
     """Run an LR-only search and a LoRA-α search at equal budget and compare them."""
     repeats = count("repeats", repeats, maximum=MAX_REPEATS)
+    n_seeds = seeds_option(seeds)
     if resume:  # --seeds N / --repeats K: also once the experiment is complete
         resume_search(
             args,
             extra={"--top-k": top_k, "--warm-start": warm_start},
-            seeds=count("seeds", seeds),
+            seeds=n_seeds if n_seeds == "auto" else count("seeds", n_seeds),
             repeats=repeats,
             allow_changed_data=allow_changed_data,
         )
@@ -66,8 +83,10 @@ def compare(
     overrides: dict[str, Any] = {} if repeats is None else {"repeats": repeats}
     if warm_start is not None:
         overrides["warm_start.experiment"] = warm_start
-    if count("seeds", seeds, minimum=0) is not None:
-        overrides["seeds.n"] = seeds
+    if n_seeds == "auto":
+        overrides["seeds.auto"] = True
+    elif count("seeds", n_seeds, minimum=0) is not None:
+        overrides["seeds.n"] = n_seeds
     if count("top-k", top_k) is not None:
         overrides["seeds.top_k"] = top_k
     run_search(args, overrides)

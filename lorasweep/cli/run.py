@@ -4,7 +4,7 @@ Ray starts, the run with progress bars, the table and what to do next."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def resume(
     args: SearchArgs,
     extra: dict[str, Any],
-    seeds: int | None = None,
+    seeds: int | Literal["auto"] | None = None,
     repeats: int | None = None,
     allow_changed_data: bool = False,
 ) -> ExperimentSummary:
@@ -107,6 +107,7 @@ def run_search(
     with Storage.open(args.storage, create=True) as st:
         if not args.verbose:
             quiet()
+        from lorasweep.analysis.seeds import next_seed_look
         from lorasweep.analysis.summary import summarize
         from lorasweep.report.optuna_dashboard import publish
         from lorasweep.report.table import terminal_report
@@ -120,7 +121,9 @@ def run_search(
         console.print(headline(run))
         with search_progress(console) as progress:
             bars = StudyBars(progress, run.exp.metric.resolved_direction)
-            record = run_plan(run, st, progress=bars, verbose=args.verbose, publish=publish)
+            record = run_plan(
+                run, st, progress=bars, verbose=args.verbose, publish=publish, next_seed_look=next_seed_look
+            )
         summary = summarize(st, record)
         Console().print(terminal_report(summary))
         # SQLite: the absolute path (works from any folder); a server: the URL as given, password masked

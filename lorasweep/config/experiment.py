@@ -65,6 +65,16 @@ class TargetConfig(StrictModel):
 class SeedsConfig(StrictModel):
     n: Int = Field(0, ge=0, description="re-run each space's top configs on this many new seeds (0: off)")
     top_k: Int = Field(1, ge=1, description="how many of each space's best configs to re-run")
+    auto: bool = Field(
+        False,
+        description="add seeds in batches at the verdict's planned looks (7, 10, 13, 16, 20 seeds) until it decides "
+        "or the maximum is reached (compare --seeds auto); n is then the seeds run so far",
+    )
+    looks: list[Int] = Field(
+        default_factory=list,
+        description="seed counts at which a verdict was shown (recorded by compare; each look is charged to the "
+        "verdict's 5 % error rate, so seeds added later keep it)",
+    )
 
 
 #: Most repeated searches per space and rank (each repeat's sampler seed is offset by

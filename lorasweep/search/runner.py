@@ -49,6 +49,7 @@ from lorasweep.search.warm_start import check_warm_start
 from lorasweep.space.resolve import distributions
 from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialKind, optuna_storage, safe_url
 from lorasweep.store.lease import Lease
+from lorasweep.store.seed_looks import record_seed_look
 from lorasweep.train.memory import MemoryProbe
 from lorasweep.train.train import check_setup
 
@@ -151,6 +152,7 @@ def run_plan(
     trainable: Callable[..., None] = lorasweep_trainable,
     publish: Callable[[Storage, ExperimentRecord], Any] | None = None,
     memory_probe: MemoryProbe | None = None,
+    next_seed_look: Callable[[Storage, ExperimentRecord], int | None] | None = None,
 ) -> ExperimentRecord:
     """Run the studies of ``run`` (checked by :func:`preflight`) and record them as experiment
     ``run.name``. The studies run in one Tune run, interleaved; then, with ``run.seeds``, every
@@ -171,7 +173,11 @@ def run_plan(
     the sampled config (with the keys of :mod:`lorasweep.search.ray_adapter.keys`, among them the
     trial's study) and the keywords ``experiment_json``, ``studies_json``, ``verbose``.
     ``memory_probe`` measures a trial's peak GPU memory for ``gpus_per_trial: auto`` (default: on
-    a GPU, with CUDA)."""
+    a GPU, with CUDA). ``next_seed_look`` (required with ``compare --seeds auto``; the CLI passes
+    :func:`lorasweep.analysis.seeds.next_seed_look`) reads the stored seed verdict and says how many
+    seeds the next batch runs up to, or None when the verdict is settled or the maximum reached."""
+    if run.seeds is not None and run.seeds.auto and next_seed_look is None:
+        raise LorasweepError("--seeds auto needs the seed verdict to stop on (pass next_seed_look to run_plan)")
     # auto → a measured share, before anything is written
     run = dataclasses.replace(run, exp=tuner.choose_gpu_share(run.exp, memory_probe))
     exp, name = run.exp, run.name
@@ -204,7 +210,7 @@ def run_plan(
                     storage, record, run.studies, ot_storage, reason=f"{INTERRUPTED}: the search process died"
                 )
                 storage.reopen_experiment(record.id)
-            _run_studies(ctx, run, publish)
+            _run_studies(ctx, run, publish, next_seed_look)
             stop.check()  # a stop asked for as the last trial ended still ends the run as interrupted
             status = ExperimentStatus.COMPLETE
         except KeyboardInterrupt as e:  # RunInterrupted, or Ctrl-C where the handler is not ours
@@ -230,8 +236,13 @@ def run_plan(
     return storage.experiment(name)
 
 
-def _run_studies(ctx: RunContext, run: RunPlan, publish: Callable[[Storage, ExperimentRecord], Any] | None) -> None:
-    """The searches (or the ablation's arms) in one Tune run, then the seed re-runs in another."""
+def _run_studies(
+    ctx: RunContext,
+    run: RunPlan,
+    publish: Callable[[Storage, ExperimentRecord], Any] | None,
+    next_seed_look: Callable[[Storage, ExperimentRecord], int | None] | None = None,
+) -> None:
+    """The searches (or the ablation's arms) in one Tune run, then the seed re-runs in others."""
     searches = [_search_run(ctx, run, p) for p in run.studies if p.kind == TrialKind.SEARCH]
     arms = [_arm_run(ctx, p) for p in run.studies if p.kind == TrialKind.ABLATION]
     if open_searches := [r for r in searches if r.trials > 0]:
@@ -240,8 +251,13 @@ def _run_studies(ctx: RunContext, run: RunPlan, publish: Callable[[Storage, Expe
             publish(ctx.storage, ctx.record)
     if open_arms := [r for r in arms if r.trials > 0]:
         tuner.run_points(ctx, open_arms, "ablation")
-    if run.seeds is not None:
-        _run_seeds(ctx, run, searches)
+    if run.seeds is not None and not run.seeds.auto:
+        _run_seeds(ctx, run, searches, run.seeds.n)
+    elif run.seeds is not None and next_seed_look is not None:  # --seeds auto: batch after batch
+        ran = 0
+        while (n := next_seed_look(ctx.storage, ctx.record)) is not None and n > ran:
+            _run_seeds(ctx, run, searches, n)
+            ran = n
 
 
 def _add_study(ctx: RunContext, p: StudyPlan) -> Any:
@@ -312,10 +328,11 @@ def _arm_run(ctx: RunContext, p: StudyPlan) -> StudyRun:
     return run
 
 
-def _run_seeds(ctx: RunContext, run: RunPlan, searches: list[StudyRun]) -> None:
-    """Re-run every search's best configs on new seeds, in one Tune run, recorded as SEEDS trials
-    of the same studies."""
+def _run_seeds(ctx: RunContext, run: RunPlan, searches: list[StudyRun], n: int) -> None:
+    """Re-run every search's best configs on new seeds 1..``n`` (those not run yet), in one Tune
+    run, recorded as SEEDS trials of the same studies; then record a look at ``n`` seeds."""
     assert run.seeds is not None
+    seeds = run.seeds.model_copy(update={"n": n})
     trials = ctx.storage.trials(ctx.record.id)
     runs = []
     for search in searches:
@@ -323,8 +340,9 @@ def _run_seeds(ctx: RunContext, run: RunPlan, searches: list[StudyRun]) -> None:
         if p.repeat:  # the first repeat's bests are re-run (the seed verdict); the others are searches only
             continue
         own = [t for t in trials if t.study_id == search.study_id]
-        points = seed_points(run.seeds, run.exp.seed, ctx.direction, own)
+        points = seed_points(seeds, run.exp.seed, ctx.direction, own)
         plan = dataclasses.replace(p, study_name=f"{p.study_name}/seeds", kind=TrialKind.SEEDS, points=tuple(points))
         runs.append(_points_run(ctx, plan, search.study_id))
     if any(r.trials for r in runs):
         tuner.run_points(ctx, [r for r in runs if r.trials], "seeds")
+    record_seed_look(ctx.storage.engine, ctx.record.id, n)

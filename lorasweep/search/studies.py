@@ -11,6 +11,7 @@ Builders read (the stored config, for a resume) and never write.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError
@@ -29,7 +30,11 @@ def compare_plan(exp: ExperimentConfig, name: str) -> RunPlan:
     i of the other (see :mod:`lorasweep.search.repeats`)."""
     studies = tuple(search_plans(exp, name))
     return RunPlan(
-        exp=exp, name=name, studies=studies, warm_start=exp.warm_start, seeds=exp.seeds if exp.seeds.n else None
+        exp=exp,
+        name=name,
+        studies=studies,
+        warm_start=exp.warm_start,
+        seeds=exp.seeds if exp.seeds.n or exp.seeds.auto else None,
     )
 
 
@@ -54,7 +59,7 @@ def ablation_plan(exp: ExperimentConfig, name: str) -> RunPlan:
 def resume_plan(
     storage: Storage,
     name: str,
-    seeds: int | None = None,
+    seeds: int | Literal["auto"] | None = None,
     repeats: int | None = None,
     *,
     allow_changed_data: bool = False,
@@ -62,8 +67,10 @@ def resume_plan(
     """The plan of stored experiment ``name`` (compare or ablation, from its stored config), to
     continue it; an error if there is nothing to resume. ``seeds`` (``compare --resume --seeds
     N``): re-run the best configs on N seeds, which a complete experiment may also do (re-runs it
-    has are kept). ``repeats`` (``compare --resume --repeats K``): run K repeated searches per
-    space and rank, adding those it lacks, also to a complete experiment. The task's data files
+    has are kept; the looks it recorded stay charged to the verdict); ``"auto"``: add seeds in
+    batches at the verdict's planned looks until it is settled. ``repeats`` (``compare --resume
+    --repeats K``): run K repeated searches per space and rank, adding those it lacks, also to a
+    complete experiment. The task's data files
     must be the ones the experiment trained on (``allow_changed_data``: go on although they changed)."""
     storage.check_schema()
     record = storage.experiment(name)
@@ -83,6 +90,8 @@ def resume_plan(
             raise LorasweepError(f"--repeats: experiment '{name}' is an ablation; it has no searches to repeat")
         return dataclasses.replace(ablation_plan(exp, name), resume=True)
     exp = exp.model_copy(update={"repeats": repeats_to_run(exp, studies, repeats, name)})
-    if seeds is not None:
-        exp = exp.model_copy(update={"seeds": exp.seeds.model_copy(update={"n": seeds})})
+    if seeds == "auto":  # batches at the verdict's planned looks, after the seeds it has
+        exp = exp.model_copy(update={"seeds": exp.seeds.model_copy(update={"auto": True})})
+    elif seeds is not None:
+        exp = exp.model_copy(update={"seeds": exp.seeds.model_copy(update={"n": seeds, "auto": False})})
     return dataclasses.replace(compare_plan(exp, name), resume=True)

@@ -1,5 +1,6 @@
 """The opening sentences: which space reached the better value, by how much, with what evidence
-(one search seed, or the seed re-runs' verdict with its interval) and at what search cost.
+(one search seed, or the seed re-runs' verdict: how often one space beat the other on a new
+seed) and at what search cost.
 
 Honest by construction: from one search seed they say no verdict is possible and how to get one;
 with re-runs they name only the winner the seed verdict names (:mod:`lorasweep.analysis.finding`).
@@ -11,7 +12,8 @@ from typing import Any
 
 from lorasweep import formatting as fmt
 from lorasweep.analysis.finding import Evidence, Finding, finding
-from lorasweep.analysis.stats import MIN_SEEDS
+from lorasweep.analysis.paired import MAX_UNITS
+from lorasweep.analysis.seeds import MIN_VERDICT_SEEDS, SeedComparison
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.config import Direction
 from lorasweep.report.sections import Section, register
@@ -19,8 +21,8 @@ from lorasweep.search.ablation import Arm
 
 #: Keeps "95 %" on one line when a terminal wraps the sentence.
 NBSP = "\u00a0"
-#: Seeds the opening sentence suggests for a verdict.
-SUGGESTED_SEEDS = 5
+#: What the opening sentence suggests for a verdict: seeds added at the verdict's planned looks.
+SUGGESTED_SEEDS = "auto"
 
 
 def _and(items: list[str]) -> str:
@@ -86,7 +88,6 @@ def _repeat_sentence(f: Finding) -> str:
 
 
 def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
-    q, word = fmt.metric(f.metric), fmt.metric_word(f.metric)
     if f.evidence is Evidence.ONE_SEARCH_SEED and f.repeats is not None:
         return None  # the repeats speak for the search; seed re-runs would add the seed-level verdict
     if f.evidence is Evidence.ONE_SEARCH_SEED:
@@ -95,37 +96,22 @@ def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
             "That is one search seed, so no verdict is possible: each best mixes the method with that seed's luck. "
             "To get one, re-run each space's best configs on new seeds with "
             f"lorasweep compare --seeds {SUGGESTED_SEEDS} "
-            f"(for this experiment: lorasweep compare --resume --name {name} --seeds {SUGGESTED_SEEDS})."
+            f"(for this experiment: lorasweep compare --resume --name {name} --seeds {SUGGESTED_SEEDS}; "
+            f"a verdict needs at least {MIN_VERDICT_SEEDS} seeds, auto adds them in batches up to {MAX_UNITS})."
         )
     if f.seeds is None:
         return None
-    seeds, diff = f.seeds, f.difference
-    if seeds.withheld is not None or diff is None or diff.lo is None or diff.hi is None or diff.n < MIN_SEEDS:
-        return f"Seed re-runs: {seeds.verdict}."  # no verdict computed: its text says why
-    incomplete = [d for n, r in seeds.reruns.items() if (d := r.describe(n))]
-    if incomplete and seeds.counted_at is not None:
-        incomplete[-1] += f", counted at {q.fmt(seeds.counted_at)} (the worst {word} observed)"
-    tail = f" ({'; '.join(incomplete)})" if incomplete else ""
-    if f.winner is not None:
-        # the winner's advantage, positive, with its interval (a - b flipped when b is ahead)
-        mean, lo, hi = (diff.mean, diff.lo, diff.hi) if diff.lo > 0 else (-diff.mean, -diff.hi, -diff.lo)
-        better = "better" if f.direction is Direction.MAXIMIZE else "better (lower)"
-        return (
-            f"Re-run on {diff.n} new seeds, {f.winner} is {better} by {q.fmt(abs(mean))} {word} "
-            f"(95{NBSP}% paired t-interval {q.fmt(lo)} to {q.fmt(hi)}): that is the verdict{tail}."
-        )
-    a, b = [n for n, r in seeds.reruns.items() if r.total][:2]
-    more = (
-        f"; about {seeds.seeds_needed} seeds would detect a difference of that size "
-        f"(lorasweep compare --resume --name {summary.experiment.name} --seeds {seeds.seeds_needed})"
-        if seeds.seeds_needed is not None
-        else ""
-    )
-    return (
-        f"Re-run on {diff.n} new seeds there is no clear difference: {a} − {b} = {q.signed(diff.mean)} {word}, "
-        f"and its 95{NBSP}% paired t-interval, {q.signed(diff.lo)} to {q.signed(diff.hi)}, includes 0, so no "
-        f"space is named better{more}{tail}."
-    )
+    return f"{_seed_head(f.seeds)}: {f.seeds.verdict}."
+
+
+def _seed_head(seeds: SeedComparison) -> str:
+    """``Re-run on 10 new seeds (seeds 1–10) at rank 8`` — what the seed verdict below is about."""
+    if seeds.paired is None or seeds.paired.test is None:
+        return "Seed re-runs"
+    n = seeds.n_seeds
+    ranks = list(seeds.paired.strata)
+    at = f" at rank {ranks[0]}" if len(ranks) == 1 else f" at each of ranks {', '.join(map(str, ranks))}"
+    return f"Re-run on {n} new seed{'s' * (n != 1)}{at}"
 
 
 def _ablation_sentence(f: Finding) -> str:

@@ -1,11 +1,14 @@
-"""``compare --seeds``: each space's best configs re-run on new seeds, the paired t-interval
-verdict, and the warnings about it (too few seeds, a verdict withheld, re-runs that did not
+"""``compare --seeds``: each space's best configs re-run on new seeds, the seed verdict (how often
+one space beat the other on a new seed: :mod:`lorasweep.analysis.seeds`), one per rank, and the
+warnings about it (too few seeds, a verdict withheld, a rank one space lacks, re-runs that did not
 complete). Without re-runs it still says why there is no verdict."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from lorasweep import formatting as fmt
 from lorasweep.analysis.seeds import SeedComparison, seed_comparison, verdict_text, verdict_warnings
@@ -24,12 +27,17 @@ class SeedsData:
 
 
 def cell(seeds: SeedComparison, name: str, q: fmt.Quantity) -> list[str]:
-    """A space's re-runs: ``mean [lo–hi]``, ``n = 5``, and how many did not complete."""
-    iv = seeds.per_space.get(name)
-    if iv is None:
+    """A space's re-runs: the median value over its seeds (and ranks) with the range, how many,
+    and how many did not complete (each of those lost its seed's pair)."""
+    values = seeds.values(name)
+    done = sorted(v for v in values if v is not None)
+    if not values:
         return [fmt.MISSING]
-    ci = "" if iv.lo is None or iv.hi is None else f" [{q.fmt(iv.lo)}–{q.fmt(iv.hi)}]"
-    lines = [f"{q.fmt(iv.mean)}{ci}", f"n = {iv.n}"]
+    lines = []
+    if done:
+        med = float(np.median(done))
+        lines.append(f"{q.fmt(med)} ({q.fmt(done[0])}–{q.fmt(done[-1])})" if len(done) > 1 else q.fmt(med))
+    lines.append(f"n = {len(values)}")
     r = seeds.reruns.get(name)
     if r is not None and r.n_incomplete:
         lines.append(f"{r.n_incomplete} of {r.total} re-runs did not complete")
@@ -61,7 +69,7 @@ class SeedsSection(Section[SeedsData]):
         names = list(summary.spaces) or list(data.comparison.per_space)
         return [
             Row(
-                label="Re-run on new seeds: mean [95 % t-interval]",
+                label="Re-run on new seeds: median (lowest–highest)",
                 cells={n: cell(data.comparison, n, q) for n in names},
             )
         ]
@@ -69,59 +77,67 @@ class SeedsSection(Section[SeedsData]):
     def text(self, summary: ExperimentSummary, data: SeedsData) -> list[str]:
         if data.verdict is None or data.comparison is None:  # no re-runs: the opening sentences say why
             return []
-        winner = data.comparison.winner if data.comparison is not None else None
-        star = f" ★ {winner}" if winner is not None else ""
-        return [f"Verdict{star}: {data.verdict}."]
+        seeds = data.comparison
+        star = f" ★ {seeds.winner}" if seeds.winner is not None else ""
+        out = [f"Verdict{star}: {data.verdict}."]
+        if len(seeds.per_rank) > 1:  # the lead verdict is pooled: each rank's own, labelled
+            out += [f"At rank {rank} alone: {v.text}." for rank, v in seeds.per_rank.items()]
+        return out
 
     def figures(self, summary: ExperimentSummary, data: SeedsData) -> list[go.Figure]:
-        """Each seed's value per space (a grey line joins the spaces' values on one seed: they are
-        paired) and each space's mean with its t-interval."""
+        """Each seed's value per space at each rank (a grey line joins the spaces' values on one
+        seed: they are paired; a re-run that did not complete is drawn as an open marker at the
+        bottom of the axis) and each space's median."""
         import plotly.graph_objects as go
 
         seeds = data.comparison
-        if seeds is None or not any(seeds.per_seed.values()):
+        if seeds is None or not any(v is not None for n in seeds.names for v in seeds.values(n)):
             return []
         q = fmt.metric(summary.metric)
-        names = [n for n in seeds.per_seed if seeds.per_seed[n]]
+        names = [n for n in seeds.names if seeds.per_seed.get(n)]
+        ranks = sorted({r for n in names for r in seeds.per_seed[n]})
         fig = plot.figure(
             f"Seed re-runs: {fmt.metric_word(summary.metric)} per seed<br><sup>grey lines join one seed's re-runs "
-            "(paired); bars: mean with its 95 % t-interval</sup>",
+            "(paired); diamonds: median; × at the bottom: did not complete (loses its pair)</sup>",
             "space",
             q,
         )
-        all_seeds = sorted({s for n in names for s in seeds.per_seed[n]})
-        for s in all_seeds:
-            fig.add_trace(
-                go.Scatter(
-                    x=[n for n in names if s in seeds.per_seed[n]],
-                    y=[seeds.per_seed[n][s] for n in names if s in seeds.per_seed[n]],
-                    mode="lines+markers",
-                    line={"color": "rgba(120,120,120,0.5)", "width": 1},
-                    marker={"color": "rgba(120,120,120,0.8)", "size": 6},
-                    name=f"seed {s}",
-                    showlegend=False,
-                    hovertemplate=f"seed {s}<br>%{{x}}: %{{y:{q.d3}}}<extra></extra>",
+        done = [v for n in names for v in seeds.values(n) if v is not None]
+        floor = seeds.direction.worst(done)
+        label = (lambda n, r: n) if len(ranks) == 1 else (lambda n, r: f"{n} r={r}")
+        for rank in ranks:
+            here = [n for n in names if rank in seeds.per_seed[n]]
+            for s in sorted({s for n in here for s in seeds.per_seed[n][rank]}):
+                got = [(n, seeds.per_seed[n][rank][s]) for n in here if s in seeds.per_seed[n][rank]]
+                fig.add_trace(
+                    go.Scatter(
+                        x=[label(n, rank) for n, _ in got],
+                        y=[floor if v is None else v for _, v in got],
+                        mode="lines+markers",
+                        line={"color": "rgba(120,120,120,0.5)", "width": 1},
+                        marker={
+                            "color": "rgba(120,120,120,0.8)",
+                            "size": 6,
+                            "symbol": ["x-open" if v is None else "circle" for _, v in got],
+                        },
+                        name=f"seed {s}",
+                        showlegend=False,
+                        hovertemplate=f"seed {s}<br>%{{x}}: %{{y:{q.d3}}}<extra></extra>",
+                    )
                 )
-            )
-        for n in names:
-            iv = seeds.per_space.get(n)
-            if iv is None:
-                continue
-            error = (
-                {"type": "data", "symmetric": False, "array": [iv.hi - iv.mean], "arrayminus": [iv.mean - iv.lo]}
-                if iv.lo is not None and iv.hi is not None
-                else None
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=[n],
-                    y=[iv.mean],
-                    mode="markers",
-                    marker={"color": plot.color(summary, n), "size": 14, "symbol": "diamond"},
-                    error_y=error,
-                    name=f"{n}: mean of {iv.n}",
-                    hovertemplate=f"{n} mean %{{y:{q.d3}}}<extra></extra>",
+            for n in here:
+                vals = [v for v in seeds.per_seed[n][rank].values() if v is not None]
+                if not vals:
+                    continue
+                fig.add_trace(
+                    go.Scatter(
+                        x=[label(n, rank)],
+                        y=[float(np.median(vals))],
+                        mode="markers",
+                        marker={"color": plot.color(summary, n), "size": 14, "symbol": "diamond"},
+                        name=f"{label(n, rank)}: median of {len(vals)}",
+                        hovertemplate=f"{n} median %{{y:{q.d3}}}<extra></extra>",
+                    )
                 )
-            )
         fig.update_xaxes(title_text="", type="category")
         return [fig]
