@@ -249,5 +249,6 @@ def recommend(storage: Storage, rank: int, task: str | None = None, use_rslora: 
         return rec(None, None, lr, None, reason)
     fit = fit_power_law([s.rank for s in used], [s.alpha_star for s in used])
     if not fit.has_interval:
-        return rec(fit.predict(rank), None, lr, fit, f"{fit.n} studies give a point estimate, no interval")
+        why = "lie exactly on the fit (no interval is defined)" if fit.exact else "give a point estimate, no interval"
+        return rec(fit.predict(rank), None, lr, fit, f"{fit.n} studies {why}")
     return rec(fit.predict(rank), fit.predict_ci(rank), lr, fit, None)
