@@ -74,6 +74,12 @@ class LoraParams:
     def effective_step(self) -> float:
         return effective_step(self.scaling, self.lr)
 
+    @property
+    def b_effective_step(self) -> float:
+        """The effective step of the B matrices: LoRA+ trains them at ratio × LR, so ``s·LR·ratio``
+        (the same as :attr:`effective_step` without LoRA+)."""
+        return effective_step(self.scaling, self.lr * (self.loraplus_lr_ratio or 1.0))
+
     def as_dict(self) -> dict[str, float | int | bool]:
         """Everything a trial records about its LoRA setting."""
         return {

@@ -22,7 +22,9 @@ def test_recovers_noiseless_law() -> None:
     assert fit.p == pytest.approx(0.5, rel=1e-9)
     assert fit.n == 5
     assert fit.predict(100) == pytest.approx(2560.0, rel=1e-9)
-    assert fit.p_ci[0] == pytest.approx(0.5, rel=1e-9) and fit.p_ci[1] == pytest.approx(0.5, rel=1e-9)
+    # zero residual variance: the fit is exact, and no (zero-width) interval is made up
+    assert fit.exact and fit.p_ci is None and fit.c_ci is None and not fit.has_interval
+    assert "zero residual variance" in fit.interval_method
 
 
 def test_noisy_law_interval_covers_truth_and_excludes_linear() -> None:
@@ -84,6 +86,7 @@ def test_lawfit_helpers() -> None:
         "df": 4,
         "interval_method": "OLS of log alpha* on log r, 95% t-interval on n - 2 = 4 df",
         "p_ambiguous": False,
+        "exact": False,
     }
     with pytest.raises(ValueError, match="rank"):
         fit.predict(0)

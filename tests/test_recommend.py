@@ -103,8 +103,8 @@ def test_recommend_fits_the_law_and_predicts_alpha_for_a_new_rank(tmp_path: Path
     rec = json.loads(out)
     assert rec["law"]["p"] == pytest.approx(0.5) and rec["law"]["c"] == pytest.approx(256.0)
     assert rec["alpha"] == pytest.approx(256.0 * math.sqrt(32))
-    lo, hi = rec["alpha_ci"]
-    assert lo <= rec["alpha"] <= hi and rec["lr"] == 2e-5
+    # noiseless α* lie exactly on the law: the fit is exact, no (zero-width) interval is made up
+    assert rec["alpha_ci"] is None and rec["law"]["exact"] is True and rec["lr"] == 2e-5
     assert sorted(s["rank"] for s in rec["sources"]) == [4, 8, 16, 64]
     code, out, _ = run_cli("recommend", "--storage", url, "--rank", "32")
     assert code == 0 and "rank 32: alpha = 1448" in out and "law from 4 studies" in out
@@ -223,11 +223,14 @@ def test_recommend_leaves_out_studies_that_learned_nothing(tmp_path: Path) -> No
     assert {s["experiment"] for s in rec["sources"]} == {"good"} and rec["law"]["p"] == pytest.approx(0.5)
     (left,) = rec["excluded"]
     assert left["experiment"] == "chance" and left["reason"] == "learned_nothing" and left["learned"] is False
-    assert left["detail"].startswith("best accuracy 0.47 (60/128) is not above chance 1/2: one-sided binomial p = ")
+    assert left["detail"].startswith(
+        "best accuracy 0.47 (60/128) is not above the eval set's majority-class rate 0.5234, what always predicting "
+        "one class scores: one-sided binomial p = "
+    )
     assert all(s["learned"] is True for s in rec["sources"])
     code, out, _ = run_cli("recommend", "--storage", url, "--rank", "32")
     assert code == 0 and "left out (1):" in out and "chance/lora_alpha/r32" in out
-    assert "learned nothing: best accuracy 0.47 (60/128) is not above chance 1/2" in out
+    assert "learned nothing: best accuracy 0.47 (60/128) is not above the eval set's majority-class rate" in out
 
 
 def test_recommend_from_studies_that_all_learned_nothing_recommends_nothing(tmp_path: Path) -> None:

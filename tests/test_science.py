@@ -42,7 +42,7 @@ def test_rank_law_command_on_runs_that_learned_nothing_fits_no_law(tmp_path: Pat
         law["space"] == "lora_alpha" and law["alpha_star"] == {} and sorted(law["excluded"], key=int) == ["2", "4", "8"]
     )
     assert law["p"] is None and law["p_ci"] is None and law["p_ambiguous"] is None
-    assert all("not above chance 1/2" in why for why in law["learned"].values())
+    assert all("not above the eval set's majority-class rate" in why for why in law["learned"].values())
     page = tmp_path / "law.html"
     assert run_cli("report", "--storage", url, "--out", str(page))[0] == 0
     text = page.read_text()
@@ -186,7 +186,9 @@ def test_a_rank_that_learned_nothing_is_left_out_with_its_reason() -> None:
 
     law = rank_law(_multi_rank_summary(["lr_only", "lora_alpha"], frozenset({16})))
     assert law is not None and sorted(law.alpha_star) == [4, 8]
-    assert law.excluded[16].startswith("learned nothing: best accuracy 0.47 (60/128) is not above chance 1/2")
+    assert law.excluded[16].startswith(
+        "learned nothing: best accuracy 0.47 (60/128) is not above the eval set's majority-class rate"
+    )
     assert law.fit is not None and law.fit.p_ci is None  # 2 ranks left: a point estimate
     assert law.verdict is not None and law.verdict.startswith("2 ranks give a point estimate only, no interval")
     doc = law.as_dict()

@@ -9,6 +9,9 @@ method, so the report shows each space's covered s·LR interval per rank and say
 - a space's best trial lies outside another space's covered interval (the comparison is then
   decided by the ranges);
 - a space's best lies at the edge of its own interval (the optimum may lie beyond it);
+- a LoRA+ space (``loraplus_lr_ratio``) trains its B matrices at ratio × LR: the s·LR its B
+  matrices cover (:func:`~lorasweep.space.resolve.b_coverage`) is shown beside its A range, and
+  flagged when it differs from what the other spaces searched;
 - the new task head trains at each trial's LR (``training.head_lr: null``), so spaces that search
   the LR differently also train the head differently.
 """
@@ -16,11 +19,11 @@ method, so the report shows each space's covered s·LR interval per rank and say
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lorasweep.formatting import sci
-from lorasweep.space.resolve import EDGE_SHARE, at_rank, coverage
+from lorasweep.space.resolve import EDGE_SHARE, at_rank, b_coverage, coverage
 from lorasweep.store import TrialState
 
 if TYPE_CHECKING:
@@ -32,14 +35,19 @@ SAME_BOUND = 0.01
 
 @dataclass(frozen=True, kw_only=True)
 class SpaceCoverage:
-    """One space's searched s·LR interval and its best trial's s·LR, per rank."""
+    """One space's searched s·LR interval and its best trial's s·LR, per rank; ``b_ranges``: the
+    s·LR its B matrices cover, for a LoRA+ space (empty otherwise: B trains at the A's s·LR)."""
 
     space: str
     ranges: dict[int, tuple[float, float]]
     best_step: dict[int, float]
+    b_ranges: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {str(r): [lo, hi] for r, (lo, hi) in sorted(self.ranges.items())}
+
+    def b_as_dict(self) -> dict[str, Any] | None:
+        return {str(r): [lo, hi] for r, (lo, hi) in sorted(self.b_ranges.items())} if self.b_ranges else None
 
 
 def coverages(summary: ExperimentSummary) -> dict[str, SpaceCoverage]:
@@ -54,6 +62,9 @@ def coverages(summary: ExperimentSummary) -> dict[str, SpaceCoverage]:
             continue
         ranks = sorted({t.r for t in space_summary.trials} | set(config.ranks))
         ranges = {r: coverage(at_rank(spaces[name], r, config.effective_step), r) for r in ranks}
+        b_ranges = {
+            r: b for r in ranks if (b := b_coverage(at_rank(spaces[name], r, config.effective_step), r)) is not None
+        }
         best: dict[int, float] = {}
         best_value: dict[int, float] = {}
         for t in space_summary.trials:
@@ -61,7 +72,7 @@ def coverages(summary: ExperimentSummary) -> dict[str, SpaceCoverage]:
                 continue
             if t.r not in best_value or summary.direction.better(t.final_value, best_value[t.r]):
                 best_value[t.r], best[t.r] = t.final_value, t.effective_step
-        out[name] = SpaceCoverage(space=name, ranges=ranges, best_step=best)
+        out[name] = SpaceCoverage(space=name, ranges=ranges, best_step=best, b_ranges=b_ranges)
     return out
 
 
@@ -93,7 +104,7 @@ def _interval(iv: tuple[float, float]) -> str:
 
 def coverage_warnings(summary: ExperimentSummary) -> list[dict[str, str]]:
     """The report's warnings about fairness, as ``{"code", "message"}``: ``unequal_coverage``,
-    ``decided_by_ranges``, ``best_at_edge``, ``head_lr_per_trial``."""
+    ``loraplus_coverage``, ``decided_by_ranges``, ``best_at_edge``, ``head_lr_per_trial``."""
     cov = coverages(summary)
     out: list[dict[str, str]] = []
 
@@ -113,6 +124,19 @@ def coverage_warnings(summary: ExperimentSummary) -> list[dict[str, str]]:
                         f"({_interval(cov[a].ranges[r])} vs {_interval(cov[b].ranges[r])}): the ranges, not only "
                         "the methods, shape the result; make both spaces 'matched' to one effective_step range.",
                     )
+        for a in present:
+            if (b_range := cov[a].b_ranges.get(r)) is None:
+                continue
+            others = [b for b in present if b != a and not _same(b_range, cov[b].b_ranges.get(r, cov[b].ranges[r]))]
+            if others:
+                theirs = "; ".join(f"{b}: {_interval(cov[b].b_ranges.get(r, cov[b].ranges[r]))}" for b in others)
+                warn(
+                    "loraplus_coverage",
+                    f"At r={r}, {a}'s B matrices train at LoRA+ ratio × LR, so they cover s·LR {_interval(b_range)} "
+                    f"(its A matrices {_interval(cov[a].ranges[r])}), unlike the other spaces ({theirs}): the "
+                    "comparison mixes LoRA+ with a different s·LR range; compare at equal coverage (fix the ratio "
+                    "or narrow effective_step for this space).",
+                )
         for a in present:
             if (step := cov[a].best_step.get(r)) is None:
                 continue

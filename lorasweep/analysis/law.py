@@ -10,7 +10,11 @@ the true exponent only ~65 % of the time at 3 ranks (``benchmarks/law_calibratio
 log-normal noise on α* (errors normal in log space), the OLS slope and intercept divided by their
 standard errors follow Student's t with ``n − 2`` degrees of freedom exactly, so the intervals
 below hold their nominal coverage at any ``n ≥ 3`` — wide at 3 ranks, as they should be. With
-``n = 2`` there is no residual left to measure the noise: a point estimate, no interval.
+``n = 2`` there is no residual left to measure the noise: a point estimate, no interval. When the
+points lie exactly on a line in log space (zero residual variance, e.g. every rank's best at the
+same grid point of matched ranges), the fit is exact and a t-interval is undefined: no interval
+either (a zero-width one would claim a certainty the data cannot give). Every inside/outside
+statement compares with a tolerance (:data:`P_TOLERANCE`), never float equality.
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ from numpy.typing import ArrayLike
 
 from lorasweep.analysis.stats import finite_vector
 
-__all__ = ["REFERENCE_LAWS", "LawFit", "ReferenceLaw", "fit_power_law"]
+__all__ = ["P_TOLERANCE", "REFERENCE_LAWS", "LawFit", "ReferenceLaw", "fit_power_law"]
 
 #: The exponents the usual rules imply: ``α ∝ r`` (α = r, 2r) and ``α ∝ √r`` (rsLoRA, the paper).
 P_LINEAR, P_SQRT = 1.0, 0.5
+#: Two exponents closer than this are the same exponent (p is reported to 3 decimals).
+P_TOLERANCE = 1e-3
+#: Residual standard error (in log α*) below this share of the spread of log r: the points lie on
+#: a line to rounding, the fit is exact and no interval can be computed.
+EXACT_FIT = 1e-9
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +67,8 @@ class LawFit:
     """A fitted ``α* = c · r^p`` from ``n`` (rank, α*) pairs, by OLS of ``log α*`` on ``log r``.
 
     ``c_ci`` and ``p_ci`` are t-intervals on ``df = n − 2`` degrees of freedom; both are ``None``
-    when ``n = 2`` (a point estimate). ``resid_se``, ``x_mean`` and ``sxx`` (residual standard
+    when ``n = 2`` (a point estimate) or when the fit is ``exact`` (zero residual variance).
+    ``resid_se``, ``x_mean`` and ``sxx`` (residual standard
     error, mean of ``log r`` and its sum of squared deviations) give prediction intervals.
     """
 
@@ -71,6 +81,8 @@ class LawFit:
     resid_se: float | None = None
     x_mean: float | None = None
     sxx: float | None = None
+    #: the points lie exactly on the fitted line (zero residual variance): no interval is defined
+    exact: bool = False
 
     @property
     def df(self) -> int:
@@ -84,6 +96,11 @@ class LawFit:
     @property
     def interval_method(self) -> str:
         """How the intervals were computed, in words (shown in reports)."""
+        if self.exact:
+            return (
+                f"none: the {self.n} points lie exactly on the fitted line (zero residual variance), so the fit is "
+                "exact and a t-interval is undefined"
+            )
         if not self.has_interval:
             return "none: 2 points give a point estimate only; fit 3 ranks or more for an interval"
         return f"OLS of log alpha* on log r, {self.confidence:.0%} t-interval on n - 2 = {self.df} df"
@@ -108,11 +125,16 @@ class LawFit:
         half = self._t(self.confidence if confidence is None else confidence) * se
         return centre * math.exp(-half), centre * math.exp(half)
 
-    def contains_p(self, value: float) -> bool | None:
-        """Whether the exponent ``value`` lies inside ``p_ci`` (inclusive); None without an interval."""
+    def contains_p(self, value: float, tolerance: float = P_TOLERANCE) -> bool | None:
+        """Whether the exponent ``value`` lies inside ``p_ci`` widened by ``tolerance`` on each side
+        (so an estimate is never "outside" its own interval by rounding); None without an interval."""
         if self.p_ci is None:
             return None
-        return self.p_ci[0] <= value <= self.p_ci[1]
+        return self.p_ci[0] - tolerance <= value <= self.p_ci[1] + tolerance
+
+    def p_equals(self, value: float, tolerance: float = P_TOLERANCE) -> bool:
+        """Whether the fitted exponent is ``value`` within ``tolerance``."""
+        return abs(self.p - value) <= tolerance
 
     @property
     def p_ambiguous(self) -> bool | None:
@@ -144,6 +166,7 @@ class LawFit:
             "df": self.df,
             "interval_method": self.interval_method,
             "p_ambiguous": self.p_ambiguous,
+            "exact": self.exact,
         }
 
 
@@ -194,9 +217,23 @@ def fit_power_law(ranks: ArrayLike, alphas: ArrayLike, confidence: float = 0.95)
     df = n - 2
     resid = y - (log_c + p * x)
     resid_se = math.sqrt(float(resid @ resid) / df)
+    x_mean = float(x.mean())
+    sxx = float(((x - x_mean) ** 2).sum())
+    if resid_se <= EXACT_FIT * max(1.0, float(np.abs(y).max())) * max(1.0, math.sqrt(sxx)):
+        return LawFit(
+            c=math.exp(log_c),
+            p=p,
+            c_ci=None,
+            p_ci=None,
+            n=n,
+            confidence=confidence,
+            resid_se=0.0,
+            x_mean=x_mean,
+            sxx=sxx,
+            exact=True,
+        )
     t = float(scipy.stats.t.ppf(0.5 + confidence / 2.0, df))
     p_half, c_half = t * float(res.stderr), t * float(res.intercept_stderr)
-    x_mean = float(x.mean())
     return LawFit(
         c=math.exp(log_c),
         p=p,
@@ -206,5 +243,5 @@ def fit_power_law(ranks: ArrayLike, alphas: ArrayLike, confidence: float = 0.95)
         confidence=confidence,
         resid_se=resid_se,
         x_mean=x_mean,
-        sxx=float(((x - x_mean) ** 2).sum()),
+        sxx=sxx,
     )

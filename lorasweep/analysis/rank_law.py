@@ -1,6 +1,18 @@
 """The rank law: for the space that searches α (preferably at a fixed LR) and ran at two or more
 ranks, α*(r) per rank and the fit ``α* = c·r^p`` with OLS t-intervals, next to the usual
-reference laws; ranks whose study learned nothing are left out, with the reason."""
+reference laws; ranks whose study learned nothing are left out, with the reason.
+
+The sentence (:func:`law_sentence`) says only what the numbers say:
+
+- no interval from zero residual variance (an exact fit) or from two ranks;
+- inside/outside with a tolerance (:data:`~lorasweep.analysis.law.P_TOLERANCE`);
+- at a fixed LR, s·LR = s·LR(α) is proportional to α/r (α/√r with rsLoRA), so ``α* ∝ r^p`` means the
+  best s·LR scales as ``r^(p − p₀)`` with ``p₀`` = 1 (0.5). Under matched ranges the sampler visits
+  the same s·LR at every rank; with a grid or a flat optimum every rank then picks the same s·LR
+  and ``p = p₀`` by construction: the sentence says "the best s·LR does not change with rank",
+  which is neither evidence for nor against √r;
+- a law whose bests lie at the edge of the searched range is qualified in the sentence itself.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lorasweep.analysis.choice import complete_trials, space_configs, space_reason
-from lorasweep.analysis.law import P_LINEAR, P_SQRT, REFERENCE_LAWS, LawFit, fit_power_law
+from lorasweep.analysis.law import P_LINEAR, P_SQRT, P_TOLERANCE, REFERENCE_LAWS, LawFit, fit_power_law
 from lorasweep.analysis.learned import study_learned
 from lorasweep.analysis.summary import ExperimentSummary, SpaceSummary
 
 #: Trials per rank whose α are averaged into α*(r) (1: the best trial's α).
 ALPHA_STAR_TOP_K = 1
+#: Two best s·LR values within this relative difference are the same s·LR (the same grid point).
+SAME_STEP = 1e-6
 
 
 def law_space(summary: ExperimentSummary) -> tuple[str, str] | None:
@@ -51,11 +65,26 @@ class RankLaw:
     space_reason: str = ""  # why this space (see law_space)
     excluded: dict[int, str] = field(default_factory=dict)  # rank → why its α* is left out of the fit
     learned: dict[int, str] = field(default_factory=dict)  # rank → the learned-anything test's result
+    best_step: dict[int, float] = field(default_factory=dict)  # rank → s·LR of the trials behind α*(r)
+    #: the exponent at which the best s·LR does not change with rank (1: s = α/r; 0.5: rsLoRA),
+    #: when the space holds the LR fixed; None when it searches the LR too
+    p_same_step: float | None = None
+
+    @property
+    def same_step(self) -> bool:
+        """Every fitted rank's best has the same s·LR (a grid point, or a flat optimum under matched ranges)."""
+        steps = list(self.best_step.values())
+        return len(steps) >= 2 and max(steps) <= min(steps) * (1 + SAME_STEP)
+
+    @property
+    def edge_everywhere(self) -> bool:
+        """Every fitted rank's α* lies at the edge of the searched range."""
+        return bool(self.alpha_star) and set(self.alpha_star) <= set(self.at_edge)
 
     @property
     def verdict(self) -> str | None:
-        """What the interval says about p = 0.5 against p = 1, in one line (None without a fit)."""
-        return law_verdict(self.fit) if self.fit is not None else None
+        """What the fit says, in one sentence consistent with its numbers (None without a fit)."""
+        return law_sentence(self) if self.fit is not None else None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -82,14 +111,31 @@ class RankLaw:
             **self.fit.as_dict(),
             "p_1_inside": self.fit.contains_p(P_LINEAR),
             "p_0.5_inside": self.fit.contains_p(P_SQRT),
+            "p_tolerance": P_TOLERANCE,
+            "best_effective_step": {str(r): v for r, v in self.best_step.items()},
+            "same_best_step": self.same_step,
+            "edge_everywhere": self.edge_everywhere,
             "verdict": self.verdict,
             "references": [law.as_dict() for law in REFERENCE_LAWS],
         }
 
 
+def _p(value: float) -> str:
+    return f"{value:.3f}"
+
+
 def law_verdict(fit: LawFit) -> str:
-    """One line on what the fit's interval can tell: nothing (2 ranks), not p = 0.5 from p = 1
-    (both inside), or which of the two it holds."""
+    """One line on what the fit alone can tell: nothing (2 ranks, or an exact fit: no interval),
+    not p = 0.5 from p = 1 (both inside), or which of the two it holds (with a tolerance)."""
+    if fit.exact:
+        refs = ((P_LINEAR, "alpha ∝ r"), (P_SQRT, "sqrt(r)"))
+        equal = [f"p = {ref:g} ({name})" for ref, name in refs if fit.p_equals(ref)]
+        what = f"it is {equal[0]} to within {P_TOLERANCE:g}" if equal else "it is neither p = 0.5 nor p = 1"
+        return (
+            f"the {fit.n} ranks' alpha* lie exactly on the fit (zero residual variance): the fit is exact and an "
+            f"interval is undefined; p = {_p(fit.p)}, {what}, but an exact fit of so few points is no evidence of "
+            "how sure that is"
+        )
     if not fit.has_interval:
         return (
             f"{fit.n} ranks give a point estimate only, no interval: search 3 ranks or more before "
@@ -102,8 +148,38 @@ def law_verdict(fit: LawFit) -> str:
         )
     return (
         f"p = 1 (alpha = r, 2r) is {'inside' if fit.contains_p(P_LINEAR) else 'outside'} the interval; "
-        f"p = 0.5 (rsLoRA, the paper's 256·sqrt(r)) is {'inside' if fit.contains_p(P_SQRT) else 'outside'}"
+        f"p = 0.5 (rsLoRA, the paper's 256·sqrt(r)) is {'inside' if fit.contains_p(P_SQRT) else 'outside'} "
+        f"(to within {P_TOLERANCE:g})"
     )
+
+
+def law_sentence(law: RankLaw) -> str:
+    """:func:`law_verdict`, then what it means for the best s·LR at a fixed LR (a constant best s·LR
+    gives p = p₀ by construction) and, when the bests lie at the edge of the searched range, that
+    qualification — in the same sentence."""
+    fit = law.fit
+    if fit is None:
+        return law.reason or ""
+    out = law_verdict(fit)
+    p0 = law.p_same_step
+    if p0 is not None and law.same_step:
+        step = next(iter(law.best_step.values()))
+        out += (
+            f"; every rank's best has the same s·LR ({step:.3g}): at a fixed LR that gives p = {p0:g} by "
+            "construction, so the law says the best s·LR does not change with rank, which is no evidence for or "
+            "against sqrt(r)"
+        )
+    elif p0 is not None and (fit.p_equals(p0) if fit.p_ci is None else fit.contains_p(p0)):
+        out += f"; at a fixed LR, p = {p0:g} means the best s·LR does not change with rank"
+    if law.edge_everywhere:
+        out += (
+            "; every rank's alpha* is at the edge of the searched range: the best may lie beyond it, so the law "
+            "describes the range rather than the task (widen the space)"
+        )
+    elif law.at_edge:
+        ranks = ", ".join(f"r={r}" for r in sorted(law.at_edge))
+        out += f"; at {ranks} alpha* is at the edge of the searched range: the best may lie beyond it there"
+    return out
 
 
 def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankLaw | None:
@@ -117,6 +193,7 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
     space = summary.spaces[name]
     task = summary.config.task if summary.config is not None else None
     alpha_star: dict[int, float] = {}
+    best_step: dict[int, float] = {}
     excluded: dict[int, str] = {}
     learned: dict[int, str] = {}
     for r in sorted({t.r for t in space.trials}):
@@ -134,31 +211,28 @@ def rank_law(summary: ExperimentSummary, top_k: int = ALPHA_STAR_TOP_K) -> RankL
                 continue
         top = done[:top_k]
         alpha_star[r] = math.exp(sum(math.log(t.alpha) for t in top) / len(top))
+        best_step[r] = math.exp(sum(math.log(t.effective_step) for t in top) / len(top))
     edge = _at_edge(summary, space, alpha_star)
+    config = space_configs(summary).get(name)
+    p0 = None
+    if config is not None and not config.searches_lr:
+        p0 = P_SQRT if config.use_rslora else P_LINEAR
+    common = {
+        "space": name,
+        "alpha_star": alpha_star,
+        "at_edge": edge,
+        "space_reason": space_reason,
+        "excluded": excluded,
+        "learned": learned,
+        "best_step": best_step,
+        "p_same_step": p0,
+    }
     if len(alpha_star) < 2:
         left = "; ".join(f"r={r}: {why}" for r, why in excluded.items())
         reason = f"fewer than 2 ranks left to fit ({left})" if left else "fewer than 2 ranks have a complete trial"
-        return RankLaw(
-            space=name,
-            alpha_star=alpha_star,
-            fit=None,
-            reason=reason,
-            at_edge=edge,
-            space_reason=space_reason,
-            excluded=excluded,
-            learned=learned,
-        )
+        return RankLaw(fit=None, reason=reason, **common)
     fit = fit_power_law(list(alpha_star), list(alpha_star.values()))
-    return RankLaw(
-        space=name,
-        alpha_star=alpha_star,
-        fit=fit,
-        reason=None,
-        at_edge=edge,
-        space_reason=space_reason,
-        excluded=excluded,
-        learned=learned,
-    )
+    return RankLaw(fit=fit, **common)
 
 
 def _at_edge(summary: ExperimentSummary, space: SpaceSummary, alpha_star: dict[int, float]) -> list[int]:

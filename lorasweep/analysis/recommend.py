@@ -264,5 +264,6 @@ def recommend(storage: Storage, rank: int, task: str | None = None, use_rslora: 
         return rec(lr=lr, why=reason)
     fit = fit_power_law([s.rank for s in used], [s.alpha_star for s in used])
     if not fit.has_interval:
-        return rec(alpha=fit.predict(rank), lr=lr, fit=fit, why=f"{fit.n} studies give a point estimate, no interval")
+        why = "lie exactly on the fit (no interval is defined)" if fit.exact else "give a point estimate, no interval"
+        return rec(alpha=fit.predict(rank), lr=lr, fit=fit, why=f"{fit.n} studies {why}")
     return rec(alpha=fit.predict(rank), ci=fit.predict_ci(rank), lr=lr, fit=fit)

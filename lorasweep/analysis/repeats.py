@@ -35,7 +35,7 @@ import numpy as np
 
 from lorasweep.analysis.summary import best_trial
 from lorasweep.config import Direction
-from lorasweep.cost import TimedRun, best_so_far, cost_to_target_timed
+from lorasweep.cost import TimedRun, best_so_far, cost_to_target_timed, derived_target, worst_value
 from lorasweep.store import TrialRecord, TrialState
 
 if TYPE_CHECKING:
@@ -271,7 +271,7 @@ def search_repeat(
 
 
 def _worst(direction: Direction) -> float:
-    return -math.inf if direction is Direction.MAXIMIZE else math.inf
+    return worst_value(direction)
 
 
 def _quantiles(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
@@ -317,16 +317,6 @@ def _cost_grid(curves: Sequence[Sequence[tuple[float, float | None]]]) -> list[f
         return xs
     top = xs[-1]
     return sorted({top * (i + 1) / BAND_POINTS for i in range(BAND_POINTS)} | {top})
-
-
-def derived_target(values: Sequence[float | None], direction: Direction) -> float | None:
-    """The median of the best values of all repeats (a repeat with none counts as the worst),
-    as an observed value; None when not half of them found one."""
-    if not values:
-        return None
-    arr = np.array([v if v is not None else _worst(direction) for v in values], dtype=float)
-    q = float(np.quantile(arr, 0.5, method="inverted_cdf"))
-    return q if math.isfinite(q) else None
 
 
 def cost_to_target_km(runs: Sequence[SearchRepeat]) -> CostToTarget:

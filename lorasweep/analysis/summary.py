@@ -3,16 +3,34 @@ HTML page all draw from :class:`ExperimentSummary`.
 
 A space's best value is the best *final* value among its COMPLETE trials (what Optuna's
 ``best_value`` means); pruned, failed and diverged trials count in the cost but not as best.
+
+Cost: a space's device-seconds add up its own trials; a trial still RUNNING when the summary is
+taken is charged its elapsed time on its device share (:func:`lorasweep.cost.running_device_seconds`).
+A space's wall seconds are the time during which one of its own trials ran
+(:func:`lorasweep.cost.busy_seconds`), not the span of the one Tune run all spaces share, and not
+once per rank. The cost to a target is measured to a target no single search sets
+(:mod:`lorasweep.analysis.target`); a space that never reached it is censored at its budget.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from lorasweep.analysis.target import cost_target
 from lorasweep.config import Direction, ExperimentConfig
-from lorasweep.cost import TimedRun, best_so_far, cost_to_target_timed, reaches, target_value
+from lorasweep.cost import (
+    TimedRun,
+    best_so_far,
+    busy_seconds,
+    cost_to_target_timed,
+    device_seconds,
+    reaches,
+    running_device_seconds,
+)
 from lorasweep.store import (
     ExperimentRecord,
     Storage,
@@ -32,12 +50,12 @@ class SpaceSummary:
     name: str
     best_value: float | None
     best_params: dict[str, Any]
-    reached_target: bool  # its best is within the target of the best of all spaces
+    reached_target: bool  # its best reached the target (ExperimentSummary.target)
     n_trials: int
     counts: dict[TrialState, int]
-    device_seconds: float
-    wall_seconds: float
-    cost_to_target: float | None
+    device_seconds: float  # its own trials', running ones charged their elapsed time
+    wall_seconds: float  # while one of its own trials ran (busy_seconds)
+    cost_to_target: float | None  # None: not reached, so more than device_seconds (censored at the budget)
     optuna_studies: list[str]
     trials: list[TrialRecord] = field(repr=False)
     #: (cumulative device-seconds, best final value so far) after each finished trial
@@ -72,6 +90,8 @@ class ExperimentSummary:
     #: space → repeat → that repeated search's trials (``compare --repeats``; every repeat, the
     #: first included). The figures above (``spaces``) are the first repeat's: one search.
     repeat_trials: dict[str, dict[int, list[TrialRecord]]] = field(default_factory=dict, repr=False)
+    #: where ``target`` came from, in words (:func:`lorasweep.analysis.target.cost_target`)
+    target_source: str = ""
 
 
 #: Learning curves drawn per space at most. Past this, reports draw the best quarter of a space's
@@ -119,29 +139,70 @@ def trial_params(t: TrialRecord) -> dict[str, Any]:
     }
 
 
-def _timed(trials: list[TrialRecord]) -> list[TimedRun]:
+def gpu_share(config: ExperimentConfig | None) -> float:
+    """The GPUs each trial held (0: CPU-only), ``auto`` resolved to what it chose."""
+    if config is None:
+        return 0.0
+    share = config.resources.gpus_per_trial
+    if share == "auto":
+        return config.resources.auto.share if config.resources.auto is not None else 1.0
+    return float(share)
+
+
+def charge_running(trials: list[TrialRecord], now: dt.datetime, gpus_per_trial: float) -> list[TrialRecord]:
+    """``trials`` with each one still RUNNING at ``now`` charged its elapsed wall and device time."""
+    out = []
+    for t in trials:
+        if t.state == TrialState.RUNNING and t.finished_at is None:
+            elapsed = (now - t.started_at).total_seconds()
+            t = dataclasses.replace(
+                t,
+                wall_seconds=max(0.0, elapsed),
+                device_seconds=running_device_seconds(elapsed, gpus_per_trial),
+            )
+        out.append(t)
+    return out
+
+
+def space_wall_seconds(trials: list[TrialRecord], now: dt.datetime) -> float:
+    """Wall seconds during which one of ``trials`` (one space's) ran; a running trial up to ``now``."""
+    return busy_seconds(
+        [(t.started_at.timestamp(), (t.finished_at or max(now, t.started_at)).timestamp()) for t in trials]
+    )
+
+
+def timed_runs(trials: list[TrialRecord], gpus_per_trial: float) -> list[TimedRun]:
     """Every trial of a space on the clock, for the cost to the target (pruned, failed, diverged and
-    interrupted trials included: their device time was spent)."""
+    interrupted trials included: their device time was spent; a running one at its elapsed time)."""
+    share = device_seconds(1.0, gpus_per_trial)
     return [
         TimedRun(
             value=t.final_value if t.state == TrialState.COMPLETE else None,
             device_seconds=t.device_seconds,
             started=t.started_at.timestamp(),
             finished=t.finished_at.timestamp() if t.finished_at is not None else None,
+            share=share if t.finished_at is None else None,
         )
         for t in trials
     ]
 
 
-def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSummary:
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def summarize(storage: Storage, experiment: ExperimentRecord, now: dt.datetime | None = None) -> ExperimentSummary:
     """Read ``experiment`` from ``storage`` into an :class:`ExperimentSummary`: its studies and
     trials grouped by space (search trials of the first repeat in ``spaces``; seed re-runs,
     ablation points and other repeats apart), each space's best, cost and cost to the target, and
-    the evaluations of the trials whose curves reports draw. Reads only; changes nothing."""
+    the evaluations of the trials whose curves reports draw. Reads only; changes nothing. ``now``
+    (default: the current time) is when a report taken mid-run is taken: trials still running are
+    charged their time up to it."""
+    now = _utc(now) if now is not None else dt.datetime.now(dt.UTC)
     studies = storage.studies(experiment.id)
-    every_trial = storage.trials(experiment.id)
-    trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]
     config = ExperimentConfig.model_validate(experiment.config)
+    every_trial = charge_running(storage.trials(experiment.id), now, gpu_share(config))
+    trials = [t for t in every_trial if t.kind == TrialKind.SEARCH]
     direction, metric, within = config.metric.resolved_direction, config.metric.name, config.target.within
 
     by_space: dict[str, list[StudyRecord]] = {}
@@ -163,10 +224,8 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             repeat_trials[name].setdefault(repeat_of[t.study_id], []).append(t)
             if repeat_of[t.study_id] == 0:
                 space_trials[name].append(t)
-    overall = direction.best(
-        b.final_value for ts in space_trials.values() if (b := best_trial(ts, direction)) and b.final_value is not None
-    )
-    target = target_value(overall, within, direction) if overall is not None else None
+    goal = cost_target(config, direction, other[TrialKind.SEEDS], repeat_trials)
+    target = goal.value
 
     spaces: dict[str, SpaceSummary] = {}
     drift_totals: dict[str, dict[int, tuple[float, int]]] = {name: {} for name in by_space}
@@ -190,8 +249,12 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
             n_trials=len(ts),
             counts={state: sum(t.state == state for t in ts) for state in TrialState},
             device_seconds=sum(t.device_seconds for t in ts),
-            wall_seconds=sum(s.wall_seconds for s in ss),
-            cost_to_target=cost_to_target_timed(_timed(ts), target, direction) if target is not None else None,
+            wall_seconds=space_wall_seconds(ts, now),
+            cost_to_target=(
+                cost_to_target_timed(timed_runs(ts, gpu_share(config)), target, direction)
+                if target is not None
+                else None
+            ),
             optuna_studies=[s.optuna_study_name for s in ss],
             trials=ts,
             best_so_far=best_so_far(finished, direction),
@@ -212,4 +275,5 @@ def summarize(storage: Storage, experiment: ExperimentRecord) -> ExperimentSumma
         ablation_trials=other[TrialKind.ABLATION],
         config=config,
         repeat_trials=repeat_trials,
+        target_source=goal.source,
     )

@@ -54,11 +54,17 @@ class MetricConfig(StrictModel):
 
 
 class TargetConfig(StrictModel):
-    within: Float = Field(0.01, ge=0.0, lt=1.0, description="cost to reach within this fraction of the best value")
+    within: Float = Field(
+        0.01,
+        ge=0.0,
+        lt=1.0,
+        description="no longer sets the target (one search's best is no target: see value); kept so that "
+        "older experiment files load",
+    )
     value: Float | None = Field(
         None,
-        description="the metric value repeated searches must reach (cost to target across repeats); "
-        "default: the median of the best values all repeats found",
+        description="the metric value searches must reach (the cost to target); default: the median of the best "
+        "values all repeated searches found, else the median of the seed re-runs' values, else no target",
     )
 
 

@@ -20,6 +20,7 @@ from lorasweep.scaling import LoraParams, alpha_for_scaling, lora_scaling
 __all__ = [
     "alpha_at_edge",
     "at_rank",
+    "b_coverage",
     "builtin_space_names",
     "contains",
     "coverage",
@@ -72,17 +73,31 @@ def searched(space: SpaceConfig) -> list[str]:
     return out + (["loraplus_lr_ratio"] if isinstance(space.loraplus_lr_ratio, FloatRange) else [])
 
 
-def coverage(space: SpaceConfig, rank: int) -> tuple[float, float]:
-    """The effective steps s·LR that ``space`` (as searched at ``rank``, see :func:`at_rank`)
-    can reach: the smallest and largest over the corners of its searched ranges (s·LR is monotonic
-    in each of LR, c and α)."""
+def _corners(space: SpaceConfig, rank: int) -> list[LoraParams]:
+    """The LoRA settings at the corners of ``space``'s searched ranges at ``rank``."""
     import itertools
 
     dists = distributions(space)
-    steps = [
-        resolve(space, dict(zip(dists, corner, strict=True)), rank).effective_step
+    return [
+        resolve(space, dict(zip(dists, corner, strict=True)), rank)
         for corner in itertools.product(*((d.low, d.high) for d in dists.values()))  # type: ignore[attr-defined]
     ]
+
+
+def coverage(space: SpaceConfig, rank: int) -> tuple[float, float]:
+    """The effective steps s·LR that ``space`` (as searched at ``rank``, see :func:`at_rank`)
+    can reach: the smallest and largest over the corners of its searched ranges (s·LR is monotonic
+    in each of LR, c and α). With LoRA+ this is the A matrices' s·LR (see :func:`b_coverage`)."""
+    steps = [p.effective_step for p in _corners(space, rank)]
+    return min(steps), max(steps)
+
+
+def b_coverage(space: SpaceConfig, rank: int) -> tuple[float, float] | None:
+    """The s·LR the B matrices of a LoRA+ space reach (ratio × LR: up to the ratio's top times its
+    A range); None for a space without a LoRA+ ratio (its B trains at the A's s·LR)."""
+    if space.loraplus_lr_ratio is None:
+        return None
+    steps = [p.b_effective_step for p in _corners(space, rank)]
     return min(steps), max(steps)
 
 

@@ -116,7 +116,7 @@ class Report:
             "status": s.experiment.status.value,
             "metric": s.metric,
             "direction": s.direction.value,
-            "target": {"within": s.within, "value": s.target},
+            "target": {"within": s.within, "value": s.target, "source": s.target_source},
             "spaces": {name: {} for name in s.spaces},
             "warnings": [],
         }

@@ -65,14 +65,26 @@ class EffectiveStepSection(Section[StepData]):
 
     def json(self, summary: ExperimentSummary, data: StepData) -> dict[str, Any]:
         cov = data.view.coverage
-        return {"spaces": {name: {"coverage": cov[name].as_dict() if name in cov else None} for name in summary.spaces}}
+        return {
+            "spaces": {
+                name: {
+                    "coverage": cov[name].as_dict() if name in cov else None,
+                    "coverage_b": cov[name].b_as_dict() if name in cov else None,  # LoRA+: its B matrices' s·LR
+                }
+                for name in summary.spaces
+            }
+        }
 
     def warnings(self, summary: ExperimentSummary, data: StepData) -> list[dict[str, str]]:
         return data.warnings
 
     def rows(self, summary: ExperimentSummary, data: StepData) -> list[Row]:
         cells = {
-            name: [f"r={r}: {fmt.interval(lo, hi, fmt.EFFECTIVE_STEP)}" for r, (lo, hi) in sorted(c.ranges.items())]
+            name: [
+                f"r={r}: {fmt.interval(lo, hi, fmt.EFFECTIVE_STEP)}"
+                + (f" (A); B: {fmt.interval(*c.b_ranges[r], fmt.EFFECTIVE_STEP)}" if r in c.b_ranges else "")
+                for r, (lo, hi) in sorted(c.ranges.items())
+            ]
             for name, c in data.view.coverage.items()
         }
         return [Row(label="s·LR searched", cells=cells)]

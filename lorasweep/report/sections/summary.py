@@ -77,7 +77,6 @@ class SummarySection(Section[ExperimentSummary]):
     def rows(self, summary: ExperimentSummary, data: ExperimentSummary) -> list[Row]:
         q, spaces = fmt.metric(summary.metric), data.spaces
         configs = {s.name: s for s in summary.config.spaces} if summary.config is not None else {}
-        target = f"within {fmt.percent(summary.within)} of the best: {q.fmt(summary.target)}"
         rows = []
         if configs:
             rows.append(Row(label="Searches", cells={n: describe(configs[n]) for n in spaces if n in configs}))
@@ -86,10 +85,16 @@ class SummarySection(Section[ExperimentSummary]):
                 label=f"Best {fmt.metric_word(summary.metric)}",
                 cells={n: [q.fmt(s.best_value)] for n, s in spaces.items()},
             ),
-            Row(
-                label=f"Best reached the target ({target}; one search seed)",
-                cells={n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
-            ),
+        ]
+        if summary.target is not None:
+            rows.append(
+                Row(
+                    label=f"Best reached the target ({q.fmt(summary.target)}, {summary.target_source}; "
+                    "one search seed)",
+                    cells={n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
+                )
+            )
+        rows += [
             Row(label="Best parameters", cells={n: fmt.params(s.best_params) for n, s in spaces.items()}),
             Row(label="Trials", cells={n: trial_counts(s) for n, s in spaces.items()}),
             Row(label="Optuna studies", cells={n: list(s.optuna_studies) for n, s in spaces.items()}),
