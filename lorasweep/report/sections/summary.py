@@ -82,7 +82,10 @@ class SummarySection(Section[ExperimentSummary]):
         if configs:
             rows.append(Row("Searches", {n: describe(configs[n]) for n in spaces if n in configs}))
         rows += [
-            Row(f"Best {fmt.metric_word(summary.metric)}", {n: [q.fmt(s.best_value)] for n, s in spaces.items()}),
+            Row(
+                f"Best {fmt.metric_word(summary.metric)} (eval split, selected on)",
+                {n: [q.fmt(s.best_value)] for n, s in spaces.items()},
+            ),
             Row(
                 f"Best reached the target ({target}; one search seed)",
                 {n: ["yes" if s.reached_target else "no"] for n, s in spaces.items()},
