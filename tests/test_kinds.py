@@ -226,6 +226,12 @@ def test_every_kind_keeps_the_contract(kind: str, tmp_path: Path, linear_shift: 
     assert set(metrics) == set(names)
     assert all(math.isfinite(v) for v in metrics.values()), metrics
 
+    # the test split: every declared metric on examples disjoint from the eval split, said how made
+    tested = work.evaluate_test(model, 16, torch.device("cpu"), torch.autocast("cpu", enabled=False))
+    assert tested is not None and set(tested) == set(names)
+    assert all(math.isfinite(v) for v in tested.values()), tested
+    assert str(task.test_size) in task.test_source()
+
 
 # ---------------------------------------------------------------------------------------------
 # A kind added by one module of the test suite

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,7 +149,7 @@ class CausalLmSftTask(TaskBase):
                 return Pairs(prompts=split["prompt"], completions=split["completion"])
 
             return pairs(train), pairs(evaluation)
-        prompts, completions = self._generate(self.n_train + self.n_eval)
+        prompts, completions = self._generate(self.n_train + self.n_eval, random.Random(self.data_seed))
         n = self.n_train
         return (
             Pairs(prompts=prompts[:n], completions=completions[:n]),
@@ -170,22 +171,24 @@ class CausalLmSftTask(TaskBase):
             columns = {k: v for k, v in self.data.columns.items() if v is not None}
             test = load_test_columns(self, columns, texts=("prompt", "completion"))
             return Pairs(prompts=test["prompt"], completions=test["completion"])
-        from lorasweep.kinds.disjoint import draw_unseen
+        from lorasweep.kinds.disjoint import draw_unseen, held_out_rng
 
-        prompts, completions = draw_unseen(self._generate, self.n_train + self.n_eval, self.test_size, "prompts")
+        train, evaluation = self.pairs()
+        seen = {*train.prompts, *evaluation.prompts}
+        prompts, completions = draw_unseen(
+            lambda n: self._generate(n, held_out_rng(self.data_seed)), seen, self.test_size, "prompts"
+        )
         return Pairs(prompts=prompts, completions=completions)
 
-    def _generate(self, n: int) -> tuple[list[str], list[str]]:
-        """The generator's first ``n`` pairs from ``data_seed``."""
-        import random
-
+    def _generate(self, n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+        """``n`` pairs of the generator, drawn from ``rng``."""
         from lorasweep.errors import ConfigError
         from lorasweep.train.instructions import get_pair_generator
 
         assert self.generator is not None  # _one_source
         fn = get_pair_generator(self.generator, self.name)
         try:
-            return fn(n, random.Random(self.data_seed), **self.params)
+            return fn(n, rng, **self.params)
         except TypeError as e:
             raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
 

@@ -24,14 +24,14 @@ class GeneratedTask(LabelledTextTask):
     generator: str = Field(min_length=1, description="a generator of lorasweep.train.data, e.g. negated_sentiment")
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
 
-    def _draw(self, n: int) -> tuple[list[str], list[int]]:
-        """The generator's first ``n`` examples from ``data_seed`` (a longer draw extends a shorter one)."""
+    def _draw(self, n: int, rng: random.Random) -> tuple[list[str], list[int]]:
+        """``n`` examples of the generator, drawn from ``rng``."""
         from lorasweep.errors import ConfigError
         from lorasweep.train.data import get_generator
 
         fn = get_generator(self.generator, self.name)
         try:
-            texts, labels = fn(n, random.Random(self.data_seed), **self.params)
+            texts, labels = fn(n, rng, **self.params)
         except TypeError as e:
             raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
         if max(labels) >= self.num_labels:
@@ -41,15 +41,16 @@ class GeneratedTask(LabelledTextTask):
         return texts, labels
 
     def examples(self) -> tuple[Examples, Examples]:
-        texts, labels = self._draw(self.n_train + self.n_eval)
+        texts, labels = self._draw(self.n_train + self.n_eval, random.Random(self.data_seed))
         n = self.n_train
         return Examples(texts=texts[:n], labels=labels[:n]), Examples(texts=texts[n:], labels=labels[n:])
 
     def test_examples(self) -> Examples:
-        """A third set, drawn after the train and eval examples; a text that is also a train or eval
+        """A third set, from the test stream of ``data_seed``; a text that is also a train or eval
         text is skipped, so no test example was seen by training or by the search's selection."""
-        from lorasweep.kinds.disjoint import draw_unseen
+        from lorasweep.kinds.disjoint import draw_unseen, held_out_rng
 
-        seen = self.n_train + self.n_eval
-        texts, labels = draw_unseen(self._draw, seen, self.test_size)
+        train, evaluation = self.examples()
+        seen = {*train.texts, *evaluation.texts}
+        texts, labels = draw_unseen(lambda n: self._draw(n, held_out_rng(self.data_seed)), seen, self.test_size)
         return Examples(texts=texts, labels=labels)

@@ -15,7 +15,7 @@ from lorasweep.report.sections import Row, Section, register
 class JudgedOnSection(Section[JudgedOn]):
     name = "judged_on"
     title = "Judged on"
-    order = 12
+    order = 38  # just before the seed verdict, which it qualifies
 
     def compute(self, summary: ExperimentSummary) -> JudgedOn | None:
         return judged_on(summary)
