@@ -478,3 +478,12 @@ def test_seed_reruns_store_their_test_value_end_to_end(tmp_path: Path) -> None:
         "Test split: generated: 128 examples" in " ".join(out.split())
         or "Test split" in run_cli("report", "--storage", url)[1]
     )
+
+
+def test_the_trial_command_evaluates_the_test_split_when_asked() -> None:
+    base = ["trial", "--config", str(TINY), "--space", "lr_only", "--params", '{"lr": 0.01}', "--test"]
+    code, out, err = run_cli(*base)
+    assert code == 0, err
+    first, last = (json.loads(line) for line in out.strip().splitlines()[1:3])
+    assert not any(k.startswith("test/") for k in first)  # the evaluation at step 10: eval only
+    assert {"test/accuracy", "test/f1", "test/eval_loss"} <= set(last) and 0.0 <= last["test/accuracy"] <= 1.0
