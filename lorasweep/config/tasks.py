@@ -92,7 +92,7 @@ class TaskFields(StrictModel):
             if data.test_split == data.eval_split:
                 return f"split {data.test_split}: {n} rows other than the eval rows (data_seed {seed})"
             return f"split {data.test_split}: {n} rows (data_seed {seed})"
-        return f"generated: {n} examples drawn after the train and eval ones (data_seed {seed})"
+        return f"generated: {n} examples of a draw of their own (data_seed {seed}), none a train or eval example"
 
     def chance(self, metric: str) -> float | None:
         """The value of ``metric`` for a model that ignores its input (a chance level a best
