@@ -28,6 +28,10 @@ from conftest import TINY, run_cli
 from factories import lora_params
 
 
+#: How the tiny task's test split was made (TINY: generated, n_eval 128, data_seed 0).
+TINY_TEST = "generated: 128 examples of a draw of their own (data_seed 0), none a train or eval example"
+
+
 def _rows(n: int, prefix: str = "r") -> list[dict[str, Any]]:
     return [
         {"id": f"{prefix}{i}", "text": f"the film {prefix} {i} was {'good' if i % 2 else 'bad'}", "label": i % 2}
@@ -147,7 +151,7 @@ def test_generated_tasks_draw_a_third_disjoint_set_and_keep_their_train_and_eval
     assert len(test.texts) == 200 and not set(test.texts) & (set(evaluation.texts) | set(train.texts))
     before, _ = parse_task(tiny).examples(), None  # a task without n_test: the same train and eval examples
     assert before[0] == train and before[1] == evaluation
-    assert task.test_source() == "generated: 200 examples of a draw of their own (data_seed 0), none a train or eval example"
+    assert task.test_source() == TINY_TEST.replace("128", "200")
 
     sft = parse_task({"name": "i", "kind": "causal_lm_sft", "generator": "instructions", "n_train": 64, "n_eval": 16})
     (sft_train, sft_eval), sft_test = sft.pairs(), sft.test_pairs()
@@ -409,14 +413,14 @@ def test_trials_dataframe_and_the_report_show_the_test_split(tmp_path: Path) -> 
     by_kind = df.set_index("seed")
     assert math.isnan(by_kind.loc[0, "test_value"])  # the search trial: selected on eval, never tested
     assert by_kind.loc[1, "test_value"] == 0.7 and by_kind.loc[2, "test_f1"] == pytest.approx(0.64)
-    assert res.test_split == "generated: 128 examples of a draw of their own (data_seed 0), none a train or eval example"
+    assert res.test_split == TINY_TEST
     assert res.report["test_split"]["how"] == res.test_split
     assert res.report["spaces"]["lr_only"]["test"] == {"n": 2, "median": pytest.approx(0.72), "values": [0.7, 0.74]}
     code, out, err = run_cli("report", "--storage", url)
     text = " ".join(out.split())
     assert code == 0, err
     assert "Best accuracy (eval split, selected on)" in text
-    assert "Test split: generated: 128 examples of a draw of their own (data_seed 0), none a train or eval example." in text
+    assert f"Test split: {TINY_TEST}." in text
     assert "0.720 (n = 2 of 2)" in text
 
 
@@ -454,7 +458,7 @@ def test_export_states_the_eval_value_and_the_reruns_test_values(tmp_path: Path)
     trial = yaml.safe_load((tmp_path / "out" / "trial.yaml").read_text())
     assert trial["final_value"] == 0.8 and trial["values_measured_on"].startswith("eval split")
     assert trial["test"] == {
-        "split": "generated: 128 examples of a draw of their own (data_seed 0), none a train or eval example",
+        "split": TINY_TEST,
         "seed_reruns": [{"seed": 1, "test_value": 0.71}],
     }
 
