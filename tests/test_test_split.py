@@ -27,7 +27,6 @@ from lorasweep.train.train import TrialEnd, run_trial
 from conftest import TINY, run_cli
 from factories import lora_params
 
-
 #: How the tiny task's test split was made (TINY: generated, n_eval 128, data_seed 0).
 TINY_TEST = "generated: 128 examples of a draw of their own (data_seed 0), none a train or eval example"
 
