@@ -51,12 +51,14 @@ def main() -> None:
             t = dataclasses.replace(t, final_value=values[-1], best_value=min(values))
             trials.append(t)
             curves[t.id] = curve(t, [20, 40, 60], values)
-        learned += bool(study_learned(trials, curves, Direction.MINIMIZE, "eval_loss", task).learned)
+        learned += bool(
+            study_learned(trials, curves, direction=Direction.MINIMIZE, metric="eval_loss", task=task).learned
+        )
     noise = learned / args.runs
     print(f"eval_loss, pure noise: counted as learned in {learned}/{args.runs} = {noise:.1%}")
 
     majority = [trial(1, 8, 16.0 * (j + 1), 2e-5, 90 / 128) for j in range(8)]
-    verdict = study_learned(majority, {}, Direction.MAXIMIZE, "accuracy", task, majority=90 / 128)
+    verdict = study_learned(majority, {}, direction=Direction.MAXIMIZE, metric="accuracy", task=task, majority=90 / 128)
     print(f"accuracy, always the majority class of a 70/30 eval set: learned = {verdict.learned}: {verdict.reason}")
 
     fit = fit_power_law([4, 8, 16], [8.0, 16.0, 32.0])

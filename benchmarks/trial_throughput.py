@@ -182,7 +182,7 @@ def bare_loop(exp: ExperimentConfig, work: CausalLmWorkload, batches: list[Train
         optimizer.zero_grad(set_to_none=True)
     model.eval()
     with torch.no_grad():
-        eval_batch = work.eval.batch(torch.arange(len(work.eval))).inputs
+        eval_batch = work.eval_set.rows.batch(torch.arange(len(work.eval_set.rows))).inputs
         with autocast:
             float(model(**{k: v.to(device) for k, v in eval_batch.items()}).loss)
         work.generate(model, exp.training.eval_batch_size, device, autocast)

@@ -7,8 +7,10 @@ classification the new head is saved with it). Next to it:
 
 - ``experiment.yaml``: the experiment's stored config, cut down to this space and rank;
 - ``space.yaml``: the space;
-- ``trial.yaml``: the trial's parameters, seed, LoRA numbers, value, and the ``lorasweep trial``
-  command that re-runs it.
+- ``trial.yaml``: the trial's parameters, seed, LoRA numbers, value (on the eval split, which the
+  search selected it on), the test split's values of the seed re-runs of the same parameters
+  (examples the search never saw; how the split was made), and the ``lorasweep trial`` command
+  that re-runs it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from lorasweep.analysis.judged_on import tested_value
 from lorasweep.analysis.summary import best_trial, summarize, trial_params
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError
@@ -76,6 +79,8 @@ def export_best(storage: Storage, experiment: str | None, space: str, out: Path)
             str(best.seed),
         ]
     )
+    reruns = [t for t in summary.seed_trials.get(space, []) if t.r == best.r and t.params == best.params]
+    tested = [{"seed": t.seed, "test_value": tested_value(t)} for t in reruns]
     trial = {
         "experiment": record.name,
         "space": space,
@@ -87,6 +92,11 @@ def export_best(storage: Storage, experiment: str | None, space: str, out: Path)
         "metric": summary.metric,
         "best_value": best.best_value,
         "final_value": best.final_value,
+        "values_measured_on": "eval split (the search selected this trial on it)",
+        "test": {
+            "split": ExperimentConfig.model_validate(record.config).task.test_source(),
+            "seed_reruns": tested,  # this config re-run on new seeds (compare --seeds), judged on the test split
+        },
         "reproduce": command,
     }
     (out / "trial.yaml").write_text(yaml.safe_dump(trial, sort_keys=False))

@@ -62,6 +62,13 @@ class Results:
     _reports: list[ReportRecord] = field(repr=False)
 
     @property
+    def test_split(self) -> str | None:
+        """How the test split was made (``"held out 200 rows of train with data_seed 0"``, ``"split
+        test: ..."``, ``"generated: ..."``), or None when the experiment's config is not known."""
+        config = self.summary.config
+        return config.task.test_source() if config is not None else None
+
+    @property
     def spaces(self) -> dict[str, SpaceSummary]:
         """Per space: best value and params, trial counts by state, device-seconds, cost to the target."""
         return self.summary.spaces
@@ -76,11 +83,15 @@ class Results:
         ``study`` (the Optuna study name), ``kind`` (search, seeds, ablation), ``outcome``
         (complete, pruned, failed, diverged, interrupted), ``seed``, ``alpha``, ``lr``, ``scaling``,
         ``effective_step`` (s·LR), ``use_rslora``, ``best_value``, ``steps``, ``diverged_step``,
-        ``device_seconds``, ``wall_seconds``, ``examples``, ``tokens``, ``retries``, ``error``."""
+        ``device_seconds``, ``wall_seconds``, ``examples``, ``tokens``, ``retries``, ``error``, and the
+        test split's (:attr:`test_split` says how it was made): ``test_value`` (the metric on it at
+        the trial's end: seed re-runs and ablation points; NaN for search trials, which selected on
+        the eval split that ``value`` is measured on) and ``test_<metric>`` for every metric."""
         import pandas as pd
 
         study = {s.id: s for s in self._studies}
         names = sorted({k for t in self._trials for k in t.params})
+        tested = sorted({k for t in self._trials for k in t.test_metrics or {}})
         rows = []
         for t in self._trials:
             s = study[t.study_id]
@@ -114,6 +125,8 @@ class Results:
                     "tokens": t.tokens,
                     "retries": t.retries,
                     "error": t.error,
+                    "test_value": _number(t.test_value),
+                    **{f"test_{m}": _number((t.test_metrics or {}).get(m)) for m in tested},
                 }
             )
         frame = pd.DataFrame(rows)

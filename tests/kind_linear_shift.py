@@ -87,6 +87,8 @@ class LinearShiftWorkload(Workload):
         self.eval_x = torch.randn(task.n_eval, task.features, generator=gen)
         self.train_y = (self.train_x @ target.T).squeeze(-1)
         self.eval_y = (self.eval_x @ target.T).squeeze(-1)
+        self.test_x = torch.randn(task.test_size, task.features, generator=gen)  # a third draw
+        self.test_y = (self.test_x @ target.T).squeeze(-1)
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
         import copy
@@ -101,11 +103,19 @@ class LinearShiftWorkload(Workload):
             yield TrainBatch(inputs=inputs, examples=len(index), tokens=len(index))
 
     def evaluate(self, model: nn.Module, batch_size: int, device: torch.device, autocast: Any) -> dict[str, float]:
+        return self._errors(self.eval_x, self.eval_y, model, device, autocast)
+
+    def evaluate_test(self, model: nn.Module, batch_size: int, device: torch.device, autocast: Any) -> dict[str, float]:
+        return self._errors(self.test_x, self.test_y, model, device, autocast)
+
+    def _errors(
+        self, x: torch.Tensor, y: torch.Tensor, model: nn.Module, device: torch.device, autocast: Any
+    ) -> dict[str, float]:
         import torch
 
         model.eval()
         with torch.no_grad(), autocast:
-            pred = model(inputs=self.eval_x.to(device)).logits.float().cpu()
+            pred = model(inputs=x.to(device)).logits.float().cpu()
         model.train()
-        error = pred - self.eval_y
+        error = pred - y
         return {MAE.name: float(error.abs().mean()), EVAL_LOSS.name: float((error**2).mean())}

@@ -74,8 +74,16 @@ class TokenTagsTask(TaskBase):
                     raise ConfigError(f"task {self.name}: a row has {len(words)} words, tags {tags}; one id per word")
         return (train["tokens"], train["tags"]), (evaluation["tokens"], evaluation["tags"])
 
+    def test_rows(self) -> tuple[list[list[str]], list[list[int]]]:
+        """``(words, tags)`` of the test rows (``data.test_split``, or held out of the train split)."""
+        from lorasweep.train.sources import load_test_columns
+
+        test = load_test_columns(self, {k: v for k, v in self.data.columns.items() if v is not None})
+        return test["tokens"], test["tags"]
+
     def check_data(self) -> None:
         self.rows()
+        self.test_rows()
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
@@ -103,6 +111,7 @@ class TokenTagsWorkload(Workload):
         (train_words, train_tags), (eval_words, eval_tags) = task.rows()
         self.train = self._encode(tokenizer, train_words, train_tags)
         self.eval = self._encode(tokenizer, eval_words, eval_tags)
+        self.test = self._encode(tokenizer, *task.test_rows())
 
     def _encode(self, tokenizer: Any, words: list[list[str]], tags: list[list[int]]) -> dict[str, torch.Tensor]:
         import torch
@@ -139,14 +148,29 @@ class TokenTagsWorkload(Workload):
     def evaluate(
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
     ) -> dict[str, float]:
+        return self._evaluate(self.eval, model, batch_size, device, autocast)
+
+    def evaluate_test(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        return self._evaluate(self.test, model, batch_size, device, autocast)
+
+    def _evaluate(
+        self,
+        data: dict[str, torch.Tensor],
+        model: nn.Module,
+        batch_size: int,
+        device: torch.device,
+        autocast: torch.autocast,
+    ) -> dict[str, float]:
         import torch
 
         model.eval()
         right = total = 0
         loss_sum = 0.0
         with torch.no_grad():
-            for start in range(0, len(self.eval["labels"]), batch_size):
-                batch = {k: v[start : start + batch_size].to(device) for k, v in self.eval.items()}
+            for start in range(0, len(data["labels"]), batch_size):
+                batch = {k: v[start : start + batch_size].to(device) for k, v in data.items()}
                 with autocast:
                     out = model(**batch)
                 tagged = batch["labels"] != IGNORE

@@ -228,7 +228,7 @@ def test_dashboard_shows_the_note_and_the_charts(store: tuple[str, Path], tmp_pa
             assert page.console_errors() == []
         assert "lorasweep · shown: accuracy (maximize)" in text and sentence in text
         assert "This study: lora_alpha at r=4 (shown/lora_alpha/r4)" in text
-        assert "Best accuracy 0.840 0.800" in text  # the table, rendered as a table
+        assert "Best accuracy (eval split, selected on) 0.840 0.800" in text  # the table, rendered as a table
         assert "lorasweep:begin" not in text and "lorasweep:end" not in text  # the markers stay invisible
     finally:
         proc.terminate()

@@ -123,7 +123,7 @@ def test_every_study_gets_the_note_and_seeds_replace_it(store: tuple[str, Storag
         assert "one search seed, so no verdict is possible" in note
         for other in names:  # the spaces and all their studies
             assert f"`{other}`" in note
-        assert "| **Best accuracy** | 0.850 | 0.750 |" in note
+        assert "| **Best accuracy (eval split, selected on)** | 0.850 | 0.750 |" in note
         assert "| **Best parameters** | r=4 · α=8 (c=4) · LR=1.0e-3 · s·LR=2.0e-3 |" in note
         assert {"lorasweep-cost-0", "lorasweep-effective_step-0"} <= _charts(url, name)
         assert not any(c.startswith("lorasweep-seeds") for c in _charts(url, name))

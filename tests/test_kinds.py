@@ -53,7 +53,7 @@ def _generated(folder: Path) -> dict[str, Any]:
 
 
 def _classification(folder: Path) -> dict[str, Any]:
-    rows = [{"sentence": f"the film was {'good' if i % 2 else 'bad'} {i}", "y": i % 2} for i in range(48)]
+    rows = [{"sentence": f"the film was {'good' if i % 2 else 'bad'} {i}", "y": i % 2} for i in range(64)]
     (folder / "reviews.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     task = {
         "name": "reviews",
@@ -226,6 +226,12 @@ def test_every_kind_keeps_the_contract(kind: str, tmp_path: Path, linear_shift: 
     assert set(metrics) == set(names)
     assert all(math.isfinite(v) for v in metrics.values()), metrics
 
+    # the test split: every declared metric on examples disjoint from the eval split, said how made
+    tested = work.evaluate_test(model, 16, torch.device("cpu"), torch.autocast("cpu", enabled=False))
+    assert tested is not None and set(tested) == set(names)
+    assert all(math.isfinite(v) for v in tested.values()), tested
+    assert str(task.test_size) in task.test_source()
+
 
 # ---------------------------------------------------------------------------------------------
 # A kind added by one module of the test suite
@@ -286,10 +292,11 @@ def test_configs_stored_by_the_single_task_schema_still_load(key: str) -> None:
     if key.startswith("task:"):
         task = parse_task(raw)
         assert task.name == raw["name"] and task.kind == raw["kind"]
-        expected = {k: v for k, v in raw.items() if k in type(task).model_fields}
+        expected = {"n_test": None, **{k: v for k, v in raw.items() if k in type(task).model_fields}}  # + later fields
         if "data" in expected:  # the one shared column map: the kind keeps the roles it reads
             read = task.model_dump()["data"]["columns"]
-            expected["data"] = {**expected["data"], "columns": {k: expected["data"]["columns"][k] for k in read}}
+            columns = {k: expected["data"]["columns"][k] for k in read}
+            expected["data"] = {"test_split": None, **expected["data"], "columns": columns}
             assert set(read) < set(raw["data"]["columns"])
         assert task.model_dump(mode="json") == expected
     else:

@@ -25,7 +25,7 @@ from factories import lora_params
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _csv(path: Path, rows: int = 96) -> None:
+def _csv(path: Path, rows: int = 128) -> None:  # 64 train, 32 eval, 32 test
     words = ["good", "fine", "great", "bad", "poor", "awful"]
     lines = ["text,label"]
     for i in range(rows):

@@ -47,7 +47,13 @@ def _store(url: str, overrides: dict) -> None:
         for space in exp.spaces:
             for r in exp.ranks:
                 studies[(space.name, r)] = st.add_study(
-                    record.id, space.name, r, f"cost/{space.name}/r{r}", "accuracy", Direction.MAXIMIZE, {}
+                    record.id,
+                    space=space.name,
+                    rank=r,
+                    optuna_study_name=f"cost/{space.name}/r{r}",
+                    metric="accuracy",
+                    direction=Direction.MAXIMIZE,
+                    space_config={},
                 )
         times = {}
         for i, (space, r, start, end, state, value) in enumerate(TRIALS):

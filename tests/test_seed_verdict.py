@@ -85,7 +85,14 @@ def test_power_matches_the_paired_t_test_theory(n: int, effect: float) -> None:
 
 
 def _trial(
-    st: Storage, study: int, key: str, state: TrialState, value: float | None, seed: int, kind: TrialKind
+    st: Storage,
+    study: int,
+    key: str,
+    state: TrialState,
+    value: float | None,
+    seed: int,
+    kind: TrialKind,
+    test_value: float | None = None,
 ) -> None:
     trial = st.start_trial(
         TrialStart(
@@ -109,6 +116,7 @@ def _trial(
             examples=16,
             tokens=160,
             reports=(),
+            test_value=test_value if state == TrialState.COMPLETE else None,
         ),
     )
 
@@ -118,6 +126,7 @@ def _experiment(
     reruns: dict[str, list[tuple[TrialState, float | None]]],
     search: dict[str, list[tuple[TrialState, float | None]]] | None = None,
     overrides: dict | None = None,
+    tests: dict[str, list[float]] | None = None,
 ) -> ExperimentSummary:
     """lr_only and lora_alpha with the given search trials and seed re-runs (i-th re-run on seed i+1)."""
     search = search or {
@@ -142,7 +151,8 @@ def _experiment(
         for i, (state, value) in enumerate(search.get(space, [])):
             _trial(st, study, f"{space}-search-{i}", state, value, 0, TrialKind.SEARCH)
         for i, (state, value) in enumerate(reruns.get(space, [])):
-            _trial(st, study, f"{space}-seed-{i}", state, value, i + 1, TrialKind.SEEDS)
+            test = (tests or {}).get(space)
+            _trial(st, study, f"{space}-seed-{i}", state, value, i + 1, TrialKind.SEEDS, test[i] if test else None)
     summary = summarize(st, st.experiment("v"))
     st.close()
     return summary
@@ -292,3 +302,27 @@ def test_an_interrupted_rerun_run_again_counts_once_and_one_never_finished_loses
     seeds = seed_comparison(summary)
     assert seeds is not None and seeds.per_seed["lr_only"][4][9] is None
     assert (seeds.paired.pooled.wins_a, seeds.paired.pooled.wins_b) == (8, 1)
+
+
+def test_the_verdict_is_judged_on_the_test_split_when_every_rerun_has_a_test_value(tmp_path: Path) -> None:
+    """The eval split (the one the search selected on) says lr_only wins every seed; the test split
+    says lora_alpha does. With test values stored for every completed re-run, the verdict follows
+    the test split and says so; without them it judges on eval and says that instead."""
+    reruns = {"lr_only": _done(LR_ONLY), "lora_alpha": _done(LORA_ALPHA)}
+    for sub in "tem":
+        (tmp_path / sub).mkdir()
+    tests = {"lr_only": [v - 0.2 for v in LR_ONLY], "lora_alpha": LORA_ALPHA}
+    seeds = seed_comparison(_experiment(tmp_path / "t", reruns, tests=tests))
+    assert seeds is not None and seeds.split == "test" and seeds.winner == "lora_alpha"
+    assert "judged on the test split, which the search never selected on" in (seeds.verdict or "")
+    assert seeds.as_dict()["seed_verdict"]["judged_on"] == "test"
+    assert seeds.per_seed["lr_only"][4][1] == pytest.approx(LR_ONLY[0] - 0.2)
+
+    on_eval = seed_comparison(_experiment(tmp_path / "e", reruns))
+    assert on_eval is not None and on_eval.split == "eval" and on_eval.winner == "lr_only"
+    assert "judged on the eval split the search selected configs on" in (on_eval.verdict or "")
+
+    # one completed re-run without a test value: the whole verdict falls back to eval, never mixes
+    partial = {"lr_only": [*tests["lr_only"][:9], None], "lora_alpha": LORA_ALPHA}
+    mixed = seed_comparison(_experiment(tmp_path / "m", reruns, tests=partial))  # type: ignore[arg-type]
+    assert mixed is not None and mixed.split == "eval" and mixed.winner == "lr_only"

@@ -168,6 +168,7 @@ def sft_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data": {
             "data_files": {"train": "train.jsonl", "test": "test.jsonl"},
             "eval_split": "test",
+            "test_split": "test",  # its rows after the 8 eval rows
             "columns": {"prompt": "question", "completion": "answer"},
         },
         "answer": {"rule": "after_marker", "marker": "####"},

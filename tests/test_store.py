@@ -36,7 +36,7 @@ def test_db_upgrade_command_then_check_schema(db_url: str) -> None:
     url = db_url
     code, out, err = run_cli("db", "upgrade", "--storage", url)
     assert code == 0, err
-    assert "schema at 0010" in out
+    assert "schema at 0011" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment_names() == []
@@ -88,7 +88,7 @@ def test_upgrading_an_older_database_keeps_its_rows(db_url: str) -> None:
         with pytest.raises(StorageError, match="run lorasweep db upgrade"):
             st.check_schema()
     code, out, _ = run_cli("db", "upgrade", "--storage", url)
-    assert code == 0 and "schema at 0010" in out
+    assert code == 0 and "schema at 0011" in out
     with Storage.open(url) as st:
         st.check_schema()
         assert st.experiment("kept").description == "from 0001"

@@ -52,7 +52,7 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def _task(folder: Path) -> dict[str, Any]:
-    (folder / "tags.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(320, 0)))
+    (folder / "tags.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(384, 0)))
     return {
         "name": "colours",
         "kind": "token_tags",

@@ -4,7 +4,9 @@ The verdict is :func:`lorasweep.analysis.paired.paired_verdict` (exact sign test
 rank, group-sequential over the recorded looks): re-run ``i`` of the first space is paired with
 re-run ``i`` of the second at the same rank and seed (``compare --seeds N`` runs seeds
 ``experiment seed + 1 .. + N`` in both). What it estimates, in words: how often the first space
-beats the second on a new seed at the same rank. A re-run that failed, diverged, was pruned, or
+beats the second on a new seed at the same rank, judged on the test split (examples the search
+never selected on) when every completed re-run has a test value, else on the eval split, and the
+verdict says which. A re-run that failed, diverged, was pruned, or
 was interrupted and never finished loses to one that completed (never dropped, no penalty value
 invented); the winner's downside (failures, drops and by how much) is in the verdict's sentence.
 
@@ -46,12 +48,22 @@ NO_SEEDS_VERDICT = (
 )
 
 
-def verdict_value(trial: TrialRecord) -> float | None:
-    """The value the seed verdict judges a re-run on: its final value when it completed with a
-    finite one, else None (it did not complete, and loses to a re-run that did)."""
-    if trial.state != TrialState.COMPLETE or trial.final_value is None or not math.isfinite(trial.final_value):
+def verdict_value(trial: TrialRecord, *, on_test: bool = False) -> float | None:
+    """The value the seed verdict judges a re-run on: its value on the test split (``on_test``)
+    or its final eval value, when it completed with a finite one; else None (it did not
+    complete, and loses to a re-run that did)."""
+    value = trial.test_value if on_test else trial.final_value
+    if trial.state != TrialState.COMPLETE or value is None or not math.isfinite(value):
         return None
-    return trial.final_value
+    return value
+
+
+def judged_on_test(trials: list[TrialRecord]) -> bool:
+    """Whether the seed verdict can judge on the test split: every re-run that completed with a
+    finite eval value also has a finite test value (a re-run stored before test splits existed,
+    or of a task without one, has none: then the whole verdict is judged on the eval split)."""
+    done = [t for t in trials if verdict_value(t) is not None]
+    return bool(done) and all(verdict_value(t, on_test=True) is not None for t in done)
 
 
 def _has_value(t: TrialRecord) -> bool:
@@ -125,6 +137,8 @@ class SeedComparison:
     withheld: str | None = None  # why no verdict was computed from the data (None: one was)
     unpaired: dict[str, list[int]] = field(default_factory=dict)  # space → seeds re-run only in it
     looks: tuple[int, ...] = ()  # seed counts at which a verdict was shown before (each charged)
+    #: the split the re-runs are judged on: "test" (never selected on) or "eval" (the search's own)
+    split: str = "eval"
 
     @property
     def n_seeds(self) -> int:
@@ -174,6 +188,7 @@ class SeedComparison:
             "verdict": self.verdict,
             "seed_verdict": {
                 "winner": self.winner,
+                "judged_on": self.split,
                 "method": self.method,
                 "estimand": self.paired.as_dict()["estimand"] if self.paired is not None else None,
                 "min_seeds": MIN_VERDICT_SEEDS,
@@ -247,13 +262,14 @@ def compare_reruns(
     and when a second space has no re-runs at all."""
     runs = {name: _settled(runs.get(name, [])) for name in names}
     reruns = {name: Reruns.of(runs[name]) for name in names}
+    on_test = judged_on_test([t for name in names for t in runs[name]])
     running = sum(r.incomplete.get(TrialState.RUNNING, 0) for r in reruns.values())
     per_seed: dict[str, dict[int, dict[int, float | None]]] = {}
     for name in names:
         grouped: dict[int, dict[int, list[float | None]]] = {}
         for t in runs[name]:
             if t.state != TrialState.RUNNING:
-                grouped.setdefault(t.r, {}).setdefault(t.seed, []).append(verdict_value(t))
+                grouped.setdefault(t.r, {}).setdefault(t.seed, []).append(verdict_value(t, on_test=on_test))
         per_seed[name] = {
             rank: {seed: seed_value(vs, direction) for seed, vs in sorted(by_seed.items())}
             for rank, by_seed in sorted(grouped.items())
@@ -276,6 +292,7 @@ def compare_reruns(
         "per_seed": per_seed,
         "reruns": reruns,
         "looks": tuple(looks),
+        "split": "test" if on_test else "eval",
     }
     if withheld is not None:
         return SeedComparison(verdict=f"no verdict: {withheld}", withheld=withheld, **common_kw)
@@ -300,7 +317,12 @@ def compare_reruns(
         per_rank[rank] = paired_verdict(at, looks=[k for k in looks if 1 <= k < m], **kw)
     if len(common) == 1:  # the verdict is that rank's
         per_rank[common[0]] = verdict
-    notes = [d for name, r in reruns.items() if (d := r.describe(name))]
+    notes = [
+        "judged on the test split, which the search never selected on"
+        if on_test
+        else "judged on the eval split the search selected configs on (no test values are stored for these re-runs)"
+    ]
+    notes += [d for name, r in reruns.items() if (d := r.describe(name))]
     gaps = {name: sorted(s) for name, s in unpaired.items() if s}
     notes += [f"seed {', '.join(map(str, s))} re-run only in {name}, not paired" for name, s in gaps.items()]
     return SeedComparison(

@@ -170,3 +170,12 @@ class Workload(abc.ABC):
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
     ) -> dict[str, float]:
         """Every metric of :attr:`metric_names` on the eval split."""
+
+    def evaluate_test(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float] | None:
+        """Every metric of :attr:`metric_names` on the test split: examples disjoint from the eval
+        split the search selects on (``task.test_source()`` says how they were made). Seed re-runs
+        and ablation trials call it once, at their end. None: this kind has no test split (a kind
+        written before test splits existed; its trials store no test metric)."""
+        return None

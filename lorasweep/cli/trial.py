@@ -17,8 +17,9 @@ from lorasweep.errors import ConfigError
 @click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default: the first of ranks).")
 @click.option("--params", default="{}", metavar="JSON", help="Sampled values, e.g. '{\"lr\": 0.003}'.")
 @click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=None)
+@click.option("--test", is_flag=True, help="Also evaluate the task's test split at the end (as seed re-runs do).")
 @click.option("--verbose", is_flag=True)
-def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, verbose: bool) -> None:
+def trial(config: str, space: str, rank: int | None, params: str, seed: int | None, test: bool, verbose: bool) -> None:
     """Run one trial without Ray and print its reports as JSON lines."""
     from lorasweep.config import load_experiment
     from lorasweep.space.resolve import at_rank, contains, distributions, load_space, resolve
@@ -54,6 +55,10 @@ def trial(config: str, space: str, rank: int | None, params: str, seed: int | No
     lora = resolve(sp, sampled, rank)
     click.echo(json.dumps({"lora": lora.as_dict()}))
     outcome = run_trial(
-        exp, lora, seed=exp.seed if seed is None else seed, report=lambda r: click.echo(json_line(r.as_dict()))
+        exp,
+        lora,
+        seed=exp.seed if seed is None else seed,
+        report=lambda r: click.echo(json_line(r.as_dict())),
+        test=test,
     )
     click.echo(json_line({"end": outcome.end.value, "steps": outcome.steps, "final": outcome.final_metrics}))

@@ -51,6 +51,12 @@ class TaskFields(StrictModel):
     n_train: Int = Field(ge=1, description="training examples")
     n_eval: Int = Field(ge=1, description="evaluation examples")
     data_seed: Int = Field(0, ge=0, le=MAX_SEED, description="seed of the task's data (fixed: the task, not the trial)")
+    n_test: Int | None = Field(
+        None,
+        ge=1,
+        description="test examples, disjoint from the eval examples the search selects on (seed re-runs and "
+        "ablations are judged on them); default: n_eval",
+    )
 
     #: The metrics a trial of this kind reports, each with its direction (``metric.name`` must be
     #: one of them; every one is stored with each report).
@@ -68,6 +74,25 @@ class TaskFields(StrictModel):
     @property
     def metric_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.metrics)
+
+    @property
+    def test_size(self) -> int:
+        """How many test examples the task holds out (``n_test``, default ``n_eval``)."""
+        return self.n_test if self.n_test is not None else self.n_eval
+
+    def test_source(self) -> str:
+        """How the test split was made, in words (what the report states beside the test metric).
+
+        A task that reads a dataset (``data:``, a :class:`DataSource`): a named split or rows held
+        out of the train split; any other task draws its test examples as it draws the others."""
+        data, n, seed = getattr(self, "data", None), self.test_size, self.data_seed
+        if isinstance(data, DataSource):
+            if data.test_split is None:
+                return f"held out {n} rows of {data.train_split} with data_seed {seed}"
+            if data.test_split == data.eval_split:
+                return f"split {data.test_split}: {n} rows other than the eval rows (data_seed {seed})"
+            return f"split {data.test_split}: {n} rows (data_seed {seed})"
+        return f"generated: {n} examples of a draw of their own (data_seed {seed}), none a train or eval example"
 
     def chance(self, metric: str) -> float | None:
         """The value of ``metric`` for a model that ignores its input (a chance level a best
@@ -194,6 +219,11 @@ class DataSource(StrictModel):
     eval_split: str | None = Field(
         None, description="split to evaluate on; none: the eval examples are held out from the train split"
     )
+    test_split: str | None = Field(
+        None,
+        description="split whose rows judge seed re-runs and ablations (never selected on); none: the test "
+        "examples are held out from the train split",
+    )
     columns: dict[str, str | None] = Field(
         default_factory=dict,
         description="which column holds what, by role (the task kind names its roles and their defaults: "
@@ -207,6 +237,11 @@ class DataSource(StrictModel):
     def _one_source(self) -> DataSource:
         if (self.path is None) == (self.data_files is None):
             raise ValueError("give exactly one of path (hub id, folder or file) and data_files (split → file)")
+        if self.test_split is not None and self.test_split == self.train_split:
+            raise ValueError(
+                f"test_split '{self.test_split}' is the train split; name another split, or leave it out to hold "
+                "the test rows out of the train split"
+            )
         return self
 
 

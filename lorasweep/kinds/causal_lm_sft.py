@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -151,18 +152,7 @@ class CausalLmSftTask(TaskBase):
                 return Pairs(prompts=split["prompt"], completions=split["completion"])
 
             return pairs(train), pairs(evaluation)
-        import random
-
-        from lorasweep.errors import ConfigError
-        from lorasweep.train.instructions import get_pair_generator
-
-        assert self.generator is not None  # _one_source
-
-        fn = get_pair_generator(self.generator, self.name)
-        try:
-            prompts, completions = fn(self.n_train + self.n_eval, random.Random(self.data_seed), **self.params)
-        except TypeError as e:
-            raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
+        prompts, completions = self._generate(self.n_train + self.n_eval, random.Random(self.data_seed))
         n = self.n_train
         return (
             Pairs(prompts=prompts[:n], completions=completions[:n]),
@@ -174,8 +164,40 @@ class CausalLmSftTask(TaskBase):
         """The exact-match extractor (default: the whole completion, stripped)."""
         return self.answer or AnswerConfig()
 
+    def test_pairs(self) -> Pairs:
+        """``n_test`` pairs none of which is a train or eval pair: rows of ``data`` (its
+        ``test_split``, or held out of the train split) or the generator's draws after the train
+        and eval pairs (a prompt also among those is skipped)."""
+        if self.data is not None:
+            from lorasweep.train.sources import load_test_columns
+
+            columns = {k: v for k, v in self.data.columns.items() if v is not None}
+            test = load_test_columns(self, columns, texts=("prompt", "completion"))
+            return Pairs(prompts=test["prompt"], completions=test["completion"])
+        from lorasweep.kinds.disjoint import draw_unseen, held_out_rng
+
+        train, evaluation = self.pairs()
+        seen = {*train.prompts, *evaluation.prompts}
+        prompts, completions = draw_unseen(
+            lambda n: self._generate(n, held_out_rng(self.data_seed)), seen, self.test_size, "prompts"
+        )
+        return Pairs(prompts=prompts, completions=completions)
+
+    def _generate(self, n: int, rng: random.Random) -> tuple[list[str], list[str]]:
+        """``n`` pairs of the generator, drawn from ``rng``."""
+        from lorasweep.errors import ConfigError
+        from lorasweep.train.instructions import get_pair_generator
+
+        assert self.generator is not None  # _one_source
+        fn = get_pair_generator(self.generator, self.name)
+        try:
+            return fn(n, rng, **self.params)
+        except TypeError as e:
+            raise ConfigError(f"task {self.name}: bad params for generator '{self.generator}' ({e})") from e
+
     def check_data(self) -> None:
         self.pairs()
+        self.test_pairs()
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         """The data and its columns, a tokenizer that can end a completion, a chat template that
@@ -188,6 +210,7 @@ class CausalLmSftTask(TaskBase):
         from lorasweep.train.model import check_model, load_tokenizer
 
         train, _ = self.pairs()
+        self.test_pairs()
         tokenizer = load_tokenizer(exp.model.name_or_path, exp.model.trust_remote_code)
         sft.padding_id(tokenizer, exp.model)
         chat = sft.uses_chat_template(tokenizer, self.chat_template)
@@ -261,6 +284,15 @@ def exact_match(predictions: list[str], references: list[str], rule: AnswerConfi
 # The workload
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvalSet:
+    """Pairs to evaluate on (eval or test), shortest first: their rows, prompts and completions."""
+
+    rows: Any  # lorasweep.train.sft.Rows, one pair per row
+    prompts: list[list[int]]  # prompt token ids, for generation
+    references: list[str]  # the completions, for exact match
+
+
 class CausalLmWorkload(Workload):
     """A causal LM trained on the completions of tokenized prompt → completion pairs."""
 
@@ -276,18 +308,25 @@ class CausalLmWorkload(Workload):
         chat = sft.uses_chat_template(tok, task.chat_template)
         train, evaluation = task.pairs()
         self.train_examples = self._tokenize(train, chat)
-        eval_examples = self._tokenize(evaluation, chat)
-        self.references = evaluation.completions
         if task.packing:
             self.train = sft.pack(self.train_examples, task.max_length, self.pad_id)
         else:
             self.train = sft.one_per_row(self.train_examples, self.pad_id)
-        # Eval rows sorted by length (padding is small; every metric is order-free).
-        by_length = sorted(range(len(eval_examples)), key=lambda i: len(eval_examples[i].ids))
-        self.eval_order = by_length
-        self.eval = sft.one_per_row([eval_examples[i] for i in by_length], self.pad_id)
-        self.eval_prompts = [eval_examples[i].prompt for i in by_length]
+        self.eval_set = self._eval_set(evaluation, chat)
+        self.test_set = self._eval_set(task.test_pairs(), chat)
         self.eos_ids = sorted({i for i in (tok.eos_token_id, self.pad_id) if i is not None})
+
+    def _eval_set(self, pairs: Pairs, chat: bool) -> EvalSet:
+        """Pairs to evaluate on, sorted by length (padding is small; every metric is order-free)."""
+        from lorasweep.train import sft
+
+        examples = self._tokenize(pairs, chat)
+        by_length = sorted(range(len(examples)), key=lambda i: len(examples[i].ids))
+        return EvalSet(
+            rows=sft.one_per_row([examples[i] for i in by_length], self.pad_id),
+            prompts=[examples[i].prompt for i in by_length],
+            references=[pairs.completions[i] for i in by_length],
+        )
 
     def _tokenize(self, pairs: Pairs, chat: bool) -> list[Example]:
         from lorasweep.train.sft import tokenize_pair
@@ -320,6 +359,17 @@ class CausalLmWorkload(Workload):
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
     ) -> dict[str, float]:
         """Eval loss per completion token, its perplexity, and exact match of greedy generations."""
+        return self._evaluate(self.eval_set, model, batch_size, device, autocast)
+
+    def evaluate_test(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """The same metrics on the test pairs."""
+        return self._evaluate(self.test_set, model, batch_size, device, autocast)
+
+    def _evaluate(
+        self, data: EvalSet, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
         import torch
 
         from lorasweep.train.sft import IGNORE
@@ -328,8 +378,8 @@ class CausalLmWorkload(Workload):
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         targets = 0
         with torch.no_grad():
-            for start in range(0, len(self.eval), batch_size):
-                batch = self.eval.batch(torch.arange(start, min(start + batch_size, len(self.eval)))).inputs
+            for start in range(0, len(data.rows), batch_size):
+                batch = data.rows.batch(torch.arange(start, min(start + batch_size, len(data.rows)))).inputs
                 n = int((batch["labels"][:, 1:] != IGNORE).sum())  # the targets the shifted loss averages over
                 if n == 0:
                     continue
@@ -339,17 +389,23 @@ class CausalLmWorkload(Workload):
                 loss_sum += loss.double() * n
                 targets += n
             eval_loss = float(loss_sum) / max(targets, 1)
-            predictions = self.generate(model, batch_size, device, autocast)
+            predictions = self.generate(model, batch_size, device, autocast, data.prompts)
         model.train()
-        references = [self.references[i] for i in self.eval_order]
         return {
             EVAL_LOSS.name: eval_loss,
             PERPLEXITY.name: math.exp(eval_loss) if eval_loss < 700 else math.inf,
-            EXACT_MATCH.name: exact_match(predictions, references, self.task.answer_rule),
+            EXACT_MATCH.name: exact_match(predictions, data.references, self.task.answer_rule),
         }
 
-    def generate(self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast) -> list[str]:
-        """Greedy completions of the eval prompts (in :attr:`eval_order`)."""
+    def generate(
+        self,
+        model: nn.Module,
+        batch_size: int,
+        device: torch.device,
+        autocast: torch.autocast,
+        prompts: list[list[int]] | None = None,
+    ) -> list[str]:
+        """Greedy completions of ``prompts`` (token ids; default: the eval prompts, shortest first)."""
         from transformers import GenerationConfig
 
         from lorasweep.train.sft import left_padded
@@ -361,9 +417,10 @@ class CausalLmWorkload(Workload):
             eos_token_id=self.eos_ids,
             use_cache=True,
         )
+        prompts = self.eval_set.prompts if prompts is None else prompts
         out: list[str] = []
-        for start in range(0, len(self.eval_prompts), batch_size):
-            batch = left_padded(self.eval_prompts[start : start + batch_size], self.pad_id)
+        for start in range(0, len(prompts), batch_size):
+            batch = left_padded(prompts[start : start + batch_size], self.pad_id)
             width = batch["input_ids"].shape[1]
             batch = {k: v.to(device) for k, v in batch.items()}
             with autocast:

@@ -63,6 +63,10 @@ class LabelledTextTask(TaskBase):
     def examples(self) -> tuple[Examples, Examples]:
         """``(train, eval)`` examples, the same on every call."""
 
+    @abc.abstractmethod
+    def test_examples(self) -> Examples:
+        """``n_test`` examples none of which is a train or eval example, the same on every call."""
+
     def chance(self, metric: str) -> float | None:
         """Accuracy of a model that ignores its input, on a balanced eval set: 1/num_labels."""
         return 1.0 / self.num_labels if metric == ACCURACY.name else None
@@ -74,6 +78,7 @@ class LabelledTextTask(TaskBase):
 
     def check_data(self) -> None:
         self.examples()
+        self.test_examples()
 
     def check_setup(self, exp: ExperimentConfig) -> None:
         import torch
@@ -81,7 +86,7 @@ class LabelledTextTask(TaskBase):
         from lorasweep.api import add_lora
         from lorasweep.train.model import check_model
 
-        self.examples()
+        self.check_data()
         model = check_model(exp.model, head=self.head)
         with torch.device("meta"):
             add_lora(model, exp.model, rank=exp.ranks[0], alpha=1.0, task_type=self.head.peft_task_type)
@@ -104,18 +109,27 @@ class ClassificationTask(LabelledTextTask):
 
     def examples(self) -> tuple[Examples, Examples]:
         """The train and eval examples of ``data`` (read once per process; labels checked)."""
-        from lorasweep.train.datafiles import check_classes
         from lorasweep.train.sources import load_columns
 
-        columns = {role: name for role, name in self.data.columns.items() if name is not None}
-        train, evaluation = load_columns(self, columns, texts=("text", "text_pair"))
+        train, evaluation = load_columns(self, self._columns_read, texts=("text", "text_pair"))
+        return self._examples(train, "train"), self._examples(evaluation, "eval")
 
-        def examples(split: dict[str, list[Any]], part: str) -> Examples:
-            labels = label_ids(split["label"], self.data, self.num_labels)
-            check_classes(labels, part, self.num_labels)
-            return Examples(texts=split["text"], labels=labels, pairs=split.get("text_pair"))
+    def test_examples(self) -> Examples:
+        """The test rows of ``data`` (``data.test_split``, or held out of the train split)."""
+        from lorasweep.train.sources import load_test_columns
 
-        return examples(train, "train"), examples(evaluation, "eval")
+        return self._examples(load_test_columns(self, self._columns_read, texts=("text", "text_pair")), "test")
+
+    @property
+    def _columns_read(self) -> dict[str, str]:
+        return {role: name for role, name in self.data.columns.items() if name is not None}
+
+    def _examples(self, split: dict[str, list[Any]], part: str) -> Examples:
+        from lorasweep.train.datafiles import check_classes
+
+        labels = label_ids(split["label"], self.data, self.num_labels)
+        check_classes(labels, part, self.num_labels)
+        return Examples(texts=split["text"], labels=labels, pairs=split.get("text_pair"))
 
 
 def label_ids(values: list[Any], src: DataSource, num_labels: int) -> list[int]:
@@ -214,6 +228,7 @@ class ClassificationWorkload(Workload):
         train, evaluation = task.examples()
         self.train = encode(tokenizer, train, task.max_length)
         self.eval = encode(tokenizer, evaluation, task.max_length)
+        self.test = encode(tokenizer, task.test_examples(), task.max_length)
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
         from lorasweep.train.model import base_model
@@ -227,19 +242,30 @@ class ClassificationWorkload(Workload):
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
     ) -> dict[str, float]:
         """Accuracy, macro F1 and mean loss on the eval split."""
+        return self._evaluate(self.eval, model, batch_size, device, autocast)
+
+    def evaluate_test(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """The same metrics on the test split."""
+        return self._evaluate(self.test, model, batch_size, device, autocast)
+
+    def _evaluate(
+        self, data: Encoded, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
         import torch
 
         model.eval()
         loss_sum, preds = 0.0, []
         with torch.no_grad():
-            for batch in self.eval.eval_batches(batch_size):
+            for batch in data.eval_batches(batch_size):
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 with autocast:
                     out = model(**batch)
                 loss_sum += float(out.loss) * batch["labels"].shape[0]
                 preds.append(out.logits.argmax(dim=-1).cpu())
         model.train()
-        pred, gold = torch.cat(preds), self.eval.labels
+        pred, gold = torch.cat(preds), data.labels
         f1s = []
         for label in range(self.num_labels):
             tp = int(((pred == label) & (gold == label)).sum())
@@ -249,5 +275,5 @@ class ClassificationWorkload(Workload):
         return {
             ACCURACY.name: float((pred == gold).float().mean()),
             F1.name: sum(f1s) / self.num_labels,
-            EVAL_LOSS.name: loss_sum / len(self.eval),
+            EVAL_LOSS.name: loss_sum / len(data),
         }

@@ -121,6 +121,12 @@ with warnings.catch_warnings():  # ``metrics`` is a field here, TaskBase's class
             """The declared metrics as registry metrics."""
             return tuple(Metric(name=m.name, direction=m.direction, description=m.description) for m in self.metrics)
 
+        def test_source(self) -> str:
+            return (
+                "reported by the task's own code (trial.report(max_steps, ..., test={...})); lorasweep cannot "
+                "check that it is disjoint from the examples the code evaluates on"
+            )
+
         def check_data(self) -> None:
             """The entrypoint imports and is callable (one-line ConfigError otherwise)."""
             from lorasweep.train.user_code import load_entrypoint

@@ -65,7 +65,9 @@ class RegressionWorkload(Workload):
         from lorasweep.train import synthetic
 
         self.task = task
-        self.data = synthetic.mlp_shift(task.params, task.name, task.n_train, task.n_eval, task.data_seed)
+        self.data = synthetic.mlp_shift(
+            task.params, task.name, task.n_train, task.n_eval, task.data_seed, task.test_size
+        )
 
     def base_model(self, model_cfg: ModelConfig, seed: int) -> nn.Module:
         model = copy.deepcopy(self.data.base)
@@ -83,11 +85,27 @@ class RegressionWorkload(Workload):
         self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
     ) -> dict[str, float]:
         """Mean squared error on the eval split (targets have unit variance: 1.0 is a constant guess)."""
+        return self._mse(self.data.eval_x, self.data.eval_y, model, batch_size, device, autocast)
+
+    def evaluate_test(
+        self, model: nn.Module, batch_size: int, device: torch.device, autocast: torch.autocast
+    ) -> dict[str, float]:
+        """Mean squared error on the test split (drawn after every other example)."""
+        return self._mse(self.data.test_x, self.data.test_y, model, batch_size, device, autocast)
+
+    def _mse(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        model: nn.Module,
+        batch_size: int,
+        device: torch.device,
+        autocast: torch.autocast,
+    ) -> dict[str, float]:
         import torch
 
         model.eval()
         total = 0.0
-        x, y = self.data.eval_x, self.data.eval_y
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
                 xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)

@@ -74,6 +74,10 @@ class TrialRecord:
     examples: int
     tokens: int
     device: str | None = None  # what it trained on, e.g. "cuda:0 (GPU 1, 0.25 share)" (None: not reported)
+    # the metric, and every metric, on the test split at its end (seed re-runs and ablation points,
+    # judged on examples the search never selected on; None: not evaluated)
+    test_value: float | None = None
+    test_metrics: dict[str, float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,3 +141,5 @@ class TrialFinish:
     retries: int = 0  # times Ray re-ran the trial after its worker died (ray.max_failures)
     checkpoint: str | None = None  # where its best adapter is kept (ray.checkpoints)
     device: str | None = None  # the device it trained on and its GPUs (lorasweep.train.device)
+    test_value: float | None = None  # the metric on the test split at its end (None: not evaluated)
+    test_metrics: dict[str, float] | None = None  # every metric on the test split

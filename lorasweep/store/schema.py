@@ -107,6 +107,10 @@ class Trial(Base):
     use_rslora: Mapped[bool]
     final_value: Mapped[float | None] = mapped_column(Float)
     best_value: Mapped[float | None] = mapped_column(Float)
+    # the experiment's metric, and every metric, on the test split at the trial's end (seed re-runs
+    # and ablation points; None: not evaluated, e.g. a search trial)
+    test_value: Mapped[float | None] = mapped_column(Float)
+    test_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     steps: Mapped[int] = mapped_column(Integer, default=0)
     diverged_step: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

@@ -122,12 +122,14 @@ class SyntheticData:
     train_y: torch.Tensor
     eval_x: torch.Tensor
     eval_y: torch.Tensor
+    test_x: torch.Tensor  # drawn after every other example: the test split
+    test_y: torch.Tensor
     pretrain_loss: float  # the base's MSE on the first problem after pre-training
     base_eval_loss: float  # the base's MSE on the shifted problem before adaptation
 
 
 @functools.lru_cache(maxsize=2)
-def _build(params_json: str, task_name: str, n_train: int, n_eval: int, data_seed: int) -> SyntheticData:
+def _build(params_json: str, task_name: str, n_train: int, n_eval: int, data_seed: int, n_test: int) -> SyntheticData:
     p = MlpShift.from_params(task_name, json.loads(params_json))
     gen = torch.Generator().manual_seed(data_seed)
     teacher = _teacher(p, gen)
@@ -169,20 +171,26 @@ def _build(params_json: str, task_name: str, n_train: int, n_eval: int, data_see
         check_x = torch.randn(2048, p.in_features, generator=gen)
         pretrain_loss = float(student(check_x, target(teacher, check_x)).loss)
         base_eval_loss = float(student(eval_x, eval_y).loss)
+    test_x, test_y = split(n_test)  # a third draw, after everything above (which it leaves unchanged)
     return SyntheticData(
         base=student,
         train_x=train_x,
         train_y=train_y,
         eval_x=eval_x,
         eval_y=eval_y,
+        test_x=test_x,
+        test_y=test_y,
         pretrain_loss=pretrain_loss,
         base_eval_loss=base_eval_loss,
     )
 
 
-def mlp_shift(params: dict, task_name: str, n_train: int, n_eval: int, data_seed: int) -> SyntheticData:
-    """The pre-trained base and the shifted problem's data (cached per process)."""
-    return _build(json.dumps(params, sort_keys=True), task_name, n_train, n_eval, data_seed)
+def mlp_shift(
+    params: dict, task_name: str, n_train: int, n_eval: int, data_seed: int, n_test: int | None = None
+) -> SyntheticData:
+    """The pre-trained base and the shifted problem's data (cached per process); ``n_test`` test
+    examples (default ``n_eval``) are drawn after all the rest."""
+    return _build(json.dumps(params, sort_keys=True), task_name, n_train, n_eval, data_seed, n_test or n_eval)
 
 
 def check_params(params: dict, task_name: str) -> MlpShift:

@@ -49,12 +49,29 @@ class StepReport:
     drift: float = math.nan
     drift_ratio: float = math.nan
     device: str | None = None  # what the trial trains on (lorasweep.train.device.DeviceChoice.describe)
+    # every metric on the test split, on the last report of a trial asked to evaluate it (seed
+    # re-runs and ablation points); None: not evaluated
+    test_metrics: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, float | int | str | None]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("metrics", "end")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("metrics", "end", "test_metrics")}
         out.update(self.metrics)
+        out.update({as_test_key(name): value for name, value in (self.test_metrics or {}).items()})
         out["end"] = self.end.value if self.end else None
         return out
+
+
+#: A test metric's key in a report's dict (``test/accuracy``): never a metric's own name.
+TEST_PREFIX = "test/"
+
+
+def as_test_key(metric: str) -> str:
+    return TEST_PREFIX + metric
+
+
+def read_test_metrics(result: dict[str, object]) -> dict[str, float]:
+    """The test metrics in a report's dict (:meth:`StepReport.as_dict`), by metric name."""
+    return {k.removeprefix(TEST_PREFIX): float(v) for k, v in result.items() if k.startswith(TEST_PREFIX)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +182,7 @@ def run_trial(
     workload: Workload | None = None,
     checkpoint: Checkpointer | None = None,
     device_choice: DeviceChoice | None = None,
+    test: bool = False,
 ) -> TrialOutcome:
     """Fine-tune ``exp.model`` with LoRA ``lora`` on ``exp.task``; call ``report`` every k steps.
 
@@ -172,7 +190,9 @@ def run_trial(
     when not given). ``checkpoint`` sees each evaluation's report and the model just before the
     report is made (the Ray adapter saves the adapter when the value improved). ``device_choice``:
     the device and the GPU share (the Ray adapter passes the GPUs Ray assigned); without it,
-    ``training.device`` decides (:func:`lorasweep.train.device.choose_device`)."""
+    ``training.device`` decides (:func:`lorasweep.train.device.choose_device`). ``test``: evaluate
+    the test split once, at the end of a complete trial (seed re-runs and ablation points; the
+    search selects on the eval split and never sees it); its metrics go in the last report."""
     started = time.perf_counter()
     cfg, budget = exp.training, exp.budget
     chosen = device_choice or choose_device(exp, None)
@@ -206,7 +226,9 @@ def run_trial(
     first_loss: float | None = None
     loss_sum, loss_n = 0.0, 0
 
-    def emit(step: int, metrics: dict[str, float], end: TrialEnd | None) -> StepReport:
+    def emit(
+        step: int, metrics: dict[str, float], end: TrialEnd | None, test_metrics: dict[str, float] | None = None
+    ) -> StepReport:
         nonlocal loss_sum, loss_n
         signal, drift, ratio = mean_diagnostics([resolve(sq) for sq in squares])
         squares.clear()
@@ -223,6 +245,7 @@ def run_trial(
             drift=drift,
             drift_ratio=ratio,
             device=device_name,
+            test_metrics=test_metrics,
         )
         loss_sum, loss_n = 0.0, 0
         reports.append(r)
@@ -292,7 +315,9 @@ def run_trial(
                     device_seconds=0.0,
                 )
                 checkpoint(progress, model)
-            emit(step, metrics, TrialEnd.COMPLETE if step == budget.max_steps else None)
+            last = step == budget.max_steps
+            tested = work.evaluate_test(model, cfg.eval_batch_size, device, autocast) if test and last else None
+            emit(step, metrics, TrialEnd.COMPLETE if last else None, tested)
 
     return TrialOutcome(
         end=TrialEnd.COMPLETE, steps=budget.max_steps, final_metrics=reports[-1].metrics, reports=reports

@@ -7,6 +7,8 @@ The contract, as Optuna's ``objective(trial)`` and Ray's ``train_fn(config)`` ha
         model = get_peft_model(build_my_model(), trial.lora_config)   # r, α, rsLoRA, target modules
         ... train for trial.max_steps steps at trial.lr, seeded with trial.seed ...
         every trial.eval_every steps:  trial.report(step, {"eval_accuracy": acc, "train_loss": loss}, model=model)
+        # at max_steps, when trial.evaluate_test (seed re-runs, ablation points): also
+        #   trial.report(max_steps, {...eval metrics...}, test={"eval_accuracy": acc_on_your_test_split})
         return model                                                   # optional: the adapter to keep
 
 ``report`` records the step's metrics through the same path as lorasweep's own loop, hands them to
@@ -187,11 +189,14 @@ class Reporter:
         self.last_step = 0
         self.best: float | None = None
         self.final: tuple[StepReport, str | None] | None = None
+        self.evaluate_test = False  # set by make_trial: seed re-runs and ablation points
         #: Tune ended the trial's thread at a report (its stop: the scheduler's decision, or the end
         #: of the trial at max_steps); the Tune function must then exit as Tune expects
         self.tune_stopped = False
 
-    def report(self, step: int, metrics: Mapping[str, Any], model: Any = None) -> None:
+    def report(
+        self, step: int, metrics: Mapping[str, Any], model: Any = None, test: Mapping[str, Any] | None = None
+    ) -> None:
         if self.stopped is not None:
             raise type(self.stopped)(str(self.stopped))
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
@@ -210,6 +215,11 @@ class Reporter:
             if self.rule.step_diverged(loss, self.first_loss):
                 self._diverge(step, f"training loss {loss:.4g} at step {step}")
             self.loss_sum, self.loss_n = self.loss_sum + loss, self.loss_n + 1
+        if test is not None and (step < self.max_steps or self.metric not in metrics):
+            raise ValueError(
+                f"report(step={step}, test=...): the test metrics go with the evaluation at max_steps "
+                f"{self.max_steps}, the trial's last"
+            )
         if self.metric not in metrics:  # a training-loss report: nothing for the scheduler
             return
         self.last_step = step
@@ -224,7 +234,8 @@ class Reporter:
         r = self._step_report(step, values, window, metrics)
         self.loss_sum, self.loss_n = 0.0, 0
         if step >= self.max_steps:
-            self.final = (r, folder)
+            tested = {name: _float(test[name]) for name in self.declared if name in test} if test else None
+            self.final = (replace(r, test_metrics=tested) if tested else r, folder)
             return
         self._send(r, folder)
 
@@ -344,11 +355,16 @@ class Trial:
     weight_decay: float  #: the experiment's training.weight_decay
     head_lr: float | None  #: LR of a new head trained in full (None: the trial's lr)
     device: str  #: "cuda" or "cpu", the device lorasweep gave this trial
+    #: lorasweep asks this trial for its metrics on your own test split, data your code never selects
+    #: on (a seed re-run or an ablation point): pass them as ``report(max_steps, ..., test={...})``
+    evaluate_test: bool
     lora_config: Any  #: a ``peft.LoraConfig`` with r, lora_alpha, use_rslora and the task's target_modules
     params: dict[str, Any]  #: the task's ``params:`` (your own settings)
     _reporter: Reporter = field(repr=False, compare=False)
 
-    def report(self, step: int, metrics: Mapping[str, Any], *, model: Any = None) -> None:
+    def report(
+        self, step: int, metrics: Mapping[str, Any], *, model: Any = None, test: Mapping[str, Any] | None = None
+    ) -> None:
         """Record ``metrics`` at optimizer step ``step``.
 
         A report with the experiment's metric (an evaluation) is stored and handed to the
@@ -358,8 +374,12 @@ class Trial:
 
         Raises :class:`TrialPruned` when the scheduler stops the trial here and
         :class:`TrialDiverged` when the divergence rule fires: stop training then. Steps never go
-        back and never pass ``max_steps``; the report at ``max_steps`` is the last."""
-        self._reporter.report(step, metrics, model)
+        back and never pass ``max_steps``; the report at ``max_steps`` is the last.
+
+        ``test``: the declared metrics on a test split of your own (examples disjoint from those you
+        evaluate on), given with the report at ``max_steps`` when :attr:`evaluate_test` is set;
+        stored as the trial's test metrics (lorasweep cannot check that your split is disjoint)."""
+        self._reporter.report(step, metrics, model, test)
 
     @property
     def should_stop(self) -> bool:
@@ -413,8 +433,10 @@ def make_trial(
     space: str,
     number: int | None,
     send: Callable[[StepReport, str | None], None],
+    evaluate_test: bool = False,
 ) -> Trial:
-    """The :class:`Trial` a ``kind: python`` experiment hands its callable."""
+    """The :class:`Trial` a ``kind: python`` experiment hands its callable (``evaluate_test``: a
+    seed re-run or an ablation point, asked for its test metrics)."""
     from peft import LoraConfig
 
     from lorasweep.train.train import pick_device
@@ -433,6 +455,7 @@ def make_trial(
         gpus=exp.resources.gpus_per_trial if device.type == "cuda" else 0.0,
         checkpoints=exp.ray.checkpoints,
     )
+    reporter.evaluate_test = evaluate_test
     lora_config = LoraConfig(
         task_type=getattr(task, "peft_task_type", None),
         r=lora.rank,
@@ -460,6 +483,7 @@ def make_trial(
         weight_decay=cfg.weight_decay,
         head_lr=cfg.head_lr,
         device=device.type,
+        evaluate_test=evaluate_test,
         lora_config=lora_config,
         params=dict(getattr(task, "params", {})),
         _reporter=reporter,

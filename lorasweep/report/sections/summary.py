@@ -82,7 +82,7 @@ class SummarySection(Section[ExperimentSummary]):
             rows.append(Row(label="Searches", cells={n: describe(configs[n]) for n in spaces if n in configs}))
         rows += [
             Row(
-                label=f"Best {fmt.metric_word(summary.metric)}",
+                label=f"Best {fmt.metric_word(summary.metric)} (eval split, selected on)",
                 cells={n: [q.fmt(s.best_value)] for n, s in spaces.items()},
             ),
         ]

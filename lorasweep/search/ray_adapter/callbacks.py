@@ -25,7 +25,7 @@ from lorasweep.search.plan import ProgressListener, StopRequest, StudyRun
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, sampled_params, trial_seed, trial_study
 from lorasweep.space.resolve import resolve
 from lorasweep.store import ReportRecord, Storage, TrialFinish, TrialStart, TrialState
-from lorasweep.train.train import TrialEnd
+from lorasweep.train.train import TrialEnd, read_test_metrics
 
 
 def trial_state(last_result: dict[str, Any] | None, errored: bool) -> TrialState:
@@ -128,6 +128,7 @@ class StoreCallback(_PerStudy):
         self._started: dict[str, float] = {}
         self._attempt: dict[str, float] = {}  # when the trial's current attempt started
         self._lost: dict[str, float] = {}  # device-seconds of its attempts lost with their worker
+        self._tested: dict[str, dict[str, float | None]] = {}  # test metrics of its last report (seeds, ablation)
         self._reports: dict[str, list[ReportRecord]] = {}
         self._retries: dict[str, int] = {}
 
@@ -163,6 +164,9 @@ class StoreCallback(_PerStudy):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any) -> None:
         metrics = {k: _finite(result.get(k)) for k in self.reported}
+        tested = read_test_metrics(result)
+        if tested:  # the trial's last report, after its evaluation of the test split
+            self._tested[trial.trial_id] = {k: _finite(tested.get(k)) for k in self.reported}
         self._reports[trial.trial_id].append(
             ReportRecord(
                 trial_id=self._ids[trial.trial_id],
@@ -187,6 +191,7 @@ class StoreCallback(_PerStudy):
         tid = trial.trial_id
         self._retries[tid] = self._retries.get(tid, 0) + 1
         self._reports[tid] = []
+        self._tested.pop(tid, None)
         started = self._attempt.pop(tid, None)
         if started is not None:
             lost = device_seconds(time.perf_counter() - started, self.gpus_per_trial)
@@ -212,6 +217,8 @@ class StoreCallback(_PerStudy):
         attempt = self._attempt.pop(tid, None)  # None: lost with its worker, not started again
         # a trial that never reported held its device for (about) its attempt's wall time
         used = last.device_seconds if last else device_seconds(now - attempt if attempt else 0.0, self.gpus_per_trial)
+        tested = self._tested.pop(tid, None)
+        tested = tested if state == TrialState.COMPLETE else None
         self.storage.finish_trial(
             self._ids[tid],
             TrialFinish(
@@ -229,6 +236,8 @@ class StoreCallback(_PerStudy):
                 retries=self._retries.pop(tid, 0),
                 checkpoint=trial.checkpoint.path if trial.checkpoint is not None else None,
                 device=_device(trial.last_result),
+                test_value=tested.get(self.metric) if tested else None,
+                test_metrics=tested,
             ),
         )
         self._count(trial_study(trial.config))

@@ -34,6 +34,13 @@ def trial_seed(config: dict[str, Any], default: int) -> int:
     return int(flat_config(config).get(SEED, default))
 
 
+def evaluates_test(config: dict[str, Any]) -> bool:
+    """Whether a trial evaluates the test split at its end: a fixed-point trial (a seed re-run or
+    an ablation point, whose config carries its seed) does; a search trial (selected on the eval
+    split) does not."""
+    return SEED in flat_config(config)
+
+
 def trial_study(config: dict[str, Any]) -> str:
     """The study a trial belongs to."""
     study = flat_config(config).get(STUDY)

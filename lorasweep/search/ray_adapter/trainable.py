@@ -22,7 +22,7 @@ import torch
 
 from lorasweep.api.task import Workload
 from lorasweep.config import ExperimentConfig, ModelConfig, SpaceConfig, parse_task
-from lorasweep.search.ray_adapter.keys import sampled_params, trial_seed, trial_study
+from lorasweep.search.ray_adapter.keys import evaluates_test, sampled_params, trial_seed, trial_study
 from lorasweep.space.resolve import resolve
 from lorasweep.train.device import choose_device
 from lorasweep.train.model import quiet_transformers
@@ -110,4 +110,5 @@ def lorasweep_trainable(
         workload=workload,
         checkpoint=checkpoint if exp.ray.checkpoints else None,
         device_choice=device,
+        test=evaluates_test(config),
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lorasweep.config import ExperimentConfig, SpaceConfig
-from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, sampled_params, trial_seed
+from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, evaluates_test, sampled_params, trial_seed
 from lorasweep.space.resolve import resolve
 from lorasweep.train.train import StepReport
 from lorasweep.train.user_code import TrialPruned, cached_entrypoint, make_trial, run_user_trial
@@ -47,7 +47,13 @@ def run_user_code(
     if fn is None:
         fn = cached_entrypoint(task.entrypoint, tuple(task.python_path))  # type: ignore[attr-defined]
     trial = make_trial(
-        exp, lora, trial_seed(config, exp.seed), space=space.name, number=config.get(OPTUNA_NUMBER), send=_send
+        exp,
+        lora,
+        trial_seed(config, exp.seed),
+        space=space.name,
+        number=config.get(OPTUNA_NUMBER),
+        send=_send,
+        evaluate_test=evaluates_test(config),
     )
     if run_user_trial(fn, trial):
         raise SystemExit(0)  # Tune stopped this trial at a report: end its thread as tune.report would have
