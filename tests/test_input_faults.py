@@ -422,8 +422,8 @@ def test_dashboard_on_a_network_address_warns_in_one_line(
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     if warned:
         assert warnings == [
-            f"warning: --host {host}: the dashboard can write to the database (rename, delete, annotate studies) and "
-            "is reachable from the network, without a password; use --host 127.0.0.1 unless you mean it"
+            f"warning: --host {host}: the dashboard is reachable from the network without a password (anyone there "
+            "sees every study; it cannot change them); use --host 127.0.0.1 unless you mean it"
         ]
     else:
         assert warnings == []
