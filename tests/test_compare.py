@@ -70,6 +70,7 @@ def test_json_summary_equals_what_optuna_reads_back(tiny_db: tuple[str, Path]) -
             "experiment": "tiny",
             "space": name,
             "rank": 4,
+            "repeat": 0,
             "metric": "accuracy",
             "direction": "maximize",
         }

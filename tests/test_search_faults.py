@@ -59,7 +59,7 @@ def _scripted(config: dict[str, Any], kwargs: dict[str, Any], value: float) -> N
     import lorasweep.search.ray_adapter.trainable as adapter
     from lorasweep.train.train import StepReport, TrialEnd, TrialOutcome
 
-    def run_trial(exp, lora, seed, report, workload=None, checkpoint=None):  # type: ignore[no-untyped-def]
+    def run_trial(exp, lora, seed, report, workload=None, checkpoint=None, device_choice=None):  # type: ignore[no-untyped-def]
         steps = range(exp.budget.eval_every, exp.budget.max_steps + 1, exp.budget.eval_every)
         reports = []
         for step in steps:

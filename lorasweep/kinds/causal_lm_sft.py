@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from lorasweep.api import TaskBase, Workload, task_kind
 from lorasweep.api.head import causal_lm
@@ -98,14 +98,15 @@ class CausalLmSftTask(TaskBase):
     """Prompt → completion pairs from a dataset, for a causal LM."""
 
     kind: Literal["causal_lm_sft"]
-    data: DataSource | None = Field(
-        None,
-        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}",
-    )
     generator: str | None = Field(
         None, description="instead of data: a pair generator of lorasweep.train.instructions, e.g. instructions"
     )
     params: dict[str, Any] = Field(default_factory=dict, description="generator arguments")
+    data: DataSource | None = Field(  # after generator: its validator reads it
+        None,
+        validate_default=True,
+        description="where the data is: {path: HUB_ID_OR_FILE, columns: {prompt: COLUMN, completion: COLUMN}}",
+    )
     max_length: Int = Field(64, ge=4, description="tokens per example (prompt and completion), cut beyond")
     chat_template: bool = Field(
         True, description="wrap prompt and completion in the tokenizer's chat template, if it has one"
@@ -118,7 +119,13 @@ class CausalLmSftTask(TaskBase):
 
     @field_validator("data")
     @classmethod
-    def _columns(cls, data: DataSource | None) -> DataSource | None:
+    def _columns(cls, data: DataSource | None, info: ValidationInfo) -> DataSource | None:
+        if (data is None) == (info.data.get("generator") is None):
+            what = "is required" if data is None else "and generator are both given"
+            raise ValueError(
+                f"{what}: give exactly one of data ({{path: HUB_ID_OR_FILE, columns: {{prompt: COLUMN, "
+                "completion: COLUMN}}) and generator (generated pairs, e.g. generator: instructions)"
+            )
         if data is None:
             return None
         if data.label_names is not None:
@@ -127,10 +134,6 @@ class CausalLmSftTask(TaskBase):
 
     @model_validator(mode="after")
     def _one_source(self) -> CausalLmSftTask:
-        if (self.data is None) == (self.generator is None):
-            raise ValueError(
-                "give exactly one of data (a dataset) and generator (generated pairs, e.g. generator: instructions)"
-            )
         if self.params and self.generator is None:
             raise ValueError("params are the generator's arguments; remove them or add a generator")
         return self
