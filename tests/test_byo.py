@@ -419,12 +419,19 @@ def test_asha_prunes_an_hf_trainer_through_the_callback(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ray_job_submit_runs_the_users_code_from_the_working_dir(
     ray_head: tuple[str, dict[str, str], Path],
+    ray_temp: Path,  # the head's temp dir, where Ray unpacks a job's working dir
     tmp_path: Path,
 ) -> None:
-    """The user's module exists only in the job's working dir: the driver and the workers import it there."""
+    """``ray job submit --working-dir`` on a real local Ray cluster (``ray start --head``): the
+    user's module exists only in the working dir Ray uploaded, and the folder it came from is
+    deleted once the job is submitted, so the driver (``lorasweep compare`` reading the YAML) and
+    the trial workers (importing ``my_train:fit``) can only have used Ray's copy of it."""
+    import json
     import shutil
 
     address, env, _ = ray_head
+    env = {**env, "RAY_AUTH_MODE": "token"}
+    ray = str(Path(sys.executable).parent / "ray")
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(TESTS / "byo_scripted.py", work / "my_train.py")
@@ -433,14 +440,35 @@ def test_ray_job_submit_runs_the_users_code_from_the_working_dir(
     (work / "exp.yaml").write_text(yaml.safe_dump(raw))
     db = tmp_path / "job.db"
     cmd = [
-        str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", address, "--working-dir",
-        str(work), "--", "lorasweep", "compare", "--config", "exp.yaml", "--storage", f"sqlite:///{db}",
-        "--name", "job",
+        ray, "job", "submit", "--address", address, "--working-dir", str(work), "--no-wait",
+        "--submission-id", "byo-job", "--", "lorasweep", "compare", "--config", "exp.yaml",
+        "--storage", f"sqlite:///{db}", "--name", "job",
     ]  # fmt: skip
-    out = subprocess.run(cmd, env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    shutil.rmtree(work)  # uploaded: from here on only Ray's copy of the user's code exists
+    logs = subprocess.run(
+        [ray, "job", "logs", "--address", address, "--follow", "byo-job"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    status = subprocess.run(
+        [ray, "job", "status", "--address", address, "byo-job"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "Job 'byo-job' succeeded" in status.stdout, status.stdout[-2000:] + logs.stdout[-3000:] + logs.stderr[-2000:]
     trials = _trials_by_space(f"sqlite:///{db}", "job")
     assert {s: [t.state.value for t in ts] for s, ts in trials.items()} == {
         "lr_only": ["complete", "pruned"],
         "lora_alpha": ["complete", "pruned"],
     }
+    # the scripted scores of my_train.fit (trial 0 leads: 1/(1+0) + 20/1000 at its last step)
+    assert [round(ts[0].best_value or 0, 6) for ts in trials.values()] == [1.02, 1.02]
+    # the experiment names the working dir Ray unpacked on the cluster, not the folder it came from
+    from lorasweep.store import Storage
+
+    with Storage.open(f"sqlite:///{db}", readonly=True) as st:
+        paths = st.experiment("job").config["task"]["python_path"]
+    assert len(paths) == 1 and Path(paths[0]).is_relative_to(ray_temp), json.dumps(paths)
+    assert not Path(paths[0]).is_relative_to(tmp_path)

@@ -164,20 +164,25 @@ def two_logical_gpus() -> Any:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("share", "probe"), [(0.5, None), ("auto", FixedProbe(peak_gib=3, device_gib=10))])
+@pytest.mark.parametrize(
+    ("share", "probe", "per_gpu"),
+    [(0.5, None, 2), (0.25, None, 4), ("auto", FixedProbe(peak_gib=3, device_gib=10), 2)],
+    ids=["0.5", "0.25", "auto"],
+)
 def test_fractional_gpus_run_trials_of_both_spaces_at_once(
-    two_logical_gpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: Any, probe: Any
+    two_logical_gpus: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: Any, probe: Any, per_gpu: int
 ) -> None:
-    """2 logical GPUs × (1 / share) trials each run at once; auto measures 3 GiB of 10 (8 usable): 2 per GPU."""
+    """2 logical GPUs × (1 / share) trials each run at once; auto measures 3 GiB of 10 (8 usable): 2 per GPU.
+    At 0.25, 8 trials (4 per space) share the 2 GPUs, 4 on each."""
     from lorasweep.report.sections import Report
     from lorasweep.search.runner import run_compare
     from lorasweep.store import Storage, TrialState
 
-    per_gpu, total = 2, 4
+    total = 2 * per_gpu  # every trial of both spaces in one wave
     exp = load_experiment(
         TINY,
         {
-            "budget.trials": 2,
+            "budget.trials": per_gpu,
             "scheduler.name": "fifo",
             "max_concurrent_trials": 8,
             "resources.cpus_per_trial": 0.5,
@@ -202,7 +207,7 @@ def test_fractional_gpus_run_trials_of_both_spaces_at_once(
         assert t.device is not None and f"{held:g} share; allow_cpu_fallback" in t.device, t.device
         assert 0 < t.device_seconds <= held * t.wall_seconds  # charged for its share of the GPU
     gpus = sorted(t.device.split("logical GPU ")[1].split(",")[0] for t in trials)
-    assert gpus == ["0", "0", "1", "1"]  # each GPU shared by two trials
+    assert gpus == ["0"] * per_gpu + ["1"] * per_gpu  # each GPU shared by per_gpu trials
     assert {studies[t.study_id] for t in trials} == {"lr_only", "lora_alpha"}
     stored = ExperimentConfig.model_validate(record.config)
     if share == "auto":
@@ -210,7 +215,7 @@ def test_fractional_gpus_run_trials_of_both_spaces_at_once(
         assert stored.resources.auto.trials_per_gpu == 2
         assert "gpus_per_trial: auto" in describe_share(stored)
     why = report.json()["gpus"]["why"]
-    assert why.startswith("Each trial held 0.5 of a GPU")
+    assert why.startswith(f"Each trial held {held:g} of a GPU")
 
 
 @pytest.mark.slow

@@ -173,13 +173,25 @@ def test_a_config_file_over_the_size_cap_is_refused_unread(tmp_path: Path, store
     assert _state(path) == before
 
 
-def test_a_name_with_a_trailing_newline_is_refused_from_the_command_line(stored: tuple[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("tiny\n", "error: --name 'tiny\\n': names use letters, digits, '.', '_' and '-' and start with a letter"),
+        ("bad name!", "error: --name 'bad name!': names use letters, digits, '.', '_' and '-'"),
+        ("-x", "error: --name '-x': names use letters, digits"),
+        ("", "error: --name '': string should have at least 1 character"),
+        ("x" * 65, "error: --name '" + "x" * 65 + "': string should have at most 64 characters"),
+    ],
+)
+@pytest.mark.parametrize("command", ["compare", "ablation"])
+def test_a_bad_name_is_blamed_on_the_name_option_not_the_yaml(
+    stored: tuple[str, Path], name: str, expected: str, command: str
+) -> None:
+    """Issue 24: an invalid --name was reported as the YAML file's field 'name'."""
     url, path = stored
     before = _state(path)
-    _one_error(
-        *run_cli("compare", "--config", str(TINY), "--storage", url, "--name", "tiny\n"),
-        "field 'name': names use letters, digits, '.', '_' and '-'",
-    )
+    line = _one_error(*run_cli(command, "--config", str(TINY), "--storage", url, "--name", name), expected)
+    assert str(TINY) not in line and "field 'name'" not in line
     assert _state(path) == before
 
 
@@ -430,8 +442,8 @@ def test_dashboard_on_a_network_address_warns_in_one_line(
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     if warned:
         assert warnings == [
-            f"warning: --host {host}: the dashboard can write to the database (rename, delete, annotate studies) and "
-            "is reachable from the network, without a password; use --host 127.0.0.1 unless you mean it"
+            f"warning: --host {host}: the dashboard is reachable from the network without a password (anyone there "
+            "sees every study; it cannot change them); use --host 127.0.0.1 unless you mean it"
         ]
     else:
         assert warnings == []

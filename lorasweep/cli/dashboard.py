@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from lorasweep.cli.console import shown
 from lorasweep.cli.options import storage_option
 from lorasweep.errors import LorasweepError
 
@@ -13,20 +14,25 @@ from lorasweep.errors import LorasweepError
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (127.0.0.1: this machine only).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 def dashboard(storage: str, host: str, port: int) -> None:
-    """Browse the Optuna studies in optuna-dashboard (same database)."""
+    """Browse the Optuna studies in optuna-dashboard (same database, read-only)."""
     from lorasweep.report.optuna_dashboard import serve
     from lorasweep.store import Storage
 
     check_listen(host, port)
     with Storage.open(storage, readonly=True) as st:
         st.check_schema()
+        if not st.has_table("studies"):  # Optuna's tables: a read-only dashboard cannot create them
+            raise LorasweepError(
+                f"--storage {shown(storage)}: no search has run on this database yet (it holds no Optuna studies); "
+                "run lorasweep compare first"
+            )
         if not loopback(host):
             click.echo(
-                f"warning: --host {host}: the dashboard can write to the database (rename, delete, annotate studies) "
-                "and is reachable from the network, without a password; use --host 127.0.0.1 unless you mean it",
+                f"warning: --host {host}: the dashboard is reachable from the network without a password (anyone "
+                "there sees every study; it cannot change them); use --host 127.0.0.1 unless you mean it",
                 err=True,
             )
-        click.echo(f"optuna-dashboard on http://{host}:{port} (Ctrl-C to stop)", err=True)
+        click.echo(f"optuna-dashboard on http://{host}:{port}, read-only (Ctrl-C to stop)", err=True)
         try:
             serve(st, host=host, port=port)
         except OSError as e:  # the port was taken between the check and the start

@@ -97,9 +97,32 @@ def search_overrides(args: SearchArgs, overrides: dict[str, Any]) -> dict[str, A
         overrides["budget.max_steps"] = args.max_steps
     if seed(args.seed) is not None:
         overrides["seed"] = args.seed
-    if args.name is not None:
+    if experiment_name(args.name) is not None:
         overrides["name"] = args.name
     return overrides
+
+
+def experiment_name(value: str | None) -> str | None:
+    """``--name``'s value, checked by the rule of the experiment's ``name`` field (so that a bad one
+    is blamed on --name, not on the YAML file)."""
+    if value is None:
+        return None
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from lorasweep.config.experiment import ExperimentConfig
+
+    field = ExperimentConfig.model_fields["name"]
+    name_type = next(t for t in typing.get_args(field.annotation) if t is not type(None))  # Annotated[str, rule]
+    base, *rule = typing.get_args(name_type)
+    try:  # the field's length limits first, then the name rule
+        TypeAdapter(typing.Annotated[base, *field.metadata, *rule]).validate_python(value)
+    except ValidationError as e:
+        why = str(e.errors()[0]["msg"]).removeprefix("Value error, ")
+        shown = value if len(value) <= 70 else value[:67] + "..."
+        raise ConfigError(f"--name {shown!r}: {why[0].lower()}{why[1:]}") from None
+    return value
 
 
 def default_name(config: str) -> str:

@@ -12,20 +12,27 @@ overwrites them instead of adding copies. Studies are found through the experime
 and written only when their ``experiment`` user attr names this experiment.
 
 The storage object is handed to the server in-process, so the URL (and any password in it) never
-shows up on a command line. It binds 127.0.0.1 unless told otherwise.
+shows up on a command line. It binds 127.0.0.1 unless told otherwise, and it is read-only: its
+database connections cannot write, and the dashboard's write endpoints (delete, rename, notes,
+tell, user attrs, artifacts) answer 405 with the reason, so nothing a click does can take a study
+away from under lorasweep's records.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lorasweep.errors import LorasweepError
 from lorasweep.store import ExperimentRecord, Storage, optuna_storage
 
 if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication
+
     from lorasweep.report.sections import Report, Row
 
 log = logging.getLogger("lorasweep.report")
@@ -44,10 +51,53 @@ class NoteConflict(LorasweepError):
     """A study's note holds lorasweep's markers, but not as one begin/end pair."""
 
 
-def serve(storage: Storage, host: str = "127.0.0.1", port: int = 8080) -> None:
-    from optuna_dashboard import run_server
+#: HTTP methods that only read: optuna-dashboard's API changes studies through every other one.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    run_server(optuna_storage(storage), host=host, port=port)
+
+def refusal(method: str, path: str) -> str:
+    """Why ``lorasweep dashboard`` answers ``method path`` with 405 (optuna-dashboard shows a
+    JSON ``reason`` to the user)."""
+    return (
+        f"lorasweep dashboard is read-only: {method} {path} would change the stored studies, trials or notes "
+        "under lorasweep's own records, so it was refused and nothing changed. Notes and charts are written by "
+        "lorasweep report --to-dashboard; experiments are changed with lorasweep compare"
+    )
+
+
+def read_only(app: WSGIApplication) -> WSGIApplication:
+    """``app`` with every request that could write refused (405, a JSON ``reason``), before it
+    reaches optuna-dashboard: deleting, renaming or annotating a study there would leave
+    lorasweep's tables naming trials Optuna no longer has."""
+
+    def guarded(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        if method in READ_METHODS:
+            return app(environ, start_response)
+        reason = refusal(method, str(environ.get("PATH_INFO", "/")))
+        log.warning("%s", reason)
+        body = json.dumps({"reason": reason}).encode()
+        start_response(
+            "405 Method Not Allowed",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Allow", ", ".join(sorted(READ_METHODS))),
+            ],
+        )
+        return [body]
+
+    return guarded
+
+
+def serve(storage: Storage, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """optuna-dashboard on ``storage``, read-only twice over: its connections cannot write
+    (:func:`~lorasweep.store.optuna_storage` with ``read_only``) and its write endpoints are
+    refused (:func:`read_only`). Blocks until stopped (Ctrl-C)."""
+    from bottle import run
+    from optuna_dashboard import wsgi
+
+    run(read_only(wsgi(optuna_storage(storage, read_only=True))), host=host, port=port)
 
 
 # -- the note ---------------------------------------------------------------------------------

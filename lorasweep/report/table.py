@@ -4,7 +4,8 @@ sections' own tables (the ablation's)."""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -55,8 +56,39 @@ def experiment_table(summary: ExperimentSummary, report: Report | None = None) -
     return comparison_table(summary, report)
 
 
+def stacked(table: Table) -> Group:
+    """``table`` as lines, for a terminal too narrow for its columns: one block per column after the
+    first (its header, then ``label: value`` per row), every value whole, wrapped at spaces."""
+    columns = table.columns
+    labels = [" ".join(str(c).split()) for c in columns[0].cells] if columns else []
+    lines: list[RenderableType] = []
+    if table.title:
+        lines.append(Text(str(table.title), style="bold"))
+    for column in columns[1:]:
+        lines.append(Text(" ".join(str(column.header).split()), style="bold"))
+        for label, cell in zip(labels, column.cells, strict=True):
+            value = " ".join(str(cell).split())
+            lines.append(Text(f"  {label}: {value}" if label else f"  {value}", overflow="fold"))
+    if table.caption:
+        lines.append(Text(str(table.caption), overflow="fold"))
+    return Group(*lines)
+
+
+class Fitted:
+    """A table, or (where the terminal is narrower than its columns' longest words) its
+    :func:`stacked` form: the terminal never cuts a value short with "…"."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        needed = Measurement.get(console, options.update(width=10_000), self.table).minimum
+        yield self.table if needed <= options.max_width else stacked(self.table)
+
+
 def terminal_report(summary: ExperimentSummary, report: Report | None = None) -> RenderableType:
-    """What ``lorasweep report`` prints: the finding, the warnings, the table(s)."""
+    """What ``lorasweep report`` prints: the finding, the warnings, the table(s) (stacked where
+    the terminal is too narrow for them)."""
     report = report or Report.build(summary)
     parts: list[RenderableType] = []
     if finding := report.finding():
@@ -66,7 +98,7 @@ def terminal_report(summary: ExperimentSummary, report: Report | None = None) ->
         parts += [Text(f"  • {w}", style="yellow") for w in warnings]
     parts.append(Text(""))
     main = experiment_table(summary, report)
-    parts.append(main)
+    parts.append(Fitted(main))
     grids = report.grids()
-    parts += [grid_table(g) for g in (grids[1:] if not summary.spaces else grids)]
+    parts += [Fitted(grid_table(g)) for g in (grids[1:] if not summary.spaces else grids)]
     return Group(*parts)

@@ -9,6 +9,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
@@ -164,13 +165,12 @@ def open_engine(url: str, *, create: bool, readonly: bool) -> tuple[Engine, str,
         check_sqlite_file(shown, path, create=create, readonly=readonly)
         url = target = parsed.set(database=str(path), query={}).render_as_string(hide_password=False)
         if readonly:
-            uri = f"{path.as_uri()}?mode=ro"
-            kwargs["creator"] = lambda: sqlite3.connect(
-                uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
-            )
+            kwargs["creator"] = sqlite_read_only_creator(path)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True  # a connection the server dropped is replaced, not used
+        if readonly:
+            kwargs["connect_args"] = postgres_read_only(dict(parsed.query))
         if password is not None:
             target = parsed.set(password=password)
     try:
@@ -180,6 +180,25 @@ def open_engine(url: str, *, create: bool, readonly: bool) -> tuple[Engine, str,
     if sqlite:
         event.listen(engine, "connect", sqlite_busy_timeout if readonly else sqlite_pragmas)
     return engine, url, readonly
+
+
+#: PostgreSQL's session setting that makes every transaction read-only (a write is refused by the server).
+READ_ONLY_OPTION = "-c default_transaction_read_only=on"
+
+
+def postgres_read_only(query: dict[str, Any]) -> dict[str, str]:
+    """libpq connection arguments for a PostgreSQL session that cannot write: the URL's own
+    ``options`` (if any) with ``default_transaction_read_only`` added."""
+    given = query.get("options")
+    given = given[-1] if isinstance(given, tuple) else given
+    return {"options": f"{given} {READ_ONLY_OPTION}" if given else READ_ONLY_OPTION}
+
+
+def sqlite_read_only_creator(path: Path) -> Callable[[], sqlite3.Connection]:
+    """New connections to the SQLite file at ``path`` opened read-only (``mode=ro``): neither its
+    rows nor its journal mode can change through them."""
+    uri = f"{path.as_uri()}?mode=ro"
+    return lambda: sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
 
 
 def sqlite_foreign_keys(conn: Connection, on: bool) -> None:

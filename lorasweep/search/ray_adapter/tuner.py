@@ -48,6 +48,10 @@ def init_ray(exp: ExperimentConfig, verbose: bool) -> None:
     # lorasweep stops a run on SIGINT itself (runner.stop_signals); Tune's handler would end only
     # the Tune run in progress, as if it had finished
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    # a trial's error is stored with the trial and shown by lorasweep in one line (the search goes
+    # on); Tune's own traceback per failed trial, and its list of them, only with --verbose
+    os.environ["TUNE_PRINT_ALL_TRIAL_ERRORS"] = "1" if verbose else "0"
+    quiet_incomplete_trials(not verbose)
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
     if not ray.is_initialized():
         # RAY_ADDRESS (set by `ray job submit`, or by the user: an address or "auto") names the
@@ -64,6 +68,25 @@ def init_ray(exp: ExperimentConfig, verbose: bool) -> None:
         )
     check_resources(exp, ray.nodes())
     check_trial_device(exp)
+
+
+class _IncompleteTrials(logging.Filter):
+    """Drops Tune's "Trials did not complete: [...]" (lorasweep's own summary counts them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
+
+
+_INCOMPLETE = _IncompleteTrials()
+
+
+def quiet_incomplete_trials(quiet: bool) -> None:
+    """Tune's end-of-run list of failed trials hidden (``quiet``) or shown (``--verbose``)."""
+    tune_logger = logging.getLogger("ray.tune.tune")
+    if quiet:
+        tune_logger.addFilter(_INCOMPLETE)
+    else:
+        tune_logger.removeFilter(_INCOMPLETE)
 
 
 def choose_gpu_share(exp: ExperimentConfig, probe: MemoryProbe | None = None) -> ExperimentConfig:
