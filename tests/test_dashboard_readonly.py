@@ -37,7 +37,15 @@ def _store(url: str) -> None:
     with Storage.open(url, create=True) as st:
         st.upgrade()
         record = st.create_experiment("kept", "", load_experiment(TINY).model_dump(mode="json"))
-        study_id = st.add_study(record.id, space="lr_only", rank=4, optuna_study_name=STUDY, metric="accuracy", direction=Direction.MAXIMIZE, space_config={}).id
+        study_id = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name=STUDY,
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
         start = TrialStart(
             study_id=study_id, ray_trial_id="t1", optuna_number=0, params={"lr": 1e-3}, lora=lora_params(), seed=0
         )

@@ -113,7 +113,15 @@ def test_search_figures_come_from_the_stored_trials(tmp_path: Path) -> None:
     with Storage.open(url, create=True) as st:
         st.upgrade()
         record = st.create_experiment("share-0_5", "", load_experiment(TINY).model_dump(mode="json"))
-        study = st.add_study(record.id, "lr_only", 4, "share-0_5/lr_only/r4", "accuracy", Direction.MAXIMIZE, {}).id
+        study = st.add_study(
+            record.id,
+            space="lr_only",
+            rank=4,
+            optuna_study_name="share-0_5/lr_only/r4",
+            metric="accuracy",
+            direction=Direction.MAXIMIZE,
+            space_config={},
+        ).id
         for number, state, tokens in ((0, TrialState.COMPLETE, 1000), (1, TrialState.PRUNED, 400)):
             trial = st.start_trial(
                 TrialStart(
