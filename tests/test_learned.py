@@ -33,7 +33,7 @@ def test_majority_rate_is_read_from_the_eval_labels_for_accuracy_only() -> None:
 
 def test_majority_rate_of_an_imbalanced_data_task(tmp_path: Path) -> None:
     """A 70/30 eval set (a local JSONL file): the rate is 0.7, not 1/2."""
-    rows = [{"text": f"text {i}", "label": int(i % 10 >= 7)} for i in range(200)]  # 70 % label 0
+    rows = [{"text": f"text {i}", "label": int(i % 10 >= 7)} for i in range(300)]  # 70 % label 0
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = tmp_path / "t.yaml"
