@@ -27,7 +27,8 @@ def test_a_narrow_terminal_gets_every_value_whole(kept: str, monkeypatch: pytest
     assert "…" not in out, out
     assert max(len(line) for line in out.splitlines()) <= columns, out
     flat = " ".join(out.split())
-    for whole in ("Best accuracy (eval split, selected on): 0.700", "LR=1.0e-3", "s·LR=2.0e-3", "kept/lr_only/r4", "r=4: 2.0e-6–2.0e-2"):
+    best = "Best accuracy (eval split, selected on): 0.700"
+    for whole in (best, "LR=1.0e-3", "s·LR=2.0e-3", "kept/lr_only/r4", "r=4: 2.0e-6–2.0e-2"):
         assert whole in flat, (whole, out)
     assert "┏" not in out  # stacked, not a table folded into slivers
 
