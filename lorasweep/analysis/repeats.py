@@ -374,7 +374,7 @@ def repeat_looks(grouped: dict[tuple[str, int, int], list[TrialRecord]]) -> list
     """The repeat counts at which earlier runs ended (``compare --repeats 3``, then ``--resume
     --repeats 5``: a look at 3): a repeat whose first trial started after every trial of the
     repeats before it had finished was added by a later run. Each such look is charged to the
-    verdict's error rate (the sequential procedure of :mod:`lorasweep.analysis.paired`)."""
+    verdict's error rate (the sequential procedure of :mod:`lorasweep.analysis.sign_test`)."""
     starts: dict[int, float] = {}
     ends: dict[int, float] = {}
     for (_, _, i), trials in grouped.items():
@@ -398,7 +398,8 @@ def repeat_verdict(
     (:func:`lorasweep.analysis.paired.paired_verdict`: exact sign test, failure-aware, stratified by
     rank, sequential over looks) with search repeats as the units; a repeat that completed no trial
     loses to one that did."""
-    from lorasweep.analysis.paired import Pair, paired_verdict
+    from lorasweep.analysis.paired import paired_verdict
+    from lorasweep.analysis.sign_test import Pair
 
     a, b = spaces[0], spaces[1]
     by = {(r.space, r.rank, r.repeat): r for r in runs}
