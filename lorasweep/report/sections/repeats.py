@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lorasweep import formatting as fmt
-from lorasweep.analysis.repeats import Band, CostToTarget, RepeatComparison, repeat_comparison
+from lorasweep.analysis.anytime_band import Band
+from lorasweep.analysis.repeat_outcomes import CostToTarget
+from lorasweep.analysis.repeats import RepeatComparison, repeat_comparison
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.report import plot
 from lorasweep.report.sections import Grid, Row, Section, register
@@ -25,7 +27,7 @@ def _values(values: list[float | None], q: fmt.Quantity) -> str:
 
 def median_iqr(values: list[float | None], q: fmt.Quantity, direction: Any) -> str:
     """``0.953 (IQR 0.94–0.97)`` over repeats; a repeat without a value counts as the worst."""
-    from lorasweep.analysis.repeats import band
+    from lorasweep.analysis.anytime_band import band
 
     curves = [((0.0, v),) for v in values]
     b = band(curves, [0.0], direction)
