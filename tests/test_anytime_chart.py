@@ -29,7 +29,7 @@ def test_a_maximized_band_reaches_the_floor_while_a_quartile_has_nothing() -> No
     curves = [[(1.0, 0.6), (3.0, 0.6)], [(2.0, 0.9), (3.0, 0.9)], [(3.0, 0.7)]]
     b = band(curves, [0.5, 1.0, 2.0, 3.0], Direction.MAXIMIZE)
     assert b.hi[0] is None and b.lo[1] is None  # before anything, and a quartile with nothing yet
-    x, hi, lo, median = _drawn(b, minimize=False)
+    x, hi, lo, _median = _drawn(b, minimize=False)
     assert x == [1.0, 2.0, 3.0]  # starts where the better (upper) quartile has a value
     assert not any(math.isnan(v) for v in hi + lo)  # no hole for the fill to bridge
     assert lo[:2] == [0.6, 0.6] and min(lo) == 0.6  # "nothing yet" drawn at the chart's worst value
@@ -39,7 +39,7 @@ def test_a_maximized_band_reaches_the_floor_while_a_quartile_has_nothing() -> No
 def test_a_minimized_band_reaches_the_ceiling_instead() -> None:
     curves = [[(1.0, 0.4), (3.0, 0.4)], [(2.0, 0.2), (3.0, 0.2)], [(3.0, 0.3)]]
     b = band(curves, [1.0, 2.0, 3.0], Direction.MINIMIZE)
-    x, hi, lo, median = _drawn(b, minimize=True)
+    _x, hi, lo, median = _drawn(b, minimize=True)
     assert not any(math.isnan(v) for v in hi + lo)
     assert max(hi) == 0.4 and all(low <= high for low, high in zip(lo, hi, strict=True))
     assert np.isnan(median[0]) or median[0] == 0.4
