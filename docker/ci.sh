@@ -127,6 +127,9 @@ fi
 step "podman build -f docker/Dockerfile --build-arg BASE_IMAGE=$BASE"
 podman build --network host "${ULIMITS[@]}" --build-arg "BASE_IMAGE=$BASE" \
   -f docker/Dockerfile -t "$IMAGE" .
+# vfs keeps a full copy of the tree per layer (~1-2.4 GB each): drop the previous builds' images
+# that no tag uses any more, or every rebuild adds ~15 GB.
+podman image prune -f >/dev/null
 step "pip check in the image"
 podman run --rm --network host "$IMAGE" python -m pip check
 if [ "$IMAGE_ONLY" = 1 ]; then

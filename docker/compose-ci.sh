@@ -93,6 +93,7 @@ step "stand-in $PG_IMAGE: Debian's PostgreSQL 15 on localhost/lorasweep-base:boo
 podman build --network host "${ULIMITS[@]}" --build-arg BASE_IMAGE=localhost/lorasweep-base:bookworm \
   -t "$PG_IMAGE" docker/ci/postgres
 podman tag localhost/lorasweep:ci "$LS_IMAGE"
+podman image prune -f >/dev/null # earlier builds' untagged images (vfs: GBs each)
 for image in "$PG_IMAGE" "$LS_IMAGE"; do
   podman image exists "$image" || fail "$image does not resolve to a local image"
 done
@@ -156,6 +157,11 @@ wait_healthy() { # SERVICE TRIES SLEEP: run the service's compose healthcheck un
   fail "$1 ($c) not healthy after $(($2 * $3)) s"
 }
 
+# vfs copies the whole image for each container: five lorasweep containers (~2.4 GB each) and
+# postgres. Refuse to start on a disk that cannot hold them rather than fill a shared machine's.
+avail_gb=$(df --output=avail -B1G "$CI_DIR" | tail -n 1 | tr -d ' ')
+[ "$avail_gb" -ge 16 ] || fail "$CI_DIR has ${avail_gb} GB free; the stack needs about 16 GB under vfs"
+
 step "up: postgres ($PG_IMAGE), then its healthcheck (pg_isready)"
 pc up -d --no-deps postgres
 wait_healthy postgres 60 2
@@ -164,6 +170,7 @@ pc up -d --no-deps migrate
 migrate_rc=$(podman wait "$(cname migrate)")
 podman logs "$(cname migrate)"
 [ "$migrate_rc" = 0 ] || fail "migrate exited $migrate_rc"
+podman rm "$(cname migrate)" >/dev/null # done; its copy of the image is 2.4 GB under vfs
 step "up: ray-head, then its healthcheck (ray status)"
 pc up -d --no-deps ray-head
 HEAD=$(cname ray-head)
@@ -231,7 +238,7 @@ done
 studies=$(curl -fsS "$DASH/api/studies")
 "$HOST_BIN/python" -c '
 import json, sys
-names = [s["study_name"] for s in json.loads(sys.argv[1])["studies"]]
+names = [s["study_name"] for s in json.loads(sys.argv[1])["study_summaries"]]
 print(f"HTTP 200; {len(names)} studies: {names}")
 sys.exit(0 if any(sys.argv[2] in n for n in names) else f"no study of {sys.argv[2]} in the dashboard")
 ' "$studies" "$EXPERIMENT"
