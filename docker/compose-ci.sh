@@ -23,15 +23,23 @@
 #   6. teardown on every exit (trap): the project's containers, its network, its volume (pgdata)
 #      and the run's folder with the secrets. The images stay in the CI storage for the next run.
 #
-# Usage: bash docker/compose-ci.sh   Run as root (or with sudo); nice it on a shared machine.
-# .ci/run calls it after docker/ci.sh, in the same conditions (the last commit changed docker/ or
-# the Dockerfile's inputs, or LORASWEEP_CI_DOCKER=1).
+# Usage: bash docker/compose-ci.sh [--reuse-image]   Run as root (or with sudo); nice it on a
+# shared machine. --reuse-image skips step 1 when localhost/lorasweep:ci exists (a cached podman
+# build still takes ~2 minutes on vfs): for right after docker/ci.sh, as .ci/run calls it (in the
+# same conditions: the last commit changed docker/ or the Dockerfile's inputs, or
+# LORASWEEP_CI_DOCKER=1).
 # Environment: LORASWEEP_CI_DIR (as docker/ci.sh; default /var/tmp/lorasweep-ci),
 # LORASWEEP_HOST_BIN (the host's lorasweep; default .venv/bin), and docker/ci.sh's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 if [ "$(id -u)" -ne 0 ]; then exec sudo --preserve-env "$0" "$@"; fi
+REUSE_IMAGE=0
+case "${1:-}" in
+  "") ;;
+  --reuse-image) REUSE_IMAGE=1 ;;
+  *) echo "usage: bash docker/compose-ci.sh [--reuse-image]" >&2; exit 2 ;;
+esac
 
 CI_DIR=${LORASWEEP_CI_DIR:-/var/tmp/lorasweep-ci}
 HOST_BIN=${LORASWEEP_HOST_BIN:-$ROOT/.venv/bin}
@@ -63,9 +71,13 @@ RAY_TOKEN=$(cat "$RUN_DIR/secrets/ray_auth_token.txt")
 exec > >(sed -u -e "s/$DB_PASSWORD/***/g" -e "s/$RAY_TOKEN/***/g") 2>&1
 
 # --- 1. podman, the base, the lorasweep image ------------------------------------------------------
-step "bash docker/ci.sh --image-only"
-bash docker/ci.sh --image-only
 export CONTAINERS_CONF=$CI_DIR/containers.conf CONTAINERS_STORAGE_CONF=$CI_DIR/storage.conf
+if [ "$REUSE_IMAGE" = 1 ] && [ -f "$CONTAINERS_CONF" ] && podman image exists localhost/lorasweep:ci; then
+  step "reusing localhost/lorasweep:ci (--reuse-image)"
+else
+  step "bash docker/ci.sh --image-only"
+  bash docker/ci.sh --image-only
+fi
 nofile=$(ulimit -Hn)
 ULIMITS=(--ulimit "nofile=${nofile}:${nofile}" --ulimit nproc=32768:32768)
 
