@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from lorasweep.analysis.paired import MAX_UNITS, min_units
+from lorasweep.analysis.sign_test import MAX_UNITS, min_units
 from lorasweep.analysis.verdict_sim import (
     NULL_SCENARIOS,
     RISK_SCENARIOS,

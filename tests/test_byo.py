@@ -18,13 +18,8 @@ from lorasweep.config import experiment_from_dict, load_experiment
 from lorasweep.errors import ConfigError
 from lorasweep.scaling import LoraParams
 from lorasweep.train.train import TrialEnd
-from lorasweep.train.user_code import (
-    TrialDiverged,
-    TrialPruned,
-    UserCodeError,
-    make_trial,
-    run_user_trial,
-)
+from lorasweep.train.user_code import TrialDiverged, TrialPruned
+from lorasweep.train.user_runner import UserCodeError, make_trial, run_user_trial
 
 from conftest import TINY, run_cli, sqlite_dump
 

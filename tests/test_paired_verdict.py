@@ -1,5 +1,6 @@
-"""The paired verdict (lorasweep.analysis.paired): exact error control, wording, and simulated
-calibration in the cases of issue 21 (lorasweep.analysis.verdict_sim draws them)."""
+"""The paired verdict (lorasweep.analysis.paired; its sign test, lorasweep.analysis.sign_test): exact
+error control, wording, and simulated calibration in the cases of issue 21
+(lorasweep.analysis.verdict_sim draws them)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import itertools
 import numpy as np
 import pytest
 
-from lorasweep.analysis.paired import (
+from lorasweep.analysis.paired import paired_verdict
+from lorasweep.analysis.sign_test import (
     ALPHA,
     MAX_UNITS,
     Pair,
     min_units,
-    paired_verdict,
     sequential_sign_test,
 )
 from lorasweep.analysis.verdict_sim import (

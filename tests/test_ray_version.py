@@ -49,7 +49,7 @@ def test_the_constraints_pin_both_ends_of_the_range() -> None:
     assert optuna == [f"optuna>={'.'.join(_pin('constraints-oldest.txt', 'optuna').split('.')[:2])}"]
 
 
-@pytest.mark.parametrize("version", ["2.48.0", "2.61.0", "3.0.0.dev0", "1.13.0"])
+@pytest.mark.parametrize("version", ["2.44.1", "2.61.0", "3.0.0.dev0", "1.13.0"])
 def test_another_ray_is_refused_with_one_line_that_says_what_to_install(version: str) -> None:
     with pytest.raises(LorasweepError) as e:
         check_ray_version(version)
@@ -58,6 +58,6 @@ def test_another_ray_is_refused_with_one_line_that_says_what_to_install(version:
     assert f"Ray {version} is installed" in message and RAY_REQUIREMENT in message
 
 
-@pytest.mark.parametrize("version", ["2.49.0", "2.52.1", "2.60.0", "2.60.3"])
+@pytest.mark.parametrize("version", ["2.45.0", "2.52.1", "2.60.0", "2.60.3"])
 def test_a_tested_ray_passes(version: str) -> None:
     check_ray_version(version)

@@ -13,7 +13,9 @@ import optuna
 import pytest
 from repeat_sim import simulate
 
-from lorasweep.analysis.repeats import SearchRepeat, band, cost_to_target_km, repeat_comparison, target_race
+from lorasweep.analysis.anytime_band import band
+from lorasweep.analysis.repeat_outcomes import SearchRepeat, cost_to_target_km, target_race
+from lorasweep.analysis.repeats import repeat_comparison
 from lorasweep.analysis.summary import summarize
 from lorasweep.config import Direction, load_experiment
 from lorasweep.errors import ConfigError, LorasweepError

@@ -11,8 +11,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from lorasweep.analysis.paired import planned_looks
 from lorasweep.analysis.seeds import SeedComparison, compare_reruns, seed_comparison
+from lorasweep.analysis.sign_test import planned_looks
 from lorasweep.analysis.verdict_sim import NULL_SCENARIOS, RISK_SCENARIOS, SimExperiment, draw, shift, two_ranks
 from lorasweep.metrics import Direction
 from lorasweep.store import TrialKind, TrialRecord, TrialState

@@ -14,7 +14,7 @@ import yaml
 
 from lorasweep.config import ExperimentConfig, experiment_from_dict, load_task
 from lorasweep.errors import ConfigError
-from lorasweep.kinds.causal_lm_sft import AnswerConfig, AnswerRule, exact_match, extract_answer
+from lorasweep.kinds.answers import AnswerConfig, AnswerRule, exact_match, extract_answer
 from lorasweep.scaling import LoraParams
 from lorasweep.train import sft
 from lorasweep.train.data import batch_indices

@@ -374,7 +374,7 @@ def test_the_store_callback_keeps_the_last_reports_test_metrics(tmp_path: Path) 
 def test_a_python_tasks_callable_reports_its_test_metrics_with_the_last_evaluation(tmp_path: Path) -> None:
     from test_byo import Sent, scripted
 
-    from lorasweep.train.user_code import make_trial
+    from lorasweep.train.user_runner import make_trial
 
     exp = experiment_from_dict(str(tmp_path / "e.yaml"), scripted(tmp_path))
     sent = Sent()

@@ -1,9 +1,9 @@
 """Which of two arms wins on a new unit: the verdict over paired outcomes, failures included.
 
-This is the statistics core of every "A against B" verdict lorasweep gives: the seed re-runs
+This is the verdict every "A against B" comparison lorasweep gives: the seed re-runs
 (``compare --seeds``, a unit is a training seed) and the search repeats (a unit is a search
-seed). It is a pure function of :class:`Pair` records, so any caller builds pairs and calls
-:func:`paired_verdict`.
+seed). It is a pure function of :class:`~lorasweep.analysis.sign_test.Pair` records, so any
+caller builds pairs and calls :func:`paired_verdict`.
 
 **What is estimated, in words.** How often arm A beats arm B on a new unit (at the same stratum,
 e.g. the same LoRA rank): the share of A's wins among the units where one of them did better.
@@ -13,403 +13,35 @@ Ties are dropped, as in the sign test, and counted in the text. This estimand st
 where a mean does not: when seeds collapse (three seeds without a collapse look exactly like a
 consistent shift to a t-interval), when the metric is bounded or discrete, and when runs fail.
 
-**Test.** The exact two-sided sign test (``scipy.stats.binomtest``) on A's wins among the
-untied pairs; with strata, wins and untied pairs are summed over the strata both arms have (a
-stratified sign test: under "no difference" each untied pair is a fair coin whatever its
-stratum). A stratum one arm lacks is named, never averaged in. At 5 units or fewer no two-sided
-exact sign test can reach 5 % (5 of 5 has p = 0.0625): a verdict needs at least
-:data:`MIN_UNITS_FIXED` units at one look, and :func:`min_units` under the sequential design.
+**Test.** The exact sign test, stratified by rank and group-sequential over the looks
+(:mod:`lorasweep.analysis.sign_test`). A stratum one arm lacks is named, never averaged in.
 
-**Sequential looks.** Units may be added in batches and the verdict looked at after each
-(``compare --seeds auto``, or a user adding seeds by hand): every look is charged to an
-alpha-spending function (Lan & DeMets' Pocock type, ``α·ln(1 + (e - 1)·t)`` with
-``t = units / max_units``), and the rejection boundary at each look is computed exactly by
-dynamic programming over the binomial null of the untied pairs, so that the chance of naming a
-winner at any look, when there is no difference, is at most α over all looks together. The
-looks are given as the unit counts at which a verdict was shown (``looks``); they must be
-recorded by the caller (the store keeps them for ``compare``).
-
-**Beside the win rate:** the typical (median) paired difference over the units where both
-completed, with the distribution-free interval of ``scipy.stats.quantile_test`` (none from
-fewer than 6 pairs), and each arm's downside: on how many units it did not complete while the
-other did, on how many it fell below the other and by how much at worst. :func:`paired_verdict`
-never names an arm better without its downside in the same sentence.
+**Beside the win rate:** the typical (median) paired difference and each arm's downside
+(:mod:`lorasweep.analysis.paired_difference`). :func:`paired_verdict` never names an arm better
+without its downside in the same sentence.
 """
 
 from __future__ import annotations
 
-import enum
-import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from scipy import stats
-
+from lorasweep.analysis.paired_difference import Downside, MedianDifference, downside, median_difference
+from lorasweep.analysis.sign_test import (
+    ALPHA,
+    MAX_UNITS,
+    Pair,
+    SequentialTest,
+    SignCount,
+    can_still_decide,
+    min_units,
+    sequential_sign_test,
+    sign_count,
+)
 from lorasweep.metrics import Direction
 
-__all__ = [
-    "ALPHA",
-    "MAX_UNITS",
-    "MIN_UNITS_FIXED",
-    "Downside",
-    "MedianDifference",
-    "Outcome",
-    "Pair",
-    "PairedVerdict",
-    "SequentialTest",
-    "SignCount",
-    "StratumResult",
-    "can_still_decide",
-    "downside",
-    "median_difference",
-    "min_units",
-    "outcome",
-    "paired_verdict",
-    "planned_looks",
-    "sequential_sign_test",
-    "sign_count",
-    "spent_alpha",
-]
-
-#: The false-winner rate every verdict keeps, over all its looks together.
-ALPHA = 0.05
-#: The most units the sequential design plans for (``compare --seeds auto`` stops there; looks
-#: beyond it spend nothing more, so they cannot name a winner the looks before did not).
-MAX_UNITS = 20
-#: Fewest untied pairs at which a two-sided exact sign test can reach 5 % at all (6 of 6: 0.03125).
-MIN_UNITS_FIXED = 6
-
-
-class Outcome(enum.StrEnum):
-    """How one pair came out."""
-
-    A = "a"  # A better (or B did not complete)
-    B = "b"
-    TIE = "tie"  # equal values, or neither completed
-
-
-@dataclass(frozen=True, kw_only=True)
-class Pair:
-    """The two arms' outcomes on one unit (a seed, or a search repeat) at one stratum (a rank).
-
-    ``a`` / ``b`` are the metric values; None means that arm's run did not complete (failed,
-    diverged, pruned) and it loses to a completed one."""
-
-    unit: int
-    stratum: int
-    a: float | None
-    b: float | None
-
-    def __post_init__(self) -> None:
-        for name in ("a", "b"):
-            v = getattr(self, name)
-            if v is not None and not math.isfinite(v):
-                raise ValueError(f"Pair.{name} must be finite or None (did not complete), got {v!r}")
-
-
-def outcome(pair: Pair, direction: Direction) -> Outcome:
-    """Which arm did better on ``pair``: a run that did not complete loses to one that did; two
-    that did not complete, or equal values, tie."""
-    if pair.a is None and pair.b is None:
-        return Outcome.TIE
-    if pair.a is None:
-        return Outcome.B
-    if pair.b is None:
-        return Outcome.A
-    if pair.a == pair.b:
-        return Outcome.TIE
-    return Outcome.A if direction.better(pair.a, pair.b) else Outcome.B
-
-
-@dataclass(frozen=True, kw_only=True)
-class SignCount:
-    """Wins, losses and ties over some pairs, and the exact two-sided sign test of A's wins
-    among the untied ones (``scipy.stats.binomtest``; p = 1 with no untied pair)."""
-
-    wins_a: int
-    wins_b: int
-    ties: int
-
-    @property
-    def untied(self) -> int:
-        return self.wins_a + self.wins_b
-
-    @property
-    def n(self) -> int:
-        return self.untied + self.ties
-
-    @property
-    def p_value(self) -> float:
-        if self.untied == 0:
-            return 1.0
-        return float(stats.binomtest(self.wins_a, self.untied, 0.5).pvalue)
-
-    @property
-    def win_rate_a(self) -> float | None:
-        """A's share of the untied pairs: the estimate of how often A beats B on a new unit."""
-        return self.wins_a / self.untied if self.untied else None
-
-    def win_rate_interval(self, confidence: float = 1 - ALPHA) -> tuple[float, float] | None:
-        """Clopper–Pearson interval of A's win rate (None with no untied pair)."""
-        if not self.untied:
-            return None
-        ci = stats.binomtest(self.wins_a, self.untied, 0.5).proportion_ci(confidence, method="exact")
-        return float(ci.low), float(ci.high)
-
-    def __add__(self, other: SignCount) -> SignCount:
-        return SignCount(
-            wins_a=self.wins_a + other.wins_a, wins_b=self.wins_b + other.wins_b, ties=self.ties + other.ties
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "wins_a": self.wins_a,
-            "wins_b": self.wins_b,
-            "ties": self.ties,
-            "p_value": self.p_value,
-            "win_rate_a": self.win_rate_a,
-            "win_rate_a_ci": self.win_rate_interval(),
-        }
-
-
-def sign_count(pairs: Sequence[Pair], direction: Direction) -> SignCount:
-    """The wins, losses and ties of ``pairs`` (see :func:`outcome`)."""
-    got = [outcome(p, direction) for p in pairs]
-    return SignCount(wins_a=got.count(Outcome.A), wins_b=got.count(Outcome.B), ties=got.count(Outcome.TIE))
-
-
-@dataclass(frozen=True, kw_only=True)
-class MedianDifference:
-    """The median of ``a - b`` over the pairs where both completed, with the distribution-free
-    interval of the median (order statistics, ``scipy.stats.quantile_test``). ``lo``/``hi`` are
-    None when no such interval exists at this ``n`` (fewer than 6 pairs at 95 %)."""
-
-    median: float | None
-    lo: float | None
-    hi: float | None
-    n: int
-    confidence: float = 1 - ALPHA
-
-    def as_dict(self) -> dict[str, Any]:
-        ci = None if self.lo is None or self.hi is None else [self.lo, self.hi]
-        return {"median": self.median, "ci": ci, "n": self.n, "confidence": self.confidence}
-
-    def describe(self, name_a: str, name_b: str, metric: str) -> str:
-        """E.g. ``"median accuracy difference (a - b) 0.012 [0.004, 0.02] over 8 seeds where both completed"``."""
-        if self.median is None:
-            return f"no seed where both {name_a} and {name_b} completed, so no typical difference"
-        ci = (
-            f" [{self.lo:.4g}, {self.hi:.4g}]"
-            if self.lo is not None and self.hi is not None
-            else f" (no {self.confidence * 100:.3g} % interval from fewer than {MIN_UNITS_FIXED} pairs)"
-        )
-        return (
-            f"median {metric} difference ({name_a} - {name_b}) {self.median:.4g}{ci} "
-            f"over {self.n} pair{'s' * (self.n != 1)} where both completed"
-        )
-
-
-def median_difference(pairs: Sequence[Pair], confidence: float = 1 - ALPHA) -> MedianDifference:
-    """The typical paired difference ``a - b`` (see :class:`MedianDifference`)."""
-    d = np.array([p.a - p.b for p in pairs if p.a is not None and p.b is not None], dtype=float)
-    if d.size == 0:
-        return MedianDifference(median=None, lo=None, hi=None, n=0, confidence=confidence)
-    med = float(np.median(d))
-    ci = stats.quantile_test(d, q=med, p=0.5).confidence_interval(confidence)
-    lo, hi = float(ci.low), float(ci.high)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        lo = hi = None  # type: ignore[assignment]
-    return MedianDifference(median=med, lo=lo, hi=hi, n=int(d.size), confidence=confidence)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Downside:
-    """One arm's bad outcomes against the other: units where it did not complete while the
-    other did, units where both completed and it did worse, and the largest shortfall."""
-
-    name: str
-    n: int  # pairs looked at
-    failed: int  # did not complete while the other did
-    worse: int  # completed, and worse than the other
-    worst_shortfall: float | None  # the largest amount it fell below the other (in the metric's favour, > 0)
-
-    @property
-    def any(self) -> bool:
-        return bool(self.failed or self.worse)
-
-    def describe(self, other: str, metric: str, unit: str = "seed") -> str:
-        """E.g. ``"lr_only did not complete on 1 of 10 seeds and fell below lora_alpha on 2, by up
-        to 0.085 accuracy"``; "" when it has no downside."""
-        parts = []
-        if self.failed:
-            parts.append(f"did not complete on {self.failed} of {self.n} {unit}s where {other} did")
-        if self.worse:
-            of = "" if self.failed else f" of {self.n}"
-            parts.append(f"fell below {other} on {self.worse}{of} by up to {self.worst_shortfall:.4g} {metric}")
-        return f"{self.name} " + " and ".join(parts) if parts else ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "failed": self.failed, "worse": self.worse, "worst_shortfall": self.worst_shortfall}
-
-
-def downside(pairs: Sequence[Pair], direction: Direction, arm: str, name: str) -> Downside:
-    """``arm``'s (``"a"`` or ``"b"``) downside against the other arm over ``pairs``."""
-    if arm not in ("a", "b"):
-        raise ValueError(f"arm must be 'a' or 'b', got {arm!r}")
-    failed = worse = 0
-    worst: float | None = None
-    for p in pairs:
-        mine, theirs = (p.a, p.b) if arm == "a" else (p.b, p.a)
-        if mine is None and theirs is not None:
-            failed += 1
-        elif mine is not None and theirs is not None and direction.better(theirs, mine):
-            worse += 1
-            short = abs(theirs - mine)
-            worst = short if worst is None else max(worst, short)
-    return Downside(name=name, n=len(pairs), failed=failed, worse=worse, worst_shortfall=worst)
-
-
-def spent_alpha(units: int, max_units: int = MAX_UNITS, alpha: float = ALPHA) -> float:
-    """α spent by the time ``units`` units were looked at: Lan & DeMets' Pocock-type spending
-    ``α·ln(1 + (e - 1)·t)``, ``t = min(1, units / max_units)``."""
-    t = min(1.0, max(0.0, units / max_units))
-    return alpha * math.log1p((math.e - 1.0) * t)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SequentialTest:
-    """The sign test at the last of several looks.
-
-    ``looks`` are the unit counts at each look; ``untied`` and ``wins_a`` the untied pairs and A's
-    wins among them at each look; ``bounds[k]`` the smallest number of wins (of either arm) that
-    names a winner at look k (None: no winner possible there); ``decided_at`` the first look whose
-    bound was reached (None: none was)."""
-
-    looks: tuple[int, ...]
-    untied: tuple[int, ...]
-    wins_a: tuple[int, ...]
-    bounds: tuple[int | None, ...]
-    spent: tuple[float, ...]  # cumulative α actually spent by each look (≤ the spending function)
-    max_units: int
-    alpha: float
-
-    @property
-    def decided_at(self) -> int | None:
-        for k, (m, w, c) in enumerate(zip(self.untied, self.wins_a, self.bounds, strict=True)):
-            if c is not None and max(w, m - w) >= c:
-                return k
-        return None
-
-    @property
-    def winner(self) -> str | None:
-        """``"a"`` or ``"b"`` (at the first look that decided), or None."""
-        k = self.decided_at
-        if k is None:
-            return None
-        return "a" if self.wins_a[k] * 2 > self.untied[k] else "b"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "looks": list(self.looks),
-            "untied": list(self.untied),
-            "wins_a": list(self.wins_a),
-            "bounds": list(self.bounds),
-            "alpha_spent": list(self.spent),
-            "max_units": self.max_units,
-            "alpha": self.alpha,
-            "decided_at_look": self.decided_at,
-        }
-
-
-def sequential_sign_test(
-    looks: Sequence[int],
-    untied: Sequence[int],
-    wins_a: Sequence[int],
-    max_units: int = MAX_UNITS,
-    alpha: float = ALPHA,
-) -> SequentialTest:
-    """Exact group-sequential two-sided sign test.
-
-    At look k there are ``untied[k]`` untied pairs (non-decreasing) of which A won ``wins_a[k]``.
-    Under "no difference" each untied pair is a fair coin, so the number of A's wins follows a
-    binomial random walk; the distribution of the walks not yet stopped is carried from look to
-    look (dynamic programming), and at each look the symmetric boundary is the smallest number
-    of wins ``c > untied/2`` whose extra chance of stopping keeps the total at most
-    :func:`spent_alpha` of that look's unit count. What a look did not spend carries forward."""
-    if not (len(looks) == len(untied) == len(wins_a)) or not looks:
-        raise ValueError("looks, untied and wins_a must be non-empty and of the same length")
-    if any(b < a for a, b in itertools.pairwise(looks)) or any(b < a for a, b in itertools.pairwise(untied)):
-        raise ValueError(f"looks and untied pairs must not decrease, got looks {list(looks)}, untied {list(untied)}")
-    dist = np.array([1.0])  # P(wins_a = s, not stopped) for s = 0..m
-    m_prev, spent = 0, 0.0
-    bounds: list[int | None] = []
-    spents: list[float] = []
-    for n, m in zip(looks, untied, strict=True):
-        if m > m_prev:
-            step = stats.binom.pmf(np.arange(m - m_prev + 1), m - m_prev, 0.5)
-            dist = np.convolve(dist, step)
-        m_prev = m
-        budget = spent_alpha(n, max_units, alpha) - spent
-        bound = None
-        s = np.arange(m + 1)
-        for c in range(math.floor(m / 2) + 1, m + 1):
-            reject = (s >= c) | (s <= m - c)
-            mass = float(dist[reject].sum())
-            if mass <= budget * (1 + 1e-12):
-                bound = c
-                dist = np.where(reject, 0.0, dist)
-                spent += mass
-                break
-        bounds.append(bound)
-        spents.append(spent)
-    return SequentialTest(
-        looks=tuple(looks),
-        untied=tuple(untied),
-        wins_a=tuple(wins_a),
-        bounds=tuple(bounds),
-        spent=tuple(spents),
-        max_units=max_units,
-        alpha=alpha,
-    )
-
-
-def min_units(max_units: int = MAX_UNITS, alpha: float = ALPHA, pairs_per_unit: int = 1) -> int:
-    """The fewest units at which a first look can name a winner at all (every pair untied and
-    won by one arm), under the sequential design."""
-    for n in range(1, max_units + 1):
-        m = n * pairs_per_unit
-        if sequential_sign_test([n], [m], [m], max_units, alpha).winner is not None:
-            return n
-    return max_units
-
-
-def planned_looks(max_units: int = MAX_UNITS, step: int = 3, alpha: float = ALPHA) -> tuple[int, ...]:
-    """The looks ``compare --seeds auto`` takes: first at the fewest units that can decide
-    (:func:`min_units`), then every ``step`` units, and at ``max_units`` (7, 10, 13, 16, 20 by default)."""
-    first = min_units(max_units, alpha)
-    looks = [k for k in range(first, max_units, step) if max_units - k >= step]
-    return (*looks, max_units)
-
-
-def can_still_decide(test: SequentialTest | None, max_units: int = MAX_UNITS) -> bool:
-    """Whether adding units up to ``max_units`` could still name a winner: true when, if every
-    added unit were an untied win for the arm that leads now, the look at ``max_units`` (after the
-    looks already taken) would decide. False once a winner is named or the maximum is reached."""
-    if test is None:
-        return True
-    n = test.looks[-1]
-    if test.winner is not None or n >= max_units:
-        return False
-    extra = max_units - n
-    m, w = test.untied[-1], test.wins_a[-1]
-    lead = w if 2 * w >= m else m - w
-    future = sequential_sign_test(
-        [*test.looks, max_units], [*test.untied, m + extra], [*test.wins_a, lead + extra], max_units, test.alpha
-    )
-    return future.winner is not None
+__all__ = ["PairedVerdict", "StratumResult", "paired_verdict"]
 
 
 @dataclass(frozen=True, kw_only=True)

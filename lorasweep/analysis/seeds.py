@@ -24,15 +24,8 @@ from typing import Any
 import numpy as np
 
 from lorasweep.analysis.ablation import ablation
-from lorasweep.analysis.paired import (
-    MAX_UNITS,
-    Pair,
-    PairedVerdict,
-    can_still_decide,
-    min_units,
-    paired_verdict,
-    planned_looks,
-)
+from lorasweep.analysis.paired import PairedVerdict, paired_verdict
+from lorasweep.analysis.sign_test import MAX_UNITS, Pair, can_still_decide, min_units, planned_looks
 from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import Direction
 from lorasweep.store import ExperimentRecord, Storage, TrialRecord, TrialState
@@ -349,7 +342,7 @@ def settled(seeds: SeedComparison | None) -> bool:
 
 def next_seed_look(storage: Storage, record: ExperimentRecord) -> int | None:
     """``compare --seeds auto``: the seed count the next batch of re-runs goes up to (the next of
-    :func:`~lorasweep.analysis.paired.planned_looks` after the looks recorded), or None when the
+    :func:`~lorasweep.analysis.sign_test.planned_looks` after the looks recorded), or None when the
     stored verdict is :func:`settled` or the maximum was reached."""
     summary = summarize(storage, storage.experiment(record.name))
     done = max(seed_looks(summary), default=0)

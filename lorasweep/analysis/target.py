@@ -13,7 +13,7 @@ searches. The target here comes from outside any one search, in this order:
 4. none: the cost to a target is not reported, and the report says how to get one.
 
 A search that never reached it has a cost of *more than* what it spent: censored at its budget
-(see :func:`lorasweep.analysis.repeats.cost_to_target_km` for the Kaplan–Meier median over
+(see :func:`lorasweep.analysis.repeat_outcomes.cost_to_target_km` for the Kaplan–Meier median over
 repeats), never "free" and never dropped.
 """
 

@@ -2,7 +2,7 @@
 ``benchmarks/verdict_calibration.py`` and the tests; nothing in the CLI calls it).
 
 Each scenario draws one experiment: two spaces re-run on ``n`` paired seeds at one or more ranks,
-as :class:`~lorasweep.analysis.paired.Pair` records (``None`` where a re-run did not complete),
+as :class:`~lorasweep.analysis.sign_test.Pair` records (``None`` where a re-run did not complete),
 with the metric's direction. :func:`old_verdict_winner` is the verdict lorasweep gave before
 issue 21 (per-seed mean over each space's ranks, re-runs that did not complete counted at the
 worst value observed, paired t-interval), kept only to print the before/after table;
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lorasweep.analysis.paired import MAX_UNITS, Pair, PairedVerdict, paired_verdict, planned_looks
+from lorasweep.analysis.paired import PairedVerdict, paired_verdict
+from lorasweep.analysis.sign_test import MAX_UNITS, Pair, planned_looks
 from lorasweep.analysis.stats import MIN_SEEDS, paired_difference, seeds_to_detect, verdict
 from lorasweep.metrics import Direction
 
@@ -213,7 +214,7 @@ def old_verdict_winner(exp: SimExperiment) -> tuple[str | None, int | None]:
 
 
 def sequential_schedule(max_units: int = MAX_UNITS, step: int = 3) -> tuple[int, ...]:
-    """The looks ``compare --seeds auto`` takes (:func:`lorasweep.analysis.paired.planned_looks`)."""
+    """The looks ``compare --seeds auto`` takes (:func:`lorasweep.analysis.sign_test.planned_looks`)."""
     return planned_looks(max_units, step)
 
 

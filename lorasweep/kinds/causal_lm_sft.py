@@ -6,15 +6,13 @@ has one; tokenizing, packing and padding are :mod:`lorasweep.train.sft`'s.
 Metrics: ``eval_loss``, the mean cross-entropy per completion token over the eval split;
 ``perplexity``, its exponential; ``exact_match``, greedy generation of up to ``max_new_tokens``
 tokens per eval prompt, the answer pulled out of it and of the reference completion by
-``answer:`` (:func:`extract_answer`), compared.
+``answer:`` (:func:`lorasweep.kinds.answers.extract_answer`), compared.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import random
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +21,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from lorasweep.api import TaskBase, Workload, task_kind
 from lorasweep.api.head import causal_lm
-from lorasweep.config import DataSource, Int, ModelConfig, StrictModel, check_columns
+from lorasweep.config import DataSource, Int, ModelConfig, check_columns
+from lorasweep.kinds.answers import AnswerConfig, exact_match
 from lorasweep.metrics import EVAL_LOSS, EXACT_MATCH, PERPLEXITY
 
 if TYPE_CHECKING:
@@ -35,13 +34,9 @@ if TYPE_CHECKING:
     from lorasweep.train.sft import Example
 
 __all__ = [
-    "AnswerConfig",
-    "AnswerRule",
     "CausalLmSftTask",
     "CausalLmWorkload",
     "Pairs",
-    "exact_match",
-    "extract_answer",
 ]
 
 #: The columns a causal_lm_sft task reads, by role, with their defaults.
@@ -57,41 +52,6 @@ class Pairs:
 
     def __len__(self) -> int:
         return len(self.prompts)
-
-
-class AnswerRule(enum.StrEnum):
-    """How exact match pulls the answer out of a completion (the model's and the reference)."""
-
-    #: the whole completion, whitespace stripped
-    STRIP = "strip"
-    #: after the last ``marker``: the number that follows it, else the rest of its line (GSM8K: ``#### 42``)
-    AFTER_MARKER = "after_marker"
-    #: the last number in the text (commas dropped: 1,000 → 1000)
-    LAST_NUMBER = "last_number"
-    #: the first group (else the whole match) of the last match of ``pattern``
-    REGEX = "regex"
-
-
-class AnswerConfig(StrictModel):
-    """The answer extractor of the exact-match metric. Numbers are compared as numbers
-    (``1,000`` = ``1000`` = ``1000.0``); anything else as stripped text."""
-
-    rule: AnswerRule = AnswerRule.STRIP
-    marker: str = Field("####", min_length=1, description="after_marker: the text that precedes the answer")
-    pattern: str | None = Field(None, description="regex: a Python regular expression")
-
-    @model_validator(mode="after")
-    def _pattern_compiles(self) -> AnswerConfig:
-        if self.rule == AnswerRule.REGEX:
-            if self.pattern is None:
-                raise ValueError(r"rule regex needs a pattern, e.g. pattern: 'answer is (\S+)'; add it")
-            try:
-                re.compile(self.pattern)
-            except re.error as e:
-                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression ({e}); fix it") from e
-        elif self.pattern is not None:
-            raise ValueError(f"pattern is only used by rule regex (rule is {self.rule.value}); remove it")
-        return self
 
 
 @task_kind
@@ -226,58 +186,6 @@ class CausalLmSftTask(TaskBase):
 
     def prepare_workload(self, model: ModelConfig) -> CausalLmWorkload:
         return CausalLmWorkload(self, model)
-
-
-# ---------------------------------------------------------------------------------------------
-# Answers
-
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-
-
-def _canonical(text: str) -> str:
-    """Numbers compare as numbers (``1,000`` = ``1000`` = ``1000.0``, a trailing ``.`` dropped);
-    anything else as stripped text."""
-    text = text.strip()
-    candidate = text.rstrip(".").replace(",", "").replace("$", "")
-    try:
-        value = float(candidate)
-    except ValueError:
-        return text
-    if not math.isfinite(value):
-        return text
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def extract_answer(text: str, rule: AnswerConfig) -> str | None:
-    """The answer in ``text`` by ``rule``, canonicalized; None when there is none (no marker, no
-    number, no match): such a prediction never matches."""
-    if rule.rule == AnswerRule.STRIP:
-        return _canonical(text)
-    if rule.rule == AnswerRule.AFTER_MARKER:
-        if rule.marker not in text:
-            return None
-        after = text.rsplit(rule.marker, 1)[1].strip()
-        if not after:
-            return None
-        number = re.match(r"\$?(" + _NUMBER.pattern + ")", after)  # GSM8K: the number right after it
-        return _canonical(number.group(1) if number else after.splitlines()[0])
-    if rule.rule == AnswerRule.LAST_NUMBER:
-        numbers = _NUMBER.findall(text)
-        return _canonical(numbers[-1]) if numbers else None
-    matches = list(re.finditer(rule.pattern or "", text))  # the schema requires a pattern for rule regex
-    if not matches:
-        return None
-    last = matches[-1]
-    return _canonical(last.group(1) if last.re.groups else last.group(0))
-
-
-def exact_match(predictions: list[str], references: list[str], rule: AnswerConfig) -> float:
-    """The fraction of predictions whose extracted answer equals the reference's."""
-    hits = 0
-    for pred, ref in zip(predictions, references, strict=True):
-        answer = extract_answer(pred, rule)
-        hits += answer is not None and answer == extract_answer(ref, rule)
-    return hits / max(len(references), 1)
 
 
 # ---------------------------------------------------------------------------------------------

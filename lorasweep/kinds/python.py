@@ -33,7 +33,7 @@ from lorasweep.metrics import Direction, Metric, define_metric
 
 if TYPE_CHECKING:
     from lorasweep.config import ExperimentConfig
-    from lorasweep.train.user_code import UserCode
+    from lorasweep.train.user_runner import UserCode
 
 __all__ = ["DeclaredMetric", "PythonTask"]
 
@@ -129,7 +129,7 @@ with warnings.catch_warnings():  # ``metrics`` is a field here, TaskBase's class
 
         def check_data(self) -> None:
             """The entrypoint imports and is callable (one-line ConfigError otherwise)."""
-            from lorasweep.train.user_code import load_entrypoint
+            from lorasweep.train.user_runner import load_entrypoint
 
             load_entrypoint(self.entrypoint, self.python_path)
 
@@ -138,6 +138,6 @@ with warnings.catch_warnings():  # ``metrics`` is a field here, TaskBase's class
 
         def prepare_workload(self, model: ModelConfig) -> UserCode:  # type: ignore[override]
             """The user's callable, imported (trials call it instead of lorasweep's training loop)."""
-            from lorasweep.train.user_code import UserCode, load_entrypoint
+            from lorasweep.train.user_runner import UserCode, load_entrypoint
 
             return UserCode(fn=load_entrypoint(self.entrypoint, self.python_path), entrypoint=self.entrypoint)

@@ -1,7 +1,7 @@
 """The seed counts at which an experiment's seed verdict was shown (``compare --seeds``): kept in
 the experiment's stored config (``seeds.looks``), so that a verdict read later — after seeds were
 added by ``--seeds auto`` or by hand with ``--resume --seeds N`` — charges every earlier look to
-its error rate (:mod:`lorasweep.analysis.paired`)."""
+its error rate (:mod:`lorasweep.analysis.sign_test`)."""
 
 from __future__ import annotations
 

@@ -71,13 +71,16 @@ class CostSection(Section[ExperimentSummary]):
         spaces = data.spaces
         running = any(s.counts.get(TrialState.RUNNING) for s in spaces.values())
         so_far = "; running trials at their elapsed time" if running else ""
+        # without a target there is no cost to it: the section's text line says why, once
         target = (
-            Row(
-                label=f"Device-seconds to target ({target_words(summary)})",
-                cells={n: [cost_cell(s)] for n, s in spaces.items()},
-            )
+            [
+                Row(
+                    label=f"Device-seconds to target ({target_words(summary)})",
+                    cells={n: [cost_cell(s)] for n, s in spaces.items()},
+                )
+            ]
             if summary.target is not None
-            else Row(label="Device-seconds to target", cells={n: [target_words(summary)] for n in spaces})
+            else []
         )
         return [
             Row(
@@ -88,7 +91,7 @@ class CostSection(Section[ExperimentSummary]):
                 label=f"Wall seconds (search, while its own trials ran{so_far})",
                 cells={n: [fmt.WALL_SECONDS.fmt(s.wall_seconds)] for n, s in spaces.items()},
             ),
-            target,
+            *target,
         ]
 
     def figures(self, summary: ExperimentSummary, data: ExperimentSummary) -> list[go.Figure]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from lorasweep import formatting as fmt
 from lorasweep.analysis.finding import Evidence, Finding, finding
-from lorasweep.analysis.paired import MAX_UNITS
 from lorasweep.analysis.seeds import MIN_VERDICT_SEEDS, SeedComparison
+from lorasweep.analysis.sign_test import MAX_UNITS
 from lorasweep.analysis.summary import ExperimentSummary
 from lorasweep.config import Direction
 from lorasweep.report.sections import Section, register

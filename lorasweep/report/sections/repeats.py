@@ -10,8 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lorasweep import formatting as fmt
-from lorasweep.analysis.repeats import Band, CostToTarget, RepeatComparison, repeat_comparison
+from lorasweep.analysis.anytime_band import Band
+from lorasweep.analysis.repeat_outcomes import CostToTarget
+from lorasweep.analysis.repeats import RepeatComparison, repeat_comparison
 from lorasweep.analysis.summary import ExperimentSummary
+from lorasweep.config import Direction
 from lorasweep.report import plot
 from lorasweep.report.sections import Grid, Row, Section, register
 
@@ -25,7 +28,7 @@ def _values(values: list[float | None], q: fmt.Quantity) -> str:
 
 def median_iqr(values: list[float | None], q: fmt.Quantity, direction: Any) -> str:
     """``0.953 (IQR 0.94–0.97)`` over repeats; a repeat without a value counts as the worst."""
-    from lorasweep.analysis.repeats import band
+    from lorasweep.analysis.anytime_band import band
 
     curves = [((0.0, v),) for v in values]
     b = band(curves, [0.0], direction)
@@ -48,25 +51,34 @@ def cost_cell(c: CostToTarget) -> list[str]:
     return lines
 
 
-def _band_traces(fig: go.Figure, b: Band, *, name: str, colour: str, col: int, legend: bool) -> None:
+def _band_traces(
+    fig: go.Figure, b: Band, *, name: str, colour: str, col: int, legend: bool, minimize: bool, edge: float
+) -> None:
+    """Draw ``b``: its median and interquartile band, from the first point where the better
+    quartile has a value. A quartile of repeats that have nothing yet (None: worse than any
+    value) is drawn at ``edge``, the worst value on the chart, so the band reaches the axis's
+    worst side there instead of leaving a hole that plotly's fill would bridge diagonally."""
     import plotly.graph_objects as go
 
-    x = np.array(b.x, dtype=float)
-    nan = np.nan
+    better = b.lo if minimize else b.hi
+    start = next((i for i, v in enumerate(better) if v is not None), None)
+    if start is None:  # no repeat has a value anywhere: nothing to draw
+        return
+    x = np.array(b.x[start:], dtype=float)
 
-    def arr(values: tuple[float | None, ...]) -> np.ndarray:
-        return np.array([v if v is not None else nan for v in values], dtype=float)
+    def arr(values: tuple[float | None, ...], missing: float) -> np.ndarray:
+        return np.array([v if v is not None else missing for v in values[start:]], dtype=float)
 
     fig.add_trace(
         go.Scatter(
-            x=x, y=arr(b.hi), mode="lines", line={"width": 0, "shape": "hv", "color": colour},
+            x=x, y=arr(b.hi, edge), mode="lines", line={"width": 0, "shape": "hv", "color": colour},
             legendgroup=name, showlegend=False, hoverinfo="skip",
         ),
         row=1, col=col,
     )  # fmt: skip
     fig.add_trace(
         go.Scatter(
-            x=x, y=arr(b.lo), mode="lines", line={"width": 0, "shape": "hv", "color": colour}, fill="tonexty",
+            x=x, y=arr(b.lo, edge), mode="lines", line={"width": 0, "shape": "hv", "color": colour}, fill="tonexty",
             fillcolor=_rgba(colour, 0.2), legendgroup=name,
             name=f"{name} IQR", showlegend=False, hoverinfo="skip",
         ),
@@ -74,11 +86,19 @@ def _band_traces(fig: go.Figure, b: Band, *, name: str, colour: str, col: int, l
     )  # fmt: skip
     fig.add_trace(
         go.Scatter(
-            x=x, y=arr(b.median), mode="lines", line={"shape": "hv", "color": colour, "width": 2},
+            x=x, y=arr(b.median, np.nan), mode="lines", line={"shape": "hv", "color": colour, "width": 2},
             name=f"{name} (median of {b.n})", legendgroup=name, showlegend=legend,
         ),
         row=1, col=col,
     )  # fmt: skip
+
+
+def _edge(bands: list[Band], minimize: bool) -> float | None:
+    """The worst value any band shows: where a quartile with nothing yet is drawn."""
+    values = [v for b in bands for v in (*b.lo, *b.median, *b.hi) if v is not None]
+    if not values:
+        return None
+    return max(values) if minimize else min(values)
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -199,11 +219,14 @@ class RepeatsSection(Section[RepeatComparison]):
         q = fmt.metric(summary.metric)
         word = fmt.metric_word(summary.metric)
         fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06)
-        for key, b in data.by_cost.items():
+        minimize = summary.direction == Direction.MINIMIZE
+        edge = _edge([*data.by_cost.values(), *data.by_trials.values()], minimize)
+        for key, b in data.by_cost.items() if edge is not None else ():
             space = key.split(" r=")[0]
             colour = plot.color(summary, space)
-            _band_traces(fig, b, name=key, colour=colour, col=1, legend=True)
-            _band_traces(fig, data.by_trials[key], name=key, colour=colour, col=2, legend=False)
+            common = {"name": key, "colour": colour, "minimize": minimize, "edge": edge}
+            _band_traces(fig, b, col=1, legend=True, **common)
+            _band_traces(fig, data.by_trials[key], col=2, legend=False, **common)
         if data.target is not None:
             fig.add_hline(y=data.target, line_dash="dot", annotation_text=f"target {q.fmt(data.target)}")
         fig.update_layout(

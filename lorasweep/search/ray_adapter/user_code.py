@@ -16,7 +16,8 @@ from lorasweep.config import ExperimentConfig, SpaceConfig
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, evaluates_test, sampled_params, trial_seed
 from lorasweep.space.resolve import resolve
 from lorasweep.train.train import StepReport
-from lorasweep.train.user_code import TrialPruned, cached_entrypoint, make_trial, run_user_trial
+from lorasweep.train.user_code import TrialPruned
+from lorasweep.train.user_runner import cached_entrypoint, make_trial, run_user_trial
 
 __all__ = ["run_user_code"]
 
