@@ -12,10 +12,10 @@
 #   3. docker/Dockerfile built on it with --build-arg BASE_IMAGE;
 #   4. `lorasweep compare` (a tiny experiment) run in the image as uid 1000 with /data mounted,
 #      then the database read on the host with `lorasweep report`;
-#   (not yet: docker/compose.yaml's stack under podman-compose with locally built stand-ins for
-#   the registry images and one compare through `ray job submit`.)
+#   (docker/compose-ci.sh runs docker/compose.yaml's stack on the same podman and image.)
 #
-# Usage: bash docker/ci.sh   Run as root (or with sudo).
+# Usage: bash docker/ci.sh [--image-only]   Run as root (or with sudo). --image-only stops after
+# step 3 (docker/compose-ci.sh uses it to get podman set up and the image built or refreshed).
 # .ci/run calls it when the last commit changed docker/ or the Dockerfile's inputs.
 # Environment: LORASWEEP_CI_DIR (state: podman storage, base rootfs; default
 # /var/tmp/lorasweep-ci), LORASWEEP_CI_FRESH=1 (start from nothing: remove that state first),
@@ -25,6 +25,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 if [ "$(id -u)" -ne 0 ]; then exec sudo --preserve-env "$0" "$@"; fi
+IMAGE_ONLY=0
+case "${1:-}" in
+  "") ;;
+  --image-only) IMAGE_ONLY=1 ;;
+  *) echo "usage: bash docker/ci.sh [--image-only]" >&2; exit 2 ;;
+esac
 
 CI_DIR=${LORASWEEP_CI_DIR:-/var/tmp/lorasweep-ci}
 BASE=localhost/lorasweep-base:bookworm
@@ -61,6 +67,9 @@ default_ulimits = ["nofile=${nofile}:${nofile}", "nproc=32768:32768"]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+
+[network]
+network_config_dir = "$CI_DIR/networks"
 EOF
 cat >"$CI_DIR/storage.conf" <<EOF
 [storage]
@@ -118,8 +127,15 @@ fi
 step "podman build -f docker/Dockerfile --build-arg BASE_IMAGE=$BASE"
 podman build --network host "${ULIMITS[@]}" --build-arg "BASE_IMAGE=$BASE" \
   -f docker/Dockerfile -t "$IMAGE" .
+# vfs keeps a full copy of the tree per layer (~1-2.4 GB each): drop the previous builds' images
+# that no tag uses any more, or every rebuild adds ~15 GB.
+podman image prune -f >/dev/null
 step "pip check in the image"
 podman run --rm --network host "$IMAGE" python -m pip check
+if [ "$IMAGE_ONLY" = 1 ]; then
+  step "image ready: $IMAGE"
+  exit 0
+fi
 
 run_in_image() {
   podman run --rm --network host "${ULIMITS[@]}" --shm-size 1g --user 1000:1000 \
