@@ -30,7 +30,7 @@ def _cases(url: str) -> list[tuple[list[str], str]]:
         (["compare", "--config", str(TINY), "--storage", url, "--trials", "2.5"], "'2.5' is not a valid integer"),
         (["compare", "--config", str(TINY), "--storage", url, "--seed", "-1"], "--seed must be at least 0"),
         (["compare", "--config", str(TINY), "--storage", url, "--name", "tiny"], "experiment 'tiny' already exists"),
-        (["compare", "--config", str(TINY), "--storage", url, "--name", "bad name!"], "field 'name'"),
+        (["compare", "--config", str(TINY), "--storage", url, "--name", "bad name!"], "--name 'bad name!': names use"),
         (
             ["compare", "--config", str(TINY), "--storage", "postgresql+psycopg://bob:s3cret@127.0.0.1:1/db"],
             "cannot connect to --storage postgresql+psycopg://bob:***@127.0.0.1:1/db",
