@@ -58,7 +58,8 @@ def experiment_table(summary: ExperimentSummary, report: Report | None = None) -
 
 def stacked(table: Table) -> Group:
     """``table`` as lines, for a terminal too narrow for its columns: one block per column after the
-    first (its header, then ``label: value`` per row), every value whole, wrapped at spaces."""
+    first (its header, then ``label: value`` per row), every value whole, wrapped at spaces; a cell's
+    lines are joined with "; " so that they stay apart."""
     columns = table.columns
     labels = [" ".join(str(c).split()) for c in columns[0].cells] if columns else []
     lines: list[RenderableType] = []
@@ -67,7 +68,7 @@ def stacked(table: Table) -> Group:
     for column in columns[1:]:
         lines.append(Text(" ".join(str(column.header).split()), style="bold"))
         for label, cell in zip(labels, column.cells, strict=True):
-            value = " ".join(str(cell).split())
+            value = "; ".join(" ".join(line.split()) for line in str(cell).splitlines() if line.strip())
             lines.append(Text(f"  {label}: {value}" if label else f"  {value}", overflow="fold"))
     if table.caption:
         lines.append(Text(str(table.caption), overflow="fold"))
