@@ -43,3 +43,20 @@ def test_a_terminal_wide_enough_for_every_word_keeps_the_table(
     assert "┏" in out and "…" not in out
     assert max(len(line) for line in out.splitlines()) <= columns, out
     assert any(line.startswith("│ Best accuracy") and line.rstrip().endswith("0.700 │") for line in out.splitlines())
+
+
+def test_a_stacked_cell_keeps_its_lines_apart() -> None:
+    """A cell of several lines ("searches LR" over "α = 2r") reads "searches LR; α = 2r" when stacked,
+    not "searches LR α = 2r"."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lorasweep.report.table import stacked
+
+    table = Table()
+    table.add_column("")
+    table.add_column("lr_only")
+    table.add_row("Searches", "searches LR\nα = 2r")
+    console = Console(width=200, record=True)
+    console.print(stacked(table))
+    assert "Searches: searches LR; α = 2r" in console.export_text()
