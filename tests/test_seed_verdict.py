@@ -245,7 +245,7 @@ def test_too_few_seeds_give_no_verdict_a_warning_and_the_minimum(tmp_path: Path)
     assert doc["seed_verdict"]["winner"] is None and doc["seed_verdict"]["min_seeds"] == 7
     assert doc["verdict"].startswith("no verdict possible yet between lr_only and lora_alpha from 2 seeds")
     assert "cannot name a winner from fewer than 7 untied seeds" in doc["verdict"]
-    assert "lorasweep compare --seeds auto adds them" in doc["verdict"]
+    assert "lorasweep compare --resume --name v --seeds auto adds them" in doc["verdict"]
     assert [w["code"] for w in doc["warnings"]] == ["too_few_seeds"]
     assert doc["seeds"]["lr_only"]["n"] == 2 and doc["difference"]["n"] == 2 and doc["difference"]["ci"] is None
     assert "★" not in text and "no verdict possible" in text

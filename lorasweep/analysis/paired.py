@@ -23,6 +23,7 @@ without its downside in the same sentence.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,13 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
 
 
+def add_command(flag: str, experiment: str | None) -> str:
+    """The command that adds units to ``experiment`` (``flag``: ``--seeds auto``, ``--repeats K``),
+    named so that it can be pasted: ``lorasweep compare --resume --name NAME --seeds auto``."""
+    named = f" --name {shlex.quote(experiment)}" if experiment else ""
+    return f"lorasweep compare --resume{named} {flag}"
+
+
 def paired_verdict(
     pairs: Sequence[Pair],
     *,
@@ -127,7 +135,7 @@ def paired_verdict(
     alpha: float = ALPHA,
     unit: str = "seed",
     stratum_label: str = "rank",
-    adds_units: str = "lorasweep compare --seeds auto adds them",
+    add_command: str = "lorasweep compare --resume --seeds auto",
 ) -> PairedVerdict:
     """The verdict of arm A (``name_a``) against arm B over ``pairs``.
 
@@ -199,7 +207,7 @@ def paired_verdict(
         winner_side=side,
         max_units=max_units,
         alpha=alpha,
-        adds_units=adds_units,
+        add_command=add_command,
     )
     return PairedVerdict(
         name_a=name_a,
@@ -222,7 +230,7 @@ def paired_verdict(
 
 def _text(
     *,
-    adds_units: str,
+    add_command: str,
     name_a: str,
     name_b: str,
     metric: str,
@@ -258,15 +266,12 @@ def _text(
             head = (
                 f"no verdict possible yet between {name_a} and {name_b} from {n} {unit}{'s' * (n != 1)} ({score}): "
                 f"the exact sign test cannot name a winner from fewer than {need} untied {unit}s "
-                f"({alpha * 100:.3g} % over up to {max_units}; {adds_units})"
+                f"({alpha * 100:.3g} % over up to {max_units}; {add_command} adds them)"
             )
         else:
             head = f"no clear difference between {name_a} and {name_b} ({score})"
             if can_still_decide(test, max_units):
-                head += (
-                    f"; more {unit}s can still decide (up to {max_units}, each look charged: "
-                    "lorasweep compare --resume --seeds auto)"
-                )
+                head += f"; more {unit}s can still decide (up to {max_units}, each look charged: {add_command})"
             elif n < max_units:
                 head += f"; no {unit}s added up to {max_units} can name a winner any more"
             else:

@@ -131,7 +131,7 @@ def repeat_verdict(
     (:func:`lorasweep.analysis.paired.paired_verdict`: exact sign test, failure-aware, stratified by
     rank, sequential over looks) with search repeats as the units; a repeat that completed no trial
     loses to one that did."""
-    from lorasweep.analysis.paired import paired_verdict
+    from lorasweep.analysis.paired import add_command, paired_verdict
     from lorasweep.analysis.sign_test import Pair
 
     a, b = spaces[0], spaces[1]
@@ -152,7 +152,7 @@ def repeat_verdict(
         strata_b=sorted({r.rank for r in runs if r.space == b}),
         looks=[k for k in looks if k < n],
         unit="search repeat",
-        adds_units="lorasweep compare --resume --repeats K adds them",
+        add_command=add_command("--repeats K", summary.experiment.name),
     )
 
 

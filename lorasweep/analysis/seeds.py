@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lorasweep.analysis.ablation import ablation
-from lorasweep.analysis.paired import PairedVerdict, paired_verdict
+from lorasweep.analysis.paired import PairedVerdict, add_command, paired_verdict
 from lorasweep.analysis.sign_test import MAX_UNITS, Pair, can_still_decide, min_units, planned_looks
 from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import Direction
@@ -216,7 +216,14 @@ def seed_comparison(summary: ExperimentSummary) -> SeedComparison | None:
     for n in summary.spaces:  # a space without re-runs is still compared (and said to have none)
         if n not in names:
             names.append(n)
-    return compare_reruns(names, summary.seed_trials, summary.direction, summary.metric, looks=seed_looks(summary))
+    return compare_reruns(
+        names,
+        summary.seed_trials,
+        summary.direction,
+        summary.metric,
+        looks=seed_looks(summary),
+        experiment=summary.experiment.name,
+    )
 
 
 def seed_value(values: list[float | None], direction: Direction) -> float | None:
@@ -249,9 +256,11 @@ def compare_reruns(
     metric: str,
     *,
     looks: tuple[int, ...] | list[int] = (),
+    experiment: str | None = None,
 ) -> SeedComparison:
     """Each space's re-runs per rank and seed, and the seed verdict of the first two spaces in
-    ``names`` (see the module docstring). The verdict is withheld while re-runs are still running,
+    ``names`` (see the module docstring); ``experiment`` names the experiment in the command that
+    adds seeds. The verdict is withheld while re-runs are still running,
     and when a second space has no re-runs at all."""
     runs = {name: _settled(runs.get(name, [])) for name in names}
     reruns = {name: Reruns.of(runs[name]) for name in names}
@@ -299,7 +308,13 @@ def compare_reruns(
         for name, mine, theirs in ((a, sa, sb), (b, sb, sa)):
             unpaired.setdefault(name, set()).update(set(mine) - set(theirs))
     n = len({p.unit for p in pairs})
-    kw: dict[str, Any] = {"name_a": a, "name_b": b, "direction": direction, "metric": metric}
+    kw: dict[str, Any] = {
+        "name_a": a,
+        "name_b": b,
+        "direction": direction,
+        "metric": metric,
+        "add_command": add_command("--seeds auto", experiment),
+    }
     shown = [k for k in looks if 1 <= k < n]
     verdict = paired_verdict(pairs, strata_a=sorted(per_seed[a]), strata_b=sorted(per_seed[b]), looks=shown, **kw)
     per_rank = {}

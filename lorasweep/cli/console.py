@@ -11,6 +11,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lorasweep import formatting
+
 if TYPE_CHECKING:
     from lorasweep.analysis.summary import ExperimentSummary
     from lorasweep.config import Direction
@@ -37,8 +39,9 @@ class StudyBars:
     """Progress bars, one per (space, rank) study, with the best value so far: the CLI's
     :class:`~lorasweep.search.plan.ProgressListener`."""
 
-    def __init__(self, progress: Progress, direction: Direction) -> None:
+    def __init__(self, progress: Progress, direction: Direction, metric: str) -> None:
         self.progress, self.direction = progress, direction
+        self.quantity = formatting.metric(metric)  # "best 1.000", as the table shows it
         self.tasks: dict[str, Any] = {}
         self.best: dict[str, float] = {}
 
@@ -54,7 +57,7 @@ class StudyBars:
             old = self.best.get(key)
             self.best[key] = value if old is None or self.direction.better(value, old) else old
         best = self.best.get(key)
-        self.progress.update(self.tasks[key], advance=1, best=f"best {best:.4g}" if best is not None else "best —")
+        self.progress.update(self.tasks[key], advance=1, best=f"best {self.quantity.fmt(best)}")
 
     def study_done(self, plan: Any) -> None:
         pass

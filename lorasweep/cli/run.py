@@ -120,7 +120,7 @@ def run_search(
         name = run.name
         console.print(headline(run))
         with search_progress(console) as progress:
-            bars = StudyBars(progress, run.exp.metric.resolved_direction)
+            bars = StudyBars(progress, run.exp.metric.resolved_direction, run.exp.metric.name)
             record = run_plan(
                 run, st, progress=bars, verbose=args.verbose, publish=publish, next_seed_look=next_seed_look
             )
