@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from lorasweep.config import SamplerConfig
 from lorasweep.search.ray_adapter.keys import OPTUNA_NUMBER, STUDY
-from lorasweep.search.ray_adapter.searchers import InterleavedSearch, StudySearch
+from lorasweep.search.ray_adapter.searchers import InterleavedSearch, JsonStateSearcher, StudySearch
 from lorasweep.search.samplers import make_sampler
 from lorasweep.store import Storage, optuna_storage
 from lorasweep.train.train import TrialEnd
@@ -226,3 +226,23 @@ def test_a_password_never_reaches_the_pickle_or_the_checkpoint(
         assert password.encode() not in pickle.dumps(interleaved)
         assert password not in checkpoint.read_text()
         assert _trials(optuna_storage(st))[0].value == 0.5
+
+
+def test_a_searcher_without_both_state_methods_cannot_be_made() -> None:
+    """Checkpoints are get_state() as JSON; a searcher that forgot set_state failed only when Ray
+    restored it. Now it cannot be made at all."""
+
+    class Half(JsonStateSearcher):
+        def get_state(self) -> dict[str, Any]:
+            return {}
+
+    with pytest.raises(TypeError, match="set_state"):
+        Half()
+
+    class Whole(Half):
+        def set_state(self, state: dict[str, Any]) -> None:
+            self.state = state
+
+    w = Whole()
+    w.set_state({"a": 1})
+    assert w.state == {"a": 1}

@@ -19,6 +19,7 @@ pickle; lorasweep itself resumes from its database (``compare --resume``).
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 from pathlib import Path
@@ -49,15 +50,18 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-class JsonStateSearcher(Searcher):
+class JsonStateSearcher(Searcher, abc.ABC):
     """A searcher whose checkpoint is its ``get_state()`` as JSON: bookkeeping only, never a
-    study, its storage or the database URL."""
+    study, its storage or the database URL. A subclass that leaves out either state method cannot
+    be made (TypeError), instead of failing at its first checkpoint."""
 
+    @abc.abstractmethod
     def get_state(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The bookkeeping to checkpoint, JSON-serializable."""
 
+    @abc.abstractmethod
     def set_state(self, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Take back what :meth:`get_state` returned."""
 
     def save(self, checkpoint_path: str) -> None:
         Path(checkpoint_path).write_text(json.dumps(self.get_state()))
