@@ -11,7 +11,14 @@ a busy machine, e.g.
 An ASHA run already stored (e.g. by ``benchmarks/repeats_cost.py --storage URL``) can stand in for
 the ASHA arm with ``--storage URL --asha-from NAME``: it is used only when its stored config is the
 one this run would use (the same experiment, repeats and budget; the experiment name aside), so the
-two arms share every seed, and only FIFO is run.
+two arms share every seed, and only FIFO is run; ``--fifo-from NAME`` likewise for the FIFO arm
+(both given: nothing is trained, the stored runs are compared again).
+
+Then, per space, the trials ASHA stopped whose config (same repeat, rank, r, α and LR) FIFO also
+ran: a repeat's first trials are the sampler's random start and identical in both arms, later ones
+match where the sampler's history did. For each, its value where ASHA stopped it, its value at the
+end under FIFO, and whether that would have beaten the best its ASHA search found: the direct
+measure of whether early stopping cost a space its winner.
 
 Last line: ``asha_vs_fifo: same leader|leader changed (…)``.
 """
@@ -24,13 +31,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from lorasweep.analysis.effective_step import shown_value
 from lorasweep.analysis.pruning import pruning
 from lorasweep.analysis.repeats import repeat_comparison
 from lorasweep.analysis.summary import ExperimentSummary, summarize
 from lorasweep.config import load_experiment
 from lorasweep.config.experiment import ExperimentConfig
 from lorasweep.search.runner import run_compare
-from lorasweep.store import Storage
+from lorasweep.store import Storage, TrialRecord, TrialState
 
 
 def same_config(stored: dict, wanted: dict) -> bool:
@@ -65,6 +73,49 @@ def report(scheduler: str, summary: ExperimentSummary, wall: float | None) -> tu
     return (verdict.winner if verdict else None, leader)
 
 
+def _config_key(space: str, repeat: int, t: TrialRecord) -> tuple:
+    return (space, repeat, t.r, f"{t.alpha:.9g}", f"{t.lr:.9g}")
+
+
+def stopped_then_finished(asha: ExperimentSummary, fifo: ExperimentSummary) -> None:
+    """Print, per space, ASHA's stopped trials that FIFO ran to the end with the same config."""
+    finished = {
+        _config_key(space, i, t): t
+        for space, by in fifo.repeat_trials.items()
+        for i, ts in by.items()
+        for t in ts
+        if t.state == TrialState.COMPLETE
+    }
+    direction = asha.direction
+    print("== trials ASHA stopped, run to the end by FIFO (same repeat and config)")
+    for space, by in asha.repeat_trials.items():
+        matched, beat = 0, []
+        pruned = 0
+        for i, ts in sorted(by.items()):
+            values = [v for t in ts if (v := shown_value(t)) is not None]
+            best = direction.best(values) if values else None
+            for t in ts:
+                if t.state != TrialState.PRUNED:
+                    continue
+                pruned += 1
+                twin = finished.get(_config_key(space, i, t))
+                if twin is None or twin.final_value is None:
+                    continue
+                matched += 1
+                at, end = shown_value(t), twin.final_value
+                wins = best is not None and direction.better(end, best)
+                print(
+                    f"  {space} repeat {i}: s·LR {t.effective_step:.1e}, stopped at step {t.steps} at {at}, "
+                    f"FIFO end {end:.3f}{' > its ASHA best ' + f'{best:.3f}' if wins else ''}"
+                )
+                if wins:
+                    beat.append(i)
+        print(
+            f"  {space}: {pruned} stopped, {matched} of them run to the end by FIFO, "
+            f"{len(beat)} would have beaten their ASHA search's best{f' (repeats {beat})' if beat else ''}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="default")
@@ -73,31 +124,34 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--storage", default=None, help="keep the runs in this database (default: a temporary one)")
     ap.add_argument("--asha-from", default=None, help="with --storage: a stored ASHA experiment to use as the ASHA arm")
+    ap.add_argument("--fifo-from", default=None, help="with --storage: a stored FIFO experiment to use as the FIFO arm")
     args = ap.parse_args()
-    if args.asha_from and not args.storage:
-        ap.error("--asha-from needs --storage, the database that holds it")
+    if (args.asha_from or args.fifo_from) and not args.storage:
+        ap.error("--asha-from and --fifo-from need --storage, the database that holds them")
     overrides: dict = {"repeats": args.repeats}
     if args.trials:
         overrides["budget.trials"] = args.trials
     if args.max_steps:
         overrides["budget.max_steps"] = args.max_steps
-    leaders = {}
+    leaders, summaries = {}, {}
+    stored = {"asha": args.asha_from, "fifo": args.fifo_from}
     with tempfile.TemporaryDirectory() as d:
         url = args.storage or f"sqlite:///{Path(d) / 'b.db'}"
         with Storage.open(url, create=True) as st:
             for scheduler in ("asha", "fifo"):
                 exp = load_experiment(args.config, {**overrides, "scheduler.name": scheduler})
-                if scheduler == "asha" and args.asha_from:
-                    record = st.experiment(args.asha_from)
+                if name := stored[scheduler]:
+                    record = st.experiment(name)
                     if not same_config(record.config, exp.model_dump(mode="json")):
-                        ap.error(f"--asha-from {args.asha_from}: its stored config differs from this run's ASHA arm")
+                        ap.error(f"--{scheduler}-from {name}: its stored config differs from this run's arm")
                     wall = None
                 else:
                     t0 = time.perf_counter()
                     record = run_compare(exp, st, f"b-{scheduler}-{int(time.time())}")
                     wall = time.perf_counter() - t0
-                summary = summarize(st, record)
+                summary = summaries[scheduler] = summarize(st, record)
                 leaders[scheduler] = report(scheduler, summary, wall)
+            stopped_then_finished(summaries["asha"], summaries["fifo"])
     same = leaders["asha"] == leaders["fifo"]
     print(
         f"asha_vs_fifo: {'same leader' if same else 'leader changed'} (asha {leaders['asha']}, fifo {leaders['fifo']})"
