@@ -52,8 +52,17 @@ class Quantity:
         return format(x, f"{comma}.{self.digits}{code}")
 
     def signed(self, x: float) -> str:
-        """``+0.102`` / ``−0.102``: a difference in this quantity's format."""
-        return ("+" if x >= 0 else "−") + self.fmt(abs(x))
+        """``+0.102`` / ``−0.102`` (``0.000`` for none): a difference in this quantity's format."""
+        return ("+" if x > 0 else "−" if x < 0 else "") + self.amount(abs(x))
+
+    def amount(self, x: float) -> str:
+        """A difference or shortfall in this quantity's format (``0.002`` accuracy); one the format
+        would round to zero keeps two significant digits (``0.00031``), so a real difference
+        never reads as none."""
+        shown = self.fmt(x)
+        if x != 0 and math.isfinite(x) and float(shown.replace(",", "")) == 0:
+            return format(x, ".2g")
+        return shown
 
     @property
     def d3(self) -> str:

@@ -183,7 +183,7 @@ def test_the_verdict_decides_even_against_the_search_leader() -> None:
     assert first.startswith("lora_alpha reached the better best accuracy in the search: 0.900 against 0.850")
     assert second.startswith(
         "Re-run on 8 new seeds at rank 4: lr_only beat lora_alpha on 8 of 8 seeds at rank 4 (win rate 100 %); "
-        "lr_only never did worse than lora_alpha; median accuracy difference (lr_only - lora_alpha) 0.11"
+        "lr_only never did worse than lora_alpha; median accuracy difference (lr_only - lora_alpha) +0.110"
     )
     assert "exact sign test" in second and "t-interval" not in second
 
@@ -215,6 +215,9 @@ def test_numbers_are_formatted_for_their_kind() -> None:
     assert fmt.DEVICE_SECONDS.fmt(108.1) == "108.1" and fmt.DEVICE_SECONDS.fmt(12345.67) == "12,345.7"
     assert fmt.ALPHA.fmt(16.0) == "16" and fmt.ALPHA.fmt(62.7126) == "62.71"
     assert fmt.metric("accuracy").signed(-0.0026) == "−0.003" and fmt.metric("accuracy").d3 == ".3f"
+    # a difference the format would round to nothing keeps two significant digits; none reads as none
+    assert fmt.metric("accuracy").signed(0.00031) == "+0.00031" and fmt.metric("accuracy").signed(0.0) == "0.000"
+    assert fmt.metric("accuracy").amount(0.00390625) == "0.004" and fmt.metric("eval_loss").amount(0.0123) == "0.0123"
     assert fmt.LR.d3 == ".1e" and fmt.DEVICE_SECONDS.d3 == ",.1f" and fmt.params({}) == ["—"]
 
 

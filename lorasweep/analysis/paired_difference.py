@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from lorasweep import formatting
 from lorasweep.analysis.sign_test import ALPHA, MIN_UNITS_FIXED, Pair
 from lorasweep.metrics import Direction
 
@@ -42,13 +43,14 @@ class MedianDifference:
         """E.g. ``"median accuracy difference (a - b) 0.012 [0.004, 0.02] over 8 seeds where both completed"``."""
         if self.median is None:
             return f"no seed where both {name_a} and {name_b} completed, so no typical difference"
+        q = formatting.metric(metric)
         ci = (
-            f" [{self.lo:.4g}, {self.hi:.4g}]"
+            f" [{q.signed(self.lo)}, {q.signed(self.hi)}]"
             if self.lo is not None and self.hi is not None
             else f" (no {self.confidence * 100:.3g} % interval from fewer than {MIN_UNITS_FIXED} pairs)"
         )
         return (
-            f"median {metric} difference ({name_a} - {name_b}) {self.median:.4g}{ci} "
+            f"median {metric} difference ({name_a} - {name_b}) {q.signed(self.median)}{ci} "
             f"over {self.n} pair{'s' * (self.n != 1)} where both completed"
         )
 
@@ -89,7 +91,8 @@ class Downside:
             parts.append(f"did not complete on {self.failed} of {self.n} {unit}s where {other} did")
         if self.worse:
             of = "" if self.failed else f" of {self.n}"
-            parts.append(f"fell below {other} on {self.worse}{of} by up to {self.worst_shortfall:.4g} {metric}")
+            most = formatting.metric(metric).amount(self.worst_shortfall or 0)
+            parts.append(f"fell below {other} on {self.worse}{of} by up to {most} {metric}")
         return f"{self.name} " + " and ".join(parts) if parts else ""
 
     def as_dict(self) -> dict[str, Any]:
