@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lorasweep.analysis.paired import add_command, paired_verdict
+from lorasweep.analysis.paired import paired_verdict
 from lorasweep.analysis.sign_test import (
     ALPHA,
     MAX_UNITS,
@@ -26,6 +26,7 @@ from lorasweep.analysis.verdict_sim import (
     sequential_schedule,
     shift,
 )
+from lorasweep.commands import resume_command
 from lorasweep.metrics import Direction
 
 SIMS = 300
@@ -117,7 +118,7 @@ def test_the_no_verdict_line_names_the_command_that_adds_the_callers_units() -> 
     pairs = [Pair(unit=i, stratum=4, a=0.9, b=0.8) for i in range(3)]
     kw = {"name_a": "a", "name_b": "b", "direction": Direction.MAXIMIZE, "metric": "accuracy"}
     assert "lorasweep compare --resume --seeds auto adds them" in paired_verdict(pairs, **kw).text
-    named = add_command("--repeats K", "my run")
+    named = resume_command("my run", then="--repeats K")
     assert named == "lorasweep compare --resume --name 'my run' --repeats K"
     repeats = paired_verdict(pairs, **kw, unit="search repeat", add_command=named)
     assert f"{named} adds them" in repeats.text and "--seeds" not in repeats.text
@@ -129,7 +130,7 @@ def test_the_can_still_decide_line_names_the_callers_command_too() -> None:
     values = [(0.9, 0.8)] * 4 + [(0.8, 0.9)] * 4 + [(0.85, 0.85)]
     pairs = [Pair(unit=i, stratum=4, a=a, b=b) for i, (a, b) in enumerate(values)]
     kw = {"name_a": "a", "name_b": "b", "direction": Direction.MAXIMIZE, "metric": "accuracy"}
-    named = add_command("--repeats K", "exp1")
+    named = resume_command("exp1", then="--repeats K")
     text = paired_verdict(pairs, **kw, unit="search repeat", add_command=named).text
     assert "no clear difference" in text and "can still decide" in text, text
     assert f"each look charged: {named})" in text and "--seeds" not in text, text

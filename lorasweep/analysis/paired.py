@@ -23,7 +23,6 @@ without its downside in the same sentence.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,13 +111,6 @@ class PairedVerdict:
 
 def _pct(x: float) -> str:
     return f"{x * 100:.0f} %"
-
-
-def add_command(flag: str, experiment: str | None) -> str:
-    """The command that adds units to ``experiment`` (``flag``: ``--seeds auto``, ``--repeats K``),
-    named so that it can be pasted: ``lorasweep compare --resume --name NAME --seeds auto``."""
-    named = f" --name {shlex.quote(experiment)}" if experiment else ""
-    return f"lorasweep compare --resume{named} {flag}"
 
 
 def paired_verdict(

@@ -42,6 +42,7 @@ from lorasweep.analysis.repeat_outcomes import (
     search_repeat,
     target_race,
 )
+from lorasweep.commands import resume_command
 from lorasweep.config import Direction
 from lorasweep.cost import derived_target
 from lorasweep.store import TrialRecord
@@ -131,7 +132,7 @@ def repeat_verdict(
     (:func:`lorasweep.analysis.paired.paired_verdict`: exact sign test, failure-aware, stratified by
     rank, sequential over looks) with search repeats as the units; a repeat that completed no trial
     loses to one that did."""
-    from lorasweep.analysis.paired import add_command, paired_verdict
+    from lorasweep.analysis.paired import paired_verdict
     from lorasweep.analysis.sign_test import Pair
 
     a, b = spaces[0], spaces[1]
@@ -152,7 +153,7 @@ def repeat_verdict(
         strata_b=sorted({r.rank for r in runs if r.space == b}),
         looks=[k for k in looks if k < n],
         unit="search repeat",
-        add_command=add_command("--repeats K", summary.experiment.name),
+        add_command=resume_command(summary.experiment.name, then="--repeats K"),
     )
 
 

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from lorasweep.analysis.ablation import ablation
-from lorasweep.analysis.paired import PairedVerdict, add_command, paired_verdict
+from lorasweep.analysis.paired import PairedVerdict, paired_verdict
 from lorasweep.analysis.sign_test import MAX_UNITS, Pair, can_still_decide, min_units, planned_looks
 from lorasweep.analysis.summary import ExperimentSummary, summarize
+from lorasweep.commands import resume_command
 from lorasweep.config import Direction
 from lorasweep.store import ExperimentRecord, Storage, TrialRecord, TrialState
 
@@ -308,13 +309,9 @@ def compare_reruns(
         for name, mine, theirs in ((a, sa, sb), (b, sb, sa)):
             unpaired.setdefault(name, set()).update(set(mine) - set(theirs))
     n = len({p.unit for p in pairs})
-    kw: dict[str, Any] = {
-        "name_a": a,
-        "name_b": b,
-        "direction": direction,
-        "metric": metric,
-        "add_command": add_command("--seeds auto", experiment),
-    }
+    kw: dict[str, Any] = {"name_a": a, "name_b": b, "direction": direction, "metric": metric}
+    if experiment is not None:
+        kw["add_command"] = resume_command(experiment, then="--seeds auto")
     shown = [k for k in looks if 1 <= k < n]
     verdict = paired_verdict(pairs, strata_a=sorted(per_seed[a]), strata_b=sorted(per_seed[b]), looks=shown, **kw)
     per_rank = {}

@@ -18,13 +18,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
-import shlex
 import signal
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 
+from lorasweep.commands import resume_command
 from lorasweep.config import ExperimentConfig
 from lorasweep.errors import LorasweepError, SearchInterrupted
 from lorasweep.search.guard import record_data
@@ -47,7 +47,7 @@ from lorasweep.search.signals import RunInterrupted, StopRequest, stop_signals
 from lorasweep.search.studies import compare_plan
 from lorasweep.search.warm_start import check_warm_start
 from lorasweep.space.resolve import distributions
-from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialKind, optuna_storage, safe_url
+from lorasweep.store import ExperimentRecord, ExperimentStatus, Storage, TrialKind, optuna_storage
 from lorasweep.store.lease import Lease
 from lorasweep.store.seed_looks import record_seed_look
 from lorasweep.train.memory import MemoryProbe
@@ -63,7 +63,6 @@ __all__ = [
     "finished",
     "optuna_study_name",
     "preflight",
-    "resume_command",
     "run_compare",
     "run_plan",
     "stop_signals",
@@ -73,12 +72,6 @@ log = logging.getLogger("lorasweep.search")
 
 #: Above this many concurrent trials on SQLite, preflight suggests PostgreSQL.
 SQLITE_CONCURRENCY = 4
-
-
-def resume_command(name: str, storage_url: str, ablation: bool = False) -> str:
-    """The command that continues experiment ``name``: ready to paste, every password masked."""
-    command = "ablation" if ablation else "compare"
-    return f"lorasweep {command} --resume --name {shlex.quote(name)} --storage {shlex.quote(safe_url(storage_url))}"
 
 
 def check_free(storage: Storage, exp_name: str, plans: tuple[StudyPlan, ...]) -> None:
@@ -230,7 +223,7 @@ def run_plan(
         trials = f"{cut} running trial{'s' * (cut != 1)} recorded as interrupted"
         raise SearchInterrupted(
             f"interrupted by {signal.Signals(signum).name}: {trials}, experiment '{name}' kept as interrupted; "
-            f"resume with: {resume_command(name, storage.url, run.ablation)}",
+            f"resume with: {resume_command(name, storage.url, ablation=run.ablation)}",
             signum,
         )
     return storage.experiment(name)

@@ -15,6 +15,7 @@ from lorasweep.analysis.finding import Evidence, Finding, finding
 from lorasweep.analysis.seeds import MIN_VERDICT_SEEDS, SeedComparison
 from lorasweep.analysis.sign_test import MAX_UNITS
 from lorasweep.analysis.summary import ExperimentSummary
+from lorasweep.commands import resume_command
 from lorasweep.config import Direction
 from lorasweep.report.sections import Section, register
 from lorasweep.search.ablation import Arm
@@ -96,7 +97,7 @@ def _evidence_sentence(summary: ExperimentSummary, f: Finding) -> str | None:
             "That is one search seed, so no verdict is possible: each best mixes the method with that seed's luck. "
             "To get one, re-run each space's best configs on new seeds with "
             f"lorasweep compare --seeds {SUGGESTED_SEEDS} "
-            f"(for this experiment: lorasweep compare --resume --name {name} --seeds {SUGGESTED_SEEDS}; "
+            f"(for this experiment: {resume_command(name, then=f'--seeds {SUGGESTED_SEEDS}')}; "
             f"a verdict needs at least {MIN_VERDICT_SEEDS} seeds, auto adds them in batches up to {MAX_UNITS})."
         )
     if f.seeds is None:
