@@ -89,8 +89,8 @@ def stopped_then_finished(asha: ExperimentSummary, fifo: ExperimentSummary) -> N
     direction = asha.direction
     print("== trials ASHA stopped, run to the end by FIFO (same repeat and config)")
     for space, by in asha.repeat_trials.items():
-        matched, beat = 0, []
-        pruned = 0
+        pruned = matched = 0
+        beat: list[int] = []
         for i, ts in sorted(by.items()):
             values = [v for t in ts if (v := shown_value(t)) is not None]
             best = direction.best(values) if values else None
@@ -102,10 +102,10 @@ def stopped_then_finished(asha: ExperimentSummary, fifo: ExperimentSummary) -> N
                 if twin is None or twin.final_value is None:
                     continue
                 matched += 1
-                at, end = shown_value(t), twin.final_value
+                at, end = shown_value(t) or 0.0, twin.final_value
                 wins = best is not None and direction.better(end, best)
                 print(
-                    f"  {space} repeat {i}: s·LR {t.effective_step:.1e}, stopped at step {t.steps} at {at}, "
+                    f"  {space} repeat {i}: s·LR {t.effective_step:.1e}, stopped at step {t.steps} at {at:.3f}, "
                     f"FIFO end {end:.3f}{' > its ASHA best ' + f'{best:.3f}' if wins else ''}"
                 )
                 if wins:
